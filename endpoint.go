@@ -1,0 +1,153 @@
+package ferry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/ferrygo/ferry/internal/naming"
+)
+
+// contextT shortens signatures inside the package.
+type contextT = context.Context
+
+// Endpoint declares a request/response operation as a value: its stable
+// name, HTTP method and path, and its input and output types. Declare it in
+// a contract package that callers import without importing the handler;
+// the owning service binds a handler to it with [Handle].
+//
+// In and Out follow Huma's conventions: In has fields tagged path, query
+// and header, and a Body field; Out has a Body field and header fields.
+// Validation comes from struct tags (minimum, maxLength, pattern, …).
+//
+// Name is part of the wire contract (it becomes the NATS subject, the
+// metric label and the OpenAPI operation ID): it must match
+// ^[A-Za-z0-9_-]+$ and must not change when the path does.
+type Endpoint[In, Out any] struct {
+	// Name is the endpoint's stable name, unique within its service.
+	Name string
+	// Method is the HTTP method, such as http.MethodGet.
+	Method string
+	// Path is the HTTP path pattern, with {name} parameters.
+	Path string
+	// Summary and Description document the endpoint in OpenAPI.
+	Summary     string
+	Description string
+	// Tags group endpoints in the docs.
+	Tags []string
+	// DefaultStatus is the success status; 0 means 200 (204 without a body).
+	DefaultStatus int
+	// Errors lists the error statuses to document besides the defaults.
+	Errors []int
+	// Operation, if set, adjusts the Huma operation before registration:
+	// the escape hatch for what the fields above do not cover.
+	Operation func(*huma.Operation)
+}
+
+// boundEndpoint is what a service keeps of an endpoint it serves.
+type boundEndpoint struct {
+	name      string
+	operation *huma.Operation
+}
+
+// Handle binds fn as the handler of endpoint ep on service s. The handler
+// receives the decoded, validated input; it returns the output, or an error:
+// an *[Error] is answered as it is, any other error as a generic 500 whose
+// text is logged with the request ID but never sent.
+//
+// Handle panics, with a message prefixed "ferry:", on setup mistakes: an
+// invalid or duplicate name, a missing method or path, invalid input or
+// output types, or a service that has already started.
+func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Context, *In) (*Out, error)) {
+	if err := naming.CheckEndpointName(ep.Name); err != nil {
+		panic(fmt.Sprintf("ferry: Handle on service %s: %v", s.name, err))
+	}
+	if ep.Method == "" || ep.Path == "" || ep.Path[0] != '/' {
+		panic(fmt.Sprintf("ferry: Handle %s.%s: method and a path starting with / are required", s.name, ep.Name))
+	}
+	if fn == nil {
+		panic(fmt.Sprintf("ferry: Handle %s.%s: nil handler", s.name, ep.Name))
+	}
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		panic(fmt.Sprintf("ferry: Handle %s.%s: %v", s.name, ep.Name, errAlreadyStarted))
+	}
+	if _, dup := s.endpoints[ep.Name]; dup {
+		s.mu.Unlock()
+		panic(fmt.Sprintf("ferry: Handle %s.%s: endpoint name already bound", s.name, ep.Name))
+	}
+	bound := &boundEndpoint{name: ep.Name}
+	s.endpoints[ep.Name] = bound
+	s.mu.Unlock()
+
+	op := huma.Operation{
+		OperationID:   ep.Name,
+		Method:        ep.Method,
+		Path:          ep.Path,
+		Summary:       ep.Summary,
+		Description:   ep.Description,
+		Tags:          ep.Tags,
+		DefaultStatus: ep.DefaultStatus,
+		Errors:        ep.Errors,
+		Middlewares:   huma.Middlewares{s.endpointMiddleware(ep.Name)},
+	}
+	if ep.Operation != nil {
+		ep.Operation(&op)
+	}
+	huma.Register(s.api, op, func(ctx context.Context, in *In) (*Out, error) {
+		out, err := fn(ctx, in)
+		if err != nil {
+			return nil, s.handlerError(ctx, err)
+		}
+		return out, nil
+	})
+	bound.operation = s.adapter.operation(ep.Name)
+}
+
+// Get binds fn to a GET endpoint declared in place: the one-line form of
+// [Handle] for services whose contract is not shared.
+func Get[In, Out any](s *Service, name, path string, fn func(context.Context, *In) (*Out, error)) {
+	Handle(s, Endpoint[In, Out]{Name: name, Method: http.MethodGet, Path: path}, fn)
+}
+
+// Post binds fn to a POST endpoint declared in place; see [Get].
+func Post[In, Out any](s *Service, name, path string, fn func(context.Context, *In) (*Out, error)) {
+	Handle(s, Endpoint[In, Out]{Name: name, Method: http.MethodPost, Path: path}, fn)
+}
+
+// Put binds fn to a PUT endpoint declared in place; see [Get].
+func Put[In, Out any](s *Service, name, path string, fn func(context.Context, *In) (*Out, error)) {
+	Handle(s, Endpoint[In, Out]{Name: name, Method: http.MethodPut, Path: path}, fn)
+}
+
+// Patch binds fn to a PATCH endpoint declared in place; see [Get].
+func Patch[In, Out any](s *Service, name, path string, fn func(context.Context, *In) (*Out, error)) {
+	Handle(s, Endpoint[In, Out]{Name: name, Method: http.MethodPatch, Path: path}, fn)
+}
+
+// Delete binds fn to a DELETE endpoint declared in place; see [Get].
+func Delete[In, Out any](s *Service, name, path string, fn func(context.Context, *In) (*Out, error)) {
+	Handle(s, Endpoint[In, Out]{Name: name, Method: http.MethodDelete, Path: path}, fn)
+}
+
+// handlerError turns a handler's error into the *Error answered to the
+// caller, logging the text of errors that are not sent.
+func (s *Service) handlerError(ctx context.Context, err error) error {
+	var fe *Error
+	if errors.As(err, &fe) {
+		return fe
+	}
+	fe = errorFrom(err)
+	if fe.GetStatus() >= http.StatusInternalServerError {
+		attrs := []any{"service", s.name, "err", err.Error()}
+		if req := RequestFromContext(ctx); req != nil {
+			attrs = append(attrs, "endpoint", req.Name, "request_id", req.ID)
+		}
+		s.logger.ErrorContext(ctx, "ferry: handler failed", attrs...)
+	}
+	return fe
+}

@@ -1,0 +1,233 @@
+package ferry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Host runs one or more services in one process: one signal handler, one
+// shutdown sequence, and (as they land) one broker connection and one
+// metrics registry shared by its services. Each service keeps its own HTTP
+// address (or none) and its own OpenAPI document.
+//
+// The lifecycle is Start, then Shutdown; [Host.Run] does both around a
+// wait for the context or a signal. Shutdown stops intake first, then gives
+// in-flight work the grace period ([Config.ShutdownGrace]), then cuts off
+// what is left. Run and Shutdown are safe to call twice.
+type Host struct {
+	config Config
+	logger *slog.Logger
+
+	mu       sync.Mutex
+	services []*Service
+	servers  []*http.Server
+	state    hostState
+	failed   chan error
+	stopOnce sync.Once
+	stopErr  error
+}
+
+type hostState int
+
+const (
+	hostNew hostState = iota
+	hostStarted
+	hostStopped
+)
+
+// NewHost creates a host. It reads [WithConfig] (the shutdown grace
+// period, the log settings) and [WithLogger]; service-only options are
+// ignored.
+func NewHost(opts ...Option) (*Host, error) {
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	h := &Host{config: o.config, logger: o.logger, failed: make(chan error, 1)}
+	if h.logger == nil {
+		h.logger = o.config.newLogger(os.Stderr)
+	}
+	return h, nil
+}
+
+// Add adds services to the host. It fails if the host has started, if a
+// service is already hosted, or if two services share a name.
+func (h *Host) Add(services ...*Service) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.state != hostNew {
+		return errors.New("ferry: Host.Add: host already started")
+	}
+	for _, s := range services {
+		if s == nil {
+			return errors.New("ferry: Host.Add: nil service")
+		}
+		for _, other := range h.services {
+			if other.name == s.name {
+				return fmt.Errorf("ferry: Host.Add: two services named %q", s.name)
+			}
+		}
+		h.services = append(h.services, s)
+	}
+	return nil
+}
+
+// Services returns the hosted services.
+func (h *Host) Services() []*Service {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]*Service(nil), h.services...)
+}
+
+// Start starts every service: it opens all HTTP listeners first, so an
+// address in use fails the start before anything serves, then serves in
+// the background. It returns once the services accept requests.
+func (h *Host) Start(ctx context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.state != hostNew {
+		return errors.New("ferry: Host.Start: host already started")
+	}
+	if len(h.services) == 0 {
+		return errors.New("ferry: Host.Start: no services")
+	}
+	for _, s := range h.services {
+		if err := s.markStarted(); err != nil {
+			return err
+		}
+	}
+	type bound struct {
+		s  *Service
+		ln net.Listener
+	}
+	var listeners []bound
+	var lc net.ListenConfig
+	for _, s := range h.services {
+		if s.addr == "" {
+			continue
+		}
+		ln, err := lc.Listen(ctx, "tcp", s.addr)
+		if err != nil {
+			for _, b := range listeners {
+				_ = b.ln.Close()
+			}
+			return fmt.Errorf("ferry: service %s: listen on %s (flag -addr, env PORT): %w", s.name, s.addr, err)
+		}
+		listeners = append(listeners, bound{s, ln})
+	}
+	for _, b := range listeners {
+		srv := &http.Server{
+			Handler:           b.s.Handler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    1 << 20,
+			ErrorLog:          slog.NewLogLogger(b.s.logger.Handler(), slog.LevelWarn),
+		}
+		h.servers = append(h.servers, srv)
+		b.s.mu.Lock()
+		b.s.listener = b.ln.Addr()
+		b.s.mu.Unlock()
+		h.logger.Info("ferry: serving", slog.String("service", b.s.name), slog.String("version", b.s.version),
+			slog.String("addr", b.ln.Addr().String()), slog.String("docs", "http://"+displayAddr(b.ln.Addr())+DocsPath))
+		go func(srv *http.Server, ln net.Listener, name string) {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				select {
+				case h.failed <- fmt.Errorf("ferry: service %s: serve: %w", name, err):
+				default:
+				}
+			}
+		}(srv, b.ln, b.s.name)
+	}
+	h.state = hostStarted
+	return nil
+}
+
+// Run starts the services and blocks until ctx ends, SIGINT or SIGTERM
+// arrives, or a server fails; then it shuts down within the grace period.
+// It returns nil after a clean shutdown. A second signal during shutdown
+// ends the process at once, as Go's default does.
+func (h *Host) Run(ctx context.Context) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := h.Start(ctx); err != nil {
+		return err
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+		h.logger.Info("ferry: shutting down", slog.Duration("grace", h.config.shutdownGrace()))
+	case runErr = <-h.failed:
+		h.logger.Error("ferry: shutting down after a failure", slog.String("err", runErr.Error()))
+	}
+	stop()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.config.shutdownGrace())
+	defer cancel()
+	return errors.Join(runErr, h.Shutdown(sctx))
+}
+
+// Shutdown stops the services: HTTP servers stop accepting and finish
+// in-flight requests until ctx ends, when the remaining connections are
+// closed (their requests' contexts are cancelled). Only the first call
+// does the work; later calls return its result.
+func (h *Host) Shutdown(ctx context.Context) error {
+	h.stopOnce.Do(func() {
+		h.mu.Lock()
+		servers := h.servers
+		h.state = hostStopped
+		h.mu.Unlock()
+		var wg sync.WaitGroup
+		errs := make([]error, len(servers))
+		for i, srv := range servers {
+			wg.Go(func() {
+				if err := srv.Shutdown(ctx); err != nil {
+					_ = srv.Close()
+					errs[i] = fmt.Errorf("ferry: shutdown: grace period over, open connections closed: %w", err)
+				}
+			})
+		}
+		wg.Wait()
+		h.stopErr = errors.Join(errs...)
+		h.logger.Info("ferry: stopped")
+	})
+	return h.stopErr
+}
+
+// Run hosts services in one process until ctx ends or SIGINT/SIGTERM
+// arrives, then shuts them down gracefully: the simplest way to run a
+// program. The host takes its configuration and logger from the first
+// service's options.
+func Run(ctx context.Context, services ...*Service) error {
+	if len(services) == 0 {
+		return errors.New("ferry: Run: no services")
+	}
+	h, err := NewHost(WithConfig(services[0].config), WithLogger(services[0].logger))
+	if err != nil {
+		return err
+	}
+	if err := h.Add(services...); err != nil {
+		return err
+	}
+	return h.Run(ctx)
+}
+
+// displayAddr turns a listen address into one a browser can open.
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+

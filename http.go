@@ -1,0 +1,226 @@
+package ferry
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"sync"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/ferrygo/ferry/internal/docsui"
+)
+
+// Paths Ferry serves on every service with HTTP.
+const (
+	OpenAPIPath = "/openapi" // .json and .yaml
+	DocsPath    = "/docs"
+)
+
+// initHTTP builds the service's mux and Huma API: Ferry's error type and
+// schema names, no $schema links, the offline docs page, and problem
+// details for unknown routes and methods.
+func (s *Service) initHTTP(o *options) {
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("/", s.unmatched)
+	s.adapter = &recordingAdapter{Adapter: humago.NewAdapter(s.mux, ""), ops: map[string]recordedOperation{}}
+
+	registry := huma.NewMapRegistry("#/components/schemas/", schemaNamer())
+	cfg := huma.Config{
+		OpenAPI: &huma.OpenAPI{
+			OpenAPI:    "3.1.0",
+			Info:       &huma.Info{Title: s.name, Version: s.version, Description: s.description},
+			Components: &huma.Components{Schemas: registry},
+		},
+		OpenAPIPath:   OpenAPIPath,
+		Formats:       huma.DefaultFormats,
+		DefaultFormat: "application/json",
+		Transformers:  []huma.Transformer{s.transform},
+	}
+	// Huma documents the error model its global constructor returns; the
+	// alias makes it document Ferry's error, which is what is written.
+	registry.RegisterTypeAlias(reflect.TypeFor[huma.ErrorModel](), reflect.TypeFor[Error]())
+	for _, fn := range o.humaConfig {
+		fn(&cfg)
+	}
+	s.api = huma.NewAPI(cfg, s.adapter)
+
+	docs := docsui.New(DocsPath, s.name+" "+s.version, OpenAPIPath+".json")
+	for _, p := range docsui.Patterns(DocsPath) {
+		s.mux.Handle(p, docs)
+	}
+}
+
+// endpointMiddleware is the Huma middleware that runs an endpoint call
+// through the service's transport-neutral chain: it builds the Request,
+// runs the chain whose innermost step lets Huma decode, validate, call the
+// handler and write; and it writes the error of a chain that refused or
+// failed before anything was written.
+func (s *Service) endpointMiddleware(name string) func(huma.Context, func(huma.Context)) {
+	return func(hctx huma.Context, next func(huma.Context)) {
+		transport := TransportHTTP
+		if t, ok := hctx.(interface{ Transport() string }); ok {
+			transport = t.Transport()
+		}
+		req := &Request{
+			Kind:      KindEndpoint,
+			Service:   s.name,
+			Name:      name,
+			Transport: transport,
+			ID:        requestID(hctx.Header(HeaderRequestID)),
+			header:    hctx.Header,
+		}
+		hctx.SetHeader(HeaderRequestID, req.ID)
+		req.invoke = func(ctx context.Context) error {
+			next(huma.WithContext(hctx, ctx))
+			return req.outcome
+		}
+		err := s.chain(withRequest(hctx.Context(), req), req)
+		if err != nil && hctx.Status() == 0 {
+			s.writeHumaError(hctx, errorFrom(err).complete(req.ID))
+		}
+	}
+}
+
+// transform is the Huma transformer that gives every error response
+// Ferry's shape (code, request ID) and records it as the call's outcome.
+func (s *Service) transform(hctx huma.Context, _ string, v any) (any, error) {
+	var fe *Error
+	switch e := v.(type) {
+	case *Error:
+		fe = e
+	case *huma.ErrorModel:
+		fe = errorFrom(e)
+	default:
+		return v, nil
+	}
+	req := RequestFromContext(hctx.Context())
+	id := ""
+	if req != nil {
+		id = req.ID
+	}
+	out := fe.complete(id)
+	if req != nil {
+		req.outcome = out
+	}
+	return out, nil
+}
+
+// writeHumaError writes fe as problem details through a huma.Context.
+func (s *Service) writeHumaError(hctx huma.Context, fe *Error) {
+	for k, vs := range fe.Header {
+		for _, v := range vs {
+			hctx.AppendHeader(k, v)
+		}
+	}
+	hctx.SetHeader("Content-Type", "application/problem+json")
+	hctx.SetStatus(fe.Status)
+	if err := s.api.Marshal(hctx.BodyWriter(), "application/json", fe); err != nil {
+		s.logger.Error("ferry: writing a problem response failed", slog.String("err", err.Error()))
+	}
+}
+
+// serveHTTP is the service's root handler: the mux, with a last-resort
+// recovery for panics outside any endpoint's middleware.
+func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if v == http.ErrAbortHandler { //nolint:errorlint // sentinel panic value compared as net/http does
+			panic(v)
+		}
+		id := requestID(r.Header.Get(HeaderRequestID))
+		s.logger.Error("ferry: HTTP handler panicked", slog.String("service", s.name),
+			slog.String("path", r.URL.Path), slog.String("request_id", id), slog.Any("panic", v))
+		writeProblem(w, (&Error{Status: http.StatusInternalServerError, Detail: "internal error; the request ID identifies it in the service's logs"}).complete(id))
+	}()
+	s.mux.ServeHTTP(w, r)
+}
+
+// probeMethods are the methods tried to tell 405 from 404.
+var probeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
+
+// unmatched answers requests no route matched: 405 with Allow when the path
+// exists under another method, 404 otherwise, both as problem details.
+func (s *Service) unmatched(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	probe := *r
+	for _, m := range probeMethods {
+		probe.Method = m
+		if _, pattern := s.mux.Handler(&probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	id := requestID(r.Header.Get(HeaderRequestID))
+	fe := &Error{Status: http.StatusNotFound, Detail: "no endpoint at " + r.URL.Path}
+	if len(allow) > 0 {
+		for _, m := range allow {
+			w.Header().Add("Allow", m)
+		}
+		fe = &Error{Status: http.StatusMethodNotAllowed, Detail: "method " + r.Method + " is not allowed on " + r.URL.Path}
+	}
+	writeProblem(w, fe.complete(id))
+}
+
+// writeProblem writes fe as application/problem+json on a plain
+// ResponseWriter.
+func writeProblem(w http.ResponseWriter, fe *Error) {
+	body, err := json.Marshal(fe)
+	if err != nil {
+		body = []byte(`{"status":500,"title":"Internal Server Error","code":"internal_server_error"}`)
+	}
+	h := w.Header()
+	for k, vs := range fe.Header {
+		h[k] = append(h[k], vs...)
+	}
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if fe.RequestID != "" {
+		h.Set(HeaderRequestID, fe.RequestID)
+	}
+	w.WriteHeader(fe.Status)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// recordingAdapter is the humago adapter that also remembers each
+// operation's handler by operation ID, so calls arriving without HTTP (in
+// memory, over NATS) run the very same registered operation.
+type recordingAdapter struct {
+	huma.Adapter
+	mu  sync.RWMutex
+	ops map[string]recordedOperation
+}
+
+type recordedOperation struct {
+	op      *huma.Operation
+	handler func(huma.Context)
+}
+
+// Handle implements huma.Adapter.
+func (a *recordingAdapter) Handle(op *huma.Operation, handler func(huma.Context)) {
+	a.Adapter.Handle(op, handler)
+	if op.OperationID == "" {
+		return
+	}
+	a.mu.Lock()
+	a.ops[op.OperationID] = recordedOperation{op: op, handler: handler}
+	a.mu.Unlock()
+}
+
+func (a *recordingAdapter) operation(id string) *huma.Operation {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.ops[id].op
+}
+
+func (a *recordingAdapter) lookup(id string) (recordedOperation, bool) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	op, ok := a.ops[id]
+	return op, ok
+}

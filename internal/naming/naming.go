@@ -1,0 +1,57 @@
+// Package naming holds Ferry's naming scheme in one place: which service,
+// version and endpoint names are valid, and (as the transports land) the
+// subjects, stream and consumer names and headers derived from them.
+//
+// Names are part of the wire contract: they become NATS subjects, metric
+// labels and OpenAPI operation IDs, so they are explicit and checked once,
+// when a service or contract is declared.
+package naming
+
+import (
+	"fmt"
+	"regexp"
+)
+
+// The patterns follow the NATS service protocol (nats.go micro), so every
+// Ferry service can be listed and called by standard NATS tools.
+var (
+	serviceNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	// semverPattern is the semantic versioning 2.0.0 grammar, as micro checks it.
+	semverPattern = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
+	// endpointNamePattern keeps endpoint names usable as one subject token
+	// and as a metric label value.
+	endpointNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+)
+
+// MaxNameLength bounds service and endpoint names so subjects stay short.
+const MaxNameLength = 64
+
+// CheckServiceName reports whether name is a valid service name.
+func CheckServiceName(name string) error {
+	return check("service name", name, serviceNamePattern)
+}
+
+// CheckEndpointName reports whether name is a valid endpoint name.
+func CheckEndpointName(name string) error {
+	return check("endpoint name", name, endpointNamePattern)
+}
+
+// CheckVersion reports whether version is a semantic version (for example 1.2.0).
+func CheckVersion(version string) error {
+	if !semverPattern.MatchString(version) {
+		return fmt.Errorf("version %q is not a semantic version such as 1.0.0", version)
+	}
+	return nil
+}
+
+func check(what, name string, pattern *regexp.Regexp) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%s is empty", what)
+	case len(name) > MaxNameLength:
+		return fmt.Errorf("%s %q is longer than %d characters", what, name, MaxNameLength)
+	case !pattern.MatchString(name):
+		return fmt.Errorf("%s %q may contain only letters, digits, '-' and '_'", what, name)
+	}
+	return nil
+}

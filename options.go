@@ -1,0 +1,119 @@
+package ferry
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/danielgtaylor/huma/v2"
+)
+
+// Option configures a [Service] (with [New]) or a [Host] (with [NewHost]).
+// One option type serves both; each option's doc says where it applies,
+// and a Host ignores the ones that only make sense for a service.
+type Option func(*options) error
+
+type options struct {
+	config      Config
+	logger      *slog.Logger
+	middleware  []Middleware
+	addr        *string
+	noHTTP      bool
+	description string
+	humaConfig  []func(*huma.Config)
+}
+
+func buildOptions(opts []Option) (*options, error) {
+	o := &options{}
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(o); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+// WithConfig applies the settings of cfg (see [Config] and [LoadConfig]).
+// Service and Host.
+func WithConfig(cfg Config) Option {
+	return func(o *options) error {
+		o.config = cfg
+		return nil
+	}
+}
+
+// WithLogger sets the logger; the default is built from the [Config]'s log
+// level and format and writes to standard error. Service and Host.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return errors.New("ferry: WithLogger: nil logger")
+		}
+		o.logger = l
+		return nil
+	}
+}
+
+// WithMiddleware appends middleware to the service's chain, which every
+// endpoint call (and, as they land, every event and job) passes through.
+// The first middleware given is the outermost; [Recover] always runs
+// outside all of them. Service only.
+func WithMiddleware(mws ...Middleware) Option {
+	return func(o *options) error {
+		for _, m := range mws {
+			if m == nil {
+				return errors.New("ferry: WithMiddleware: nil middleware")
+			}
+		}
+		o.middleware = append(o.middleware, mws...)
+		return nil
+	}
+}
+
+// WithAddr sets the service's HTTP listen address, overriding the
+// [Config]'s Addr; ":0" picks a free port. Service only.
+func WithAddr(addr string) Option {
+	return func(o *options) error {
+		if err := (addrValue{new(string)}).Set(addr); err != nil {
+			return errors.New("ferry: WithAddr: " + err.Error())
+		}
+		o.addr = &addr
+		return nil
+	}
+}
+
+// WithoutHTTP makes a service that listens on no HTTP address: its
+// endpoints are reached over NATS only (and in tests through
+// [Service.Handler]). Service only.
+func WithoutHTTP() Option {
+	return func(o *options) error {
+		o.noHTTP = true
+		return nil
+	}
+}
+
+// WithDescription sets the service's description, shown in its OpenAPI
+// document and in discovery. Service only.
+func WithDescription(d string) Option {
+	return func(o *options) error {
+		o.description = d
+		return nil
+	}
+}
+
+// WithHumaConfig lets fn adjust the Huma configuration the service's API is
+// built from, after Ferry has set its own defaults: the escape hatch for
+// what Ferry does not wrap (servers, security schemes, formats). Changing
+// what Ferry relies on (the transformers, the schema registry, the
+// OpenAPI path) is at the caller's risk. Service only.
+func WithHumaConfig(fn func(*huma.Config)) Option {
+	return func(o *options) error {
+		if fn == nil {
+			return errors.New("ferry: WithHumaConfig: nil function")
+		}
+		o.humaConfig = append(o.humaConfig, fn)
+		return nil
+	}
+}

@@ -1,0 +1,116 @@
+package ferry
+
+import (
+	"context"
+	"encoding/hex"
+	"math/rand/v2"
+)
+
+// Kind says what sort of work a [Request] is.
+type Kind string
+
+// The kinds of work that pass through a service's middleware.
+const (
+	// KindEndpoint is a call of an endpoint, over HTTP or NATS.
+	KindEndpoint Kind = "endpoint"
+	// KindEvent is a message delivered to a subscription.
+	KindEvent Kind = "event"
+	// KindJob is a run of a durable job.
+	KindJob Kind = "job"
+)
+
+// Transport names, as found in [Request.Transport].
+const (
+	TransportHTTP   = "http"
+	TransportNATS   = "nats"
+	TransportMemory = "memory"
+)
+
+// HeaderRequestID is the header that carries a request ID, over HTTP and
+// NATS alike. A valid incoming ID is kept; otherwise Ferry makes one.
+const HeaderRequestID = "X-Request-Id"
+
+// Request is the transport-neutral view of one unit of work as it passes
+// through a service's [Middleware]: an endpoint call arriving over HTTP or
+// NATS, and (as they land) an event delivery or a job run. Middleware reads
+// it to decide (authentication, limits) and to report (logs, metrics,
+// traces); the typed input is decoded after the middleware, by the
+// transport, so a Request carries metadata, not the payload.
+//
+// A Request belongs to one goroutine: the one running the chain.
+type Request struct {
+	// Kind is what sort of work this is.
+	Kind Kind
+	// Service is the name of the service handling it.
+	Service string
+	// Name is the stable name of the endpoint (or subscription or job).
+	Name string
+	// Transport is how it arrived: TransportHTTP, TransportNATS or
+	// TransportMemory.
+	Transport string
+	// ID is the request ID: the caller's X-Request-Id when valid, otherwise
+	// a fresh one. It is echoed in the response and in every problem body.
+	ID string
+
+	header  func(name string) string
+	invoke  func(ctx context.Context) error // the transport's innermost step
+	outcome *Error                          // the error answered, once known
+}
+
+// Header returns the value of the named request header (HTTP header or NATS
+// message header), matched case-insensitively; "" when absent.
+func (r *Request) Header(name string) string {
+	if r.header == nil {
+		return ""
+	}
+	return r.header(name)
+}
+
+type requestKey struct{}
+
+// RequestFromContext returns the Request being handled, or nil outside a
+// Ferry handler.
+func RequestFromContext(ctx context.Context) *Request {
+	r, _ := ctx.Value(requestKey{}).(*Request)
+	return r
+}
+
+// RequestIDFromContext returns the ID of the request being handled, or "".
+func RequestIDFromContext(ctx context.Context) string {
+	if r := RequestFromContext(ctx); r != nil {
+		return r.ID
+	}
+	return ""
+}
+
+func withRequest(ctx context.Context, r *Request) context.Context {
+	return context.WithValue(ctx, requestKey{}, r)
+}
+
+// requestID returns incoming when it is a plausible request ID (1 to 128
+// printable ASCII characters without spaces or quotes), otherwise a new
+// random 16-hex-digit ID. Request IDs correlate logs; they are not secrets.
+func requestID(incoming string) string {
+	if validRequestID(incoming) {
+		return incoming
+	}
+	var b [8]byte
+	v := rand.Uint64()
+	for i := range b {
+		b[i] = byte(v >> (8 * i))
+	}
+	return hex.EncodeToString(b[:])
+}
+
+func validRequestID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,143 @@
+package ferry
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/ferrygo/ferry/internal/naming"
+)
+
+// Service is one unit of a system: a name and a version, its endpoints
+// (and, as they land, its subscriptions and jobs), its own HTTP API and
+// OpenAPI document. Create it with [New], bind handlers with [Handle] (or
+// [Get], [Post], …), and run it with [Run] or a [Host], which may host
+// several services in one process.
+//
+// Handlers are bound before the service starts; binding afterwards panics.
+// The methods of a started service are safe for concurrent use.
+type Service struct {
+	name        string
+	version     string
+	description string
+	config      Config
+	logger      *slog.Logger
+	addr        string // "" when the service has no HTTP listener
+
+	api     huma.API
+	mux     *http.ServeMux
+	adapter *recordingAdapter
+	chain   Handler // the middleware chain, innermost: Request.invoke
+
+	mu        sync.Mutex
+	endpoints map[string]*boundEndpoint
+	started   bool
+	listener  net.Addr
+}
+
+// New creates a service named name at version version. The name must match
+// ^[A-Za-z0-9_-]+$ and the version must be a semantic version (the NATS
+// service protocol's rules, checked here so discovery accepts both).
+func New(name, version string, opts ...Option) (*Service, error) {
+	if err := naming.CheckServiceName(name); err != nil {
+		return nil, fmt.Errorf("ferry: New: %w", err)
+	}
+	if err := naming.CheckVersion(version); err != nil {
+		return nil, fmt.Errorf("ferry: New %s: %w", name, err)
+	}
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		name:        name,
+		version:     version,
+		description: o.description,
+		config:      o.config,
+		logger:      o.logger,
+		endpoints:   map[string]*boundEndpoint{},
+	}
+	if s.logger == nil {
+		s.logger = o.config.newLogger(os.Stderr)
+	}
+	switch {
+	case o.noHTTP:
+	case o.addr != nil:
+		s.addr = *o.addr
+	default:
+		s.addr = o.config.addr()
+	}
+	mws := append([]Middleware{Recover(s.logger)}, o.middleware...)
+	s.chain = chain(func(ctx contextT, req *Request) error { return req.invoke(ctx) }, mws...)
+	s.initHTTP(o)
+	return s, nil
+}
+
+// MustNew is like [New] but panics on error, for package-level services in
+// examples and tests.
+func MustNew(name, version string, opts ...Option) *Service {
+	s, err := New(name, version, opts...)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Name returns the service's name.
+func (s *Service) Name() string { return s.name }
+
+// Version returns the service's version.
+func (s *Service) Version() string { return s.version }
+
+// Logger returns the service's logger.
+func (s *Service) Logger() *slog.Logger { return s.logger }
+
+// API returns the service's Huma API, for what Ferry does not wrap:
+// registering Huma operations directly, reading the OpenAPI document.
+// Operations registered this way are served over HTTP only and bypass
+// Ferry's middleware.
+func (s *Service) API() huma.API { return s.api }
+
+// Handler returns the service's HTTP handler: its endpoints, /openapi.json,
+// /openapi.yaml and /docs, with problem details for unknown routes. Use it
+// with httptest or to mount the service in another server.
+func (s *Service) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// Addr returns the address the service's HTTP server listens on once its
+// host has started it, or nil.
+func (s *Service) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.listener
+}
+
+// Endpoints returns the names of the bound endpoints.
+func (s *Service) Endpoints() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := make([]string, 0, len(s.endpoints))
+	for n := range s.endpoints {
+		names = append(names, n)
+	}
+	return names
+}
+
+// errAlreadyStarted reports binding or hosting a service twice.
+var errAlreadyStarted = errors.New("service already started")
+
+// markStarted records that a host started the service; later bindings panic.
+func (s *Service) markStarted() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return fmt.Errorf("ferry: service %s: %w", s.name, errAlreadyStarted)
+	}
+	s.started = true
+	return nil
+}
