@@ -230,4 +230,3 @@ func displayAddr(a net.Addr) string {
 	}
 	return net.JoinHostPort(host, port)
 }
-

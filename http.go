@@ -36,7 +36,7 @@ func (s *Service) initHTTP(o *options) {
 			Components: &huma.Components{Schemas: registry},
 		},
 		OpenAPIPath:   OpenAPIPath,
-		Formats:       huma.DefaultFormats,
+		Formats:       formats(),
 		DefaultFormat: "application/json",
 		Transformers:  []huma.Transformer{s.transform},
 	}
@@ -76,6 +76,9 @@ func (s *Service) endpointMiddleware(name string) func(huma.Context, func(huma.C
 		hctx.SetHeader(HeaderRequestID, req.ID)
 		req.invoke = func(ctx context.Context) error {
 			next(huma.WithContext(hctx, ctx))
+			if req.outcome == nil {
+				return nil // not a nil *Error in a non-nil error
+			}
 			return req.outcome
 		}
 		err := s.chain(withRequest(hctx.Context(), req), req)

@@ -35,7 +35,7 @@ func chain(h Handler, mws ...Middleware) Handler {
 // Recover returns the middleware that turns a panic in a handler into a 500
 // error: the panic value and its stack are logged with the request ID; the
 // caller gets a generic problem without either. Every service runs it
-// outermost; http.ErrAbortHandler is re-raised so net/http can abort the
+// around the transport's innermost step; http.ErrAbortHandler is re-raised so net/http can abort the
 // response as it intends.
 func Recover(logger *slog.Logger) Middleware {
 	return func(next Handler) Handler {

@@ -59,7 +59,8 @@ func WithLogger(l *slog.Logger) Option {
 // WithMiddleware appends middleware to the service's chain, which every
 // endpoint call (and, as they land, every event and job) passes through.
 // The first middleware given is the outermost; [Recover] always runs
-// outside all of them. Service only.
+// inside all of them, so they see a handler's panic as a 500 error.
+// Service only.
 func WithMiddleware(mws ...Middleware) Option {
 	return func(o *options) error {
 		for _, m := range mws {

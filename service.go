@@ -73,8 +73,11 @@ func New(name, version string, opts ...Option) (*Service, error) {
 	default:
 		s.addr = o.config.addr()
 	}
-	mws := append([]Middleware{Recover(s.logger)}, o.middleware...)
-	s.chain = chain(func(ctx contextT, req *Request) error { return req.invoke(ctx) }, mws...)
+	// Recover wraps the transport's step itself, so every middleware sees a
+	// handler's panic as a 500 error; a panic in a middleware is caught by
+	// the transport's last-resort recovery.
+	invoke := Recover(s.logger)(func(ctx contextT, req *Request) error { return req.invoke(ctx) })
+	s.chain = chain(invoke, o.middleware...)
 	s.initHTTP(o)
 	return s, nil
 }

@@ -1,0 +1,18 @@
+package ferry
+
+import (
+	"context"
+	"flag"
+
+	"github.com/ferrygo/ferry/internal/envelope"
+)
+
+// Invoke exposes the in-memory transport to the external tests.
+func (s *Service) Invoke(ctx context.Context, name string, req *envelope.Request) *envelope.Response {
+	return s.invoke(ctx, TransportMemory, name, req)
+}
+
+// LoadConfigEnv is LoadConfig with a fake environment.
+func LoadConfigEnv(fs *flag.FlagSet, args []string, env map[string]string) (Config, error) {
+	return loadConfig(fs, args, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+}
