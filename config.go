@@ -33,12 +33,53 @@ type Config struct {
 	// LogFormat is the log line format: text or json.
 	// Flag -log-format, environment FERRY_LOG_FORMAT. Default text.
 	LogFormat string
+	// MaxBody is the largest request body, in bytes, over HTTP and NATS
+	// alike (the embedded broker's max payload follows it).
+	// Flag -max-body, environment FERRY_MAX_BODY. Default 1 MiB.
+	MaxBody int64
+	// CallTimeoutMax caps the time budget of an endpoint call; a call over
+	// NATS without a budget gets this one.
+	// Flag -call-timeout-max, environment FERRY_CALL_TIMEOUT_MAX. Default 60s.
+	CallTimeoutMax time.Duration
+
+	// NATSURL is the external NATS server or cluster (comma-separated
+	// URLs); empty means the embedded broker, started when needed.
+	// Flag -nats-url, environment FERRY_NATS_URL.
+	NATSURL string
+	// NATSEmbed starts the embedded broker even when no service needs one,
+	// so endpoints are reachable over NATS.
+	// Flag -nats-embed, environment FERRY_NATS_EMBED. Default false.
+	NATSEmbed bool
+	// NATSListen makes the embedded broker listen on this address
+	// (host:port; port 0 picks one) so other processes can join it; it
+	// implies NATSEmbed. Flag -nats-listen, environment FERRY_NATS_LISTEN.
+	NATSListen string
+	// DataDir is the embedded broker's store, locked by one process.
+	// Flag -data-dir, environment FERRY_DATA_DIR. Default .ferry/data.
+	DataDir string
+	// SyncAlways makes the embedded broker sync every acknowledged write
+	// to disk; otherwise it syncs every SyncInterval (default 1s). One
+	// setting: "always" or an interval.
+	// Flag -nats-sync, environment FERRY_NATS_SYNC. Default 1s.
+	SyncAlways   bool
+	SyncInterval time.Duration
+	// NATSCreds, NATSNKey, NATSCA, NATSCert and NATSKey are files that
+	// authenticate and secure the connection to an external server: a
+	// credentials file, an NKey seed, a CA bundle, a client certificate and
+	// its key. Flags -nats-creds, -nats-nkey, -nats-ca, -nats-cert,
+	// -nats-key; environment FERRY_NATS_CREDS, FERRY_NATS_NKEY,
+	// FERRY_NATS_CA, FERRY_NATS_CERT, FERRY_NATS_KEY.
+	NATSCreds, NATSNKey, NATSCA, NATSCert, NATSKey string
 }
 
 // Defaults of the settings whose zero value means "default".
 const (
-	DefaultAddr          = ":8000"
-	DefaultShutdownGrace = 25 * time.Second
+	DefaultAddr           = ":8000"
+	DefaultShutdownGrace  = 25 * time.Second
+	DefaultMaxBody        = 1 << 20
+	DefaultCallTimeoutMax = 60 * time.Second
+	DefaultDataDir        = ".ferry/data"
+	DefaultSyncInterval   = time.Second
 )
 
 // Setting describes one configuration setting: its flag, its environment
@@ -54,7 +95,7 @@ type Setting struct {
 // documented.
 func ConfigSettings() []Setting {
 	var c Config
-	out := make([]Setting, 0, 4)
+	out := make([]Setting, 0, 16)
 	for _, s := range c.settings() {
 		out = append(out, s.Setting)
 	}
@@ -72,6 +113,18 @@ func (c *Config) settings() []boundSetting {
 		{Setting{"shutdown-grace", "FERRY_SHUTDOWN_GRACE", DefaultShutdownGrace.String(), "time in-flight work gets to finish on shutdown"}, durationValue{&c.ShutdownGrace}},
 		{Setting{"log-level", "FERRY_LOG_LEVEL", "info", "minimum log level: debug, info, warn or error"}, levelValue{&c.LogLevel}},
 		{Setting{"log-format", "FERRY_LOG_FORMAT", "text", "log format: text or json"}, choiceValue{&c.LogFormat, []string{"text", "json"}}},
+		{Setting{"max-body", "FERRY_MAX_BODY", "1MiB", "largest request body over HTTP and NATS: bytes, or with KiB/MiB"}, bytesValue{&c.MaxBody}},
+		{Setting{"call-timeout-max", "FERRY_CALL_TIMEOUT_MAX", DefaultCallTimeoutMax.String(), "cap on an endpoint call's time budget"}, durationValue{&c.CallTimeoutMax}},
+		{Setting{"nats-url", "FERRY_NATS_URL", "", "external NATS server or cluster (comma-separated URLs); empty: embedded broker"}, stringValue{&c.NATSURL}},
+		{Setting{"nats-embed", "FERRY_NATS_EMBED", "false", "start the embedded broker even when no service needs one"}, boolValue{&c.NATSEmbed}},
+		{Setting{"nats-listen", "FERRY_NATS_LISTEN", "", "also listen on this address (port 0: any) so other processes can join the embedded broker"}, stringValue{&c.NATSListen}},
+		{Setting{"data-dir", "FERRY_DATA_DIR", DefaultDataDir, "the embedded broker's store"}, stringValue{&c.DataDir}},
+		{Setting{"nats-sync", "FERRY_NATS_SYNC", DefaultSyncInterval.String(), "embedded broker disk sync: an interval, or always"}, syncValue{&c.SyncAlways, &c.SyncInterval}},
+		{Setting{"nats-creds", "FERRY_NATS_CREDS", "", "NATS credentials file"}, stringValue{&c.NATSCreds}},
+		{Setting{"nats-nkey", "FERRY_NATS_NKEY", "", "NATS NKey seed file"}, stringValue{&c.NATSNKey}},
+		{Setting{"nats-ca", "FERRY_NATS_CA", "", "CA bundle for TLS to NATS"}, stringValue{&c.NATSCA}},
+		{Setting{"nats-cert", "FERRY_NATS_CERT", "", "client certificate for TLS to NATS"}, stringValue{&c.NATSCert}},
+		{Setting{"nats-key", "FERRY_NATS_KEY", "", "client certificate key for TLS to NATS"}, stringValue{&c.NATSKey}},
 	}
 }
 
@@ -116,6 +169,27 @@ func (c Config) addr() string {
 		return DefaultAddr
 	}
 	return c.Addr
+}
+
+func (c Config) maxBody() int64 {
+	if c.MaxBody <= 0 {
+		return DefaultMaxBody
+	}
+	return c.MaxBody
+}
+
+func (c Config) callTimeoutMax() time.Duration {
+	if c.CallTimeoutMax <= 0 {
+		return DefaultCallTimeoutMax
+	}
+	return c.CallTimeoutMax
+}
+
+func (c Config) dataDir() string {
+	if c.DataDir == "" {
+		return DefaultDataDir
+	}
+	return c.DataDir
 }
 
 func (c Config) shutdownGrace() time.Duration {
@@ -210,4 +284,92 @@ func (v choiceValue) Set(s string) error {
 		}
 	}
 	return fmt.Errorf("must be one of %s", strings.Join(v.choices, ", "))
+}
+
+type stringValue struct{ p *string }
+
+func (v stringValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+func (v stringValue) Set(s string) error { *v.p = s; return nil }
+
+type boolValue struct{ p *bool }
+
+func (v boolValue) String() string {
+	if v.p == nil {
+		return "false"
+	}
+	return strconv.FormatBool(*v.p)
+}
+
+func (v boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("must be true or false")
+	}
+	*v.p = b
+	return nil
+}
+
+// IsBoolFlag lets -nats-embed stand alone on the command line.
+func (v boolValue) IsBoolFlag() bool { return true }
+
+type bytesValue struct{ p *int64 }
+
+func (v bytesValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strconv.FormatInt(*v.p, 10)
+}
+
+func (v bytesValue) Set(s string) error {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 || n > (1<<40)/mult {
+		return errors.New("must be a positive number of bytes, optionally with KiB, MiB or GiB")
+	}
+	*v.p = n * mult
+	return nil
+}
+
+type syncValue struct {
+	always   *bool
+	interval *time.Duration
+}
+
+func (v syncValue) String() string {
+	if v.always == nil {
+		return ""
+	}
+	if *v.always {
+		return "always"
+	}
+	return v.interval.String()
+}
+
+func (v syncValue) Set(s string) error {
+	if s == "always" {
+		*v.always, *v.interval = true, 0
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return errors.New("must be always or a positive interval such as 1s")
+	}
+	*v.always, *v.interval = false, d
+	return nil
 }

@@ -59,7 +59,11 @@ func TestConfigDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range ferry.ConfigSettings() {
-		row := "| `-" + s.Flag + "` | `" + s.Env + "` | `" + s.Default + "` |"
+		def := "`" + s.Default + "`"
+		if s.Default == "" {
+			def = "none"
+		}
+		row := "| `-" + s.Flag + "` | `" + s.Env + "` | " + def + " |"
 		if !strings.Contains(string(doc), row) {
 			t.Errorf("docs/configuration.md lacks the row starting %q", row)
 		}

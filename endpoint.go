@@ -27,6 +27,10 @@ type contextT = context.Context
 // metric label and the OpenAPI operation ID): it must match
 // ^[A-Za-z0-9_-]+$ and must not change when the path does.
 type Endpoint[In, Out any] struct {
+	// Service is the name of the service that owns the endpoint. A typed
+	// client needs it to address calls; [Handle] checks that it names the
+	// service the handler is bound on (empty: any).
+	Service string
 	// Name is the endpoint's stable name, unique within its service.
 	Name string
 	// Method is the HTTP method, such as http.MethodGet.
@@ -42,6 +46,9 @@ type Endpoint[In, Out any] struct {
 	DefaultStatus int
 	// Errors lists the error statuses to document besides the defaults.
 	Errors []int
+	// HTTPOnly keeps the endpoint off NATS, for responses that cannot
+	// travel as one message (streams such as Server-Sent Events).
+	HTTPOnly bool
 	// Operation, if set, adjusts the Huma operation before registration:
 	// the escape hatch for what the fields above do not cover.
 	Operation func(*huma.Operation)
@@ -49,8 +56,9 @@ type Endpoint[In, Out any] struct {
 
 // boundEndpoint is what a service keeps of an endpoint it serves.
 type boundEndpoint struct {
-	name      string
-	operation *huma.Operation
+	name, method, path string
+	httpOnly           bool
+	operation          *huma.Operation
 }
 
 // Handle binds fn as the handler of endpoint ep on service s. The handler
@@ -71,6 +79,9 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 	if fn == nil {
 		panic(fmt.Sprintf("ferry: Handle %s.%s: nil handler", s.name, ep.Name))
 	}
+	if ep.Service != "" && ep.Service != s.name {
+		panic(fmt.Sprintf("ferry: Handle %s.%s: the endpoint belongs to service %q", s.name, ep.Name, ep.Service))
+	}
 	s.mu.Lock()
 	if s.started {
 		s.mu.Unlock()
@@ -80,7 +91,7 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 		s.mu.Unlock()
 		panic(fmt.Sprintf("ferry: Handle %s.%s: endpoint name already bound", s.name, ep.Name))
 	}
-	bound := &boundEndpoint{name: ep.Name}
+	bound := &boundEndpoint{name: ep.Name, method: ep.Method, path: ep.Path, httpOnly: ep.HTTPOnly}
 	s.endpoints[ep.Name] = bound
 	s.mu.Unlock()
 
@@ -93,6 +104,7 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 		Tags:          ep.Tags,
 		DefaultStatus: ep.DefaultStatus,
 		Errors:        ep.Errors,
+		MaxBodyBytes:  s.config.maxBody(),
 		Middlewares:   huma.Middlewares{s.endpointMiddleware(ep.Name)},
 	}
 	if ep.Operation != nil {

@@ -9,9 +9,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/ferrygo/ferry/internal/broker"
 )
 
 // Host runs one or more services in one process: one signal handler, one
@@ -30,6 +35,8 @@ type Host struct {
 	mu       sync.Mutex
 	services []*Service
 	servers  []*http.Server
+	broker   *broker.Broker
+	nats     []*natsEndpoints
 	state    hostState
 	failed   chan error
 	stopOnce sync.Once
@@ -105,6 +112,9 @@ func (h *Host) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := h.startBroker(ctx); err != nil {
+		return err
+	}
 	type bound struct {
 		s  *Service
 		ln net.Listener
@@ -120,6 +130,7 @@ func (h *Host) Start(ctx context.Context) error {
 			for _, b := range listeners {
 				_ = b.ln.Close()
 			}
+			_ = h.stopBrokerLocked(context.Background())
 			return fmt.Errorf("ferry: service %s: listen on %s (flag -addr, env PORT): %w", s.name, s.addr, err)
 		}
 		listeners = append(listeners, bound{s, ln})
@@ -174,18 +185,22 @@ func (h *Host) Run(ctx context.Context) error {
 	return errors.Join(runErr, h.Shutdown(sctx))
 }
 
-// Shutdown stops the services: HTTP servers stop accepting and finish
-// in-flight requests until ctx ends, when the remaining connections are
-// closed (their requests' contexts are cancelled). Only the first call
-// does the work; later calls return its result.
+// Shutdown stops the services in order: intake stops (HTTP listeners
+// close, NATS subscriptions drain); in-flight HTTP requests and NATS calls
+// finish until ctx ends, when what is left is cut off (their contexts are
+// cancelled); then the broker connection drains and the embedded broker
+// stops. Only the first call does the work; later calls return its result.
 func (h *Host) Shutdown(ctx context.Context) error {
 	h.stopOnce.Do(func() {
 		h.mu.Lock()
-		servers := h.servers
+		servers, endpoints := h.servers, h.nats
 		h.state = hostStopped
 		h.mu.Unlock()
+		for _, ne := range endpoints {
+			ne.stopIntake()
+		}
 		var wg sync.WaitGroup
-		errs := make([]error, len(servers))
+		errs := make([]error, len(servers)+len(endpoints)+1)
 		for i, srv := range servers {
 			wg.Go(func() {
 				if err := srv.Shutdown(ctx); err != nil {
@@ -194,7 +209,11 @@ func (h *Host) Shutdown(ctx context.Context) error {
 				}
 			})
 		}
+		for i, ne := range endpoints {
+			wg.Go(func() { errs[len(servers)+i] = ne.wait(ctx) })
+		}
 		wg.Wait()
+		errs[len(errs)-1] = h.stopBroker(ctx)
 		h.stopErr = errors.Join(errs...)
 		h.logger.Info("ferry: stopped")
 	})
@@ -229,4 +248,99 @@ func displayAddr(a net.Addr) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// needsBroker reports whether the host connects to a broker: one is
+// configured (a URL), or the embedded one is asked for.
+func (h *Host) needsBroker() bool {
+	c := h.config
+	return c.NATSURL != "" || c.NATSEmbed || c.NATSListen != ""
+}
+
+// startBroker opens the broker, if one is needed, and serves every
+// service's endpoints on it. Called with h.mu held.
+func (h *Host) startBroker(ctx context.Context) error {
+	if !h.needsBroker() {
+		return nil
+	}
+	c := h.config
+	names := make([]string, len(h.services))
+	for i, s := range h.services {
+		names[i] = s.name
+	}
+	b, err := broker.Open(ctx, broker.Options{
+		URL: c.NATSURL, CredsFile: c.NATSCreds, NKeyFile: c.NATSNKey, TLSCA: c.NATSCA, TLSCert: c.NATSCert, TLSKey: c.NATSKey,
+		DataDir: c.dataDir(), Listen: c.NATSListen, SyncAlways: c.SyncAlways, SyncInterval: c.SyncInterval,
+		MaxPayload: int32(c.maxBody() + maxHeaderBytes),
+		Name:       "ferry " + strings.Join(names, ","),
+		Logger:     h.logger,
+	})
+	if err != nil {
+		return err
+	}
+	h.broker = b
+	for _, s := range h.services {
+		ne, err := s.serveNATS(b.Conn())
+		if err != nil {
+			_ = h.stopBrokerLocked(context.Background())
+			return err
+		}
+		s.mu.Lock()
+		s.client = NewClient(b.Conn())
+		s.mu.Unlock()
+		h.nats = append(h.nats, ne)
+	}
+	return nil
+}
+
+// maxHeaderBytes is the room the broker's max payload leaves for headers
+// on top of the largest body.
+const maxHeaderBytes = 64 << 10
+
+func (h *Host) stopBroker(ctx context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.stopBrokerLocked(ctx)
+}
+
+func (h *Host) stopBrokerLocked(ctx context.Context) error {
+	for _, ne := range h.nats {
+		ne.unsubscribe()
+	}
+	h.nats = nil
+	if h.broker == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		// The grace period is over; still let the connection flush briefly.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+	}
+	err := h.broker.Close(ctx)
+	h.broker = nil
+	return err
+}
+
+// NATS returns the host's broker connection, or nil when it has none
+// (not started, or no broker needed).
+func (h *Host) NATS() *nats.Conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.broker == nil {
+		return nil
+	}
+	return h.broker.Conn()
+}
+
+// BrokerURL returns the URL other processes use to reach the host's
+// broker: the external URL, or the embedded broker's listen URL; "" when
+// there is none or it is reachable only in process.
+func (h *Host) BrokerURL() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.broker == nil {
+		return ""
+	}
+	return h.broker.URL()
 }

@@ -7,11 +7,14 @@ import (
 	"net/http"
 	"reflect"
 	"sync"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/ferrygo/ferry/internal/docsui"
+	"github.com/ferrygo/ferry/internal/naming"
+	"github.com/ferrygo/ferry/internal/natsproto"
 )
 
 // Paths Ferry serves on every service with HTTP.
@@ -81,11 +84,43 @@ func (s *Service) endpointMiddleware(name string) func(huma.Context, func(huma.C
 			}
 			return req.outcome
 		}
-		err := s.chain(withRequest(hctx.Context(), req), req)
+		ctx := withRequest(hctx.Context(), req)
+		var err error
+		if budget, ok := s.callBudget(req); !ok {
+			// The caller's deadline passed before the call reached us: answer
+			// without running anything.
+			err = &Error{Status: http.StatusGatewayTimeout, Code: "deadline_exceeded",
+				Detail: "the caller's deadline had passed when the call arrived"}
+		} else {
+			if budget > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, budget)
+				defer cancel()
+			}
+			err = s.chain(ctx, req)
+		}
 		if err != nil && hctx.Status() == 0 {
 			s.writeHumaError(hctx, errorFrom(err).complete(req.ID))
 		}
 	}
+}
+
+// callBudget returns the time a call may take: the caller's budget from
+// the Ferry-Timeout header, capped by Config.CallTimeoutMax; for a NATS
+// call without a budget, the cap; for an HTTP request without one, 0 (no
+// deadline of Ferry's). ok is false when the budget is already spent.
+func (s *Service) callBudget(req *Request) (time.Duration, bool) {
+	limit := s.config.callTimeoutMax()
+	budget, given := natsproto.ParseBudget(req.Header(naming.HeaderTimeout))
+	switch {
+	case given && budget <= 0:
+		return 0, false
+	case given:
+		return min(budget, limit), true
+	case req.Transport == TransportNATS:
+		return limit, true
+	}
+	return 0, true
 }
 
 // transform is the Huma transformer that gives every error response

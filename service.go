@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -39,6 +41,7 @@ type Service struct {
 	endpoints map[string]*boundEndpoint
 	started   bool
 	listener  net.Addr
+	client    *Client
 }
 
 // New creates a service named name at version version. The name must match
@@ -120,7 +123,16 @@ func (s *Service) Addr() net.Addr {
 	return s.listener
 }
 
-// Endpoints returns the names of the bound endpoints.
+// Client returns the client that calls other services over the host's
+// broker connection, or nil before the host starts or when it has no
+// broker.
+func (s *Service) Client() *Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.client
+}
+
+// Endpoints returns the names of the bound endpoints, sorted.
 func (s *Service) Endpoints() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -128,7 +140,20 @@ func (s *Service) Endpoints() []string {
 	for n := range s.endpoints {
 		names = append(names, n)
 	}
+	slices.Sort(names)
 	return names
+}
+
+// boundEndpoints returns the bound endpoints, sorted by name.
+func (s *Service) boundEndpoints() []*boundEndpoint {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*boundEndpoint, 0, len(s.endpoints))
+	for _, ep := range s.endpoints {
+		out = append(out, ep)
+	}
+	slices.SortFunc(out, func(a, b *boundEndpoint) int { return strings.Compare(a.name, b.name) })
+	return out
 }
 
 // errAlreadyStarted reports binding or hosting a service twice.

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ferrygo/ferry"
@@ -46,6 +47,12 @@ type Empty struct{}
 var errSoldOut = &ferry.Error{Status: http.StatusConflict, Code: "sold_out", Detail: "the item is sold out",
 	Header: http.Header{"Retry-After": {"60"}}}
 
+// slowCalls counts the runs of the slow endpoint.
+var slowCalls atomic.Int32
+
+// Absent is the contract of a service that never runs.
+var Absent = ferry.Endpoint[Empty, Empty]{Service: "absent", Name: "nothing", Method: http.MethodGet, Path: "/nothing"}
+
 // newTestService returns a service with endpoints that succeed, fail in
 // every way, and panic; logs go to the returned buffer.
 func newTestService(t testing.TB, opts ...ferry.Option) (*ferry.Service, *syncBuffer) {
@@ -69,6 +76,14 @@ func newTestService(t testing.TB, opts ...ferry.Option) (*ferry.Service, *syncBu
 	})
 	ferry.Get(svc, "panic", "/panic", func(context.Context, *Empty) (*Empty, error) {
 		panic("secret panic value")
+	})
+	ferry.Get(svc, "slow", "/slow", func(ctx context.Context, _ *Empty) (*Empty, error) {
+		slowCalls.Add(1)
+		<-ctx.Done() // holds until the call's deadline
+		return nil, ctx.Err()
+	})
+	ferry.Get(svc, "relay", "/relay", func(ctx context.Context, _ *Empty) (*Empty, error) {
+		return Absent.Call(ctx, svc.Client(), &Empty{})
 	})
 	return svc, logs
 }

@@ -55,3 +55,36 @@ func check(what, name string, pattern *regexp.Regexp) error {
 	}
 	return nil
 }
+
+// Subjects and groups of endpoints served over NATS.
+const (
+	// SubjectPrefix starts every subject Ferry defines.
+	SubjectPrefix = "ferry"
+	// QueueGroup is the queue group every replica of an endpoint joins, so
+	// each call reaches one replica (the NATS service protocol's default).
+	QueueGroup = "q"
+)
+
+// EndpointSubject returns the subject an endpoint is served on:
+// ferry.<service>.<endpoint>. Both names are checked single tokens.
+func EndpointSubject(service, endpoint string) string {
+	return SubjectPrefix + "." + service + "." + endpoint
+}
+
+// Headers of the request/reply protocol (docs/protocol.md). NATS header
+// names are case-sensitive: Ferry writes these spellings and reads any.
+const (
+	// HeaderPath carries the path parameters, form-encoded: item_id=42.
+	HeaderPath = "Ferry-Path"
+	// HeaderQuery carries the query string, without '?'.
+	HeaderQuery = "Ferry-Query"
+	// HeaderTimeout carries the caller's remaining time budget in whole
+	// milliseconds, relative (clocks differ between machines).
+	HeaderTimeout = "Ferry-Timeout"
+	// HeaderStatus carries the HTTP status of a reply.
+	HeaderStatus = "Ferry-Status"
+	// HeaderServiceError and HeaderServiceErrorCode are the NATS service
+	// protocol's error headers, set on every error reply.
+	HeaderServiceError     = "Nats-Service-Error"
+	HeaderServiceErrorCode = "Nats-Service-Error-Code"
+)

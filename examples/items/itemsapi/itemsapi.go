@@ -25,6 +25,7 @@ type GetItemOutput struct {
 
 // GetItem reads one item: the seed service's GET /items/{item_id}.
 var GetItem = ferry.Endpoint[GetItemInput, GetItemOutput]{
+	Service:     "items",
 	Name:        "get-item",
 	Method:      http.MethodGet,
 	Path:        "/items/{item_id}",

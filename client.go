@@ -1,0 +1,131 @@
+package ferry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/ferrygo/ferry/internal/envelope"
+	"github.com/ferrygo/ferry/internal/naming"
+	"github.com/ferrygo/ferry/internal/natsproto"
+)
+
+// DefaultCallTimeout is the budget of a call whose context has no deadline.
+const DefaultCallTimeout = 10 * time.Second
+
+// Errors a call can end with besides the callee's own; each is also an
+// *Error (ErrNoResponders a 503, ErrCallTimeout a 504) so a handler that
+// returns it answers its own caller sensibly.
+var (
+	// ErrNoResponders: no instance of the service serves the endpoint.
+	ErrNoResponders = errors.New("ferry: no responders")
+	// ErrCallTimeout: the call's deadline passed before an answer came.
+	ErrCallTimeout = errors.New("ferry: call timed out")
+)
+
+// Client calls endpoints of other services over NATS. A service's client
+// is [Service.Client]; [NewClient] makes one from any connection. A Client
+// is safe for concurrent use.
+type Client struct {
+	nc *nats.Conn
+}
+
+// NewClient returns a client that calls over nc.
+func NewClient(nc *nats.Conn) *Client { return &Client{nc: nc} }
+
+// Conn returns the client's NATS connection.
+func (c *Client) Conn() *nats.Conn { return c.nc }
+
+// Call calls the endpoint over NATS with in and returns its output. The
+// call carries ctx's remaining time (DefaultCallTimeout without a
+// deadline), the request ID of the call being handled, if any, and its W3C
+// trace context. A failure is an *[Error]: the callee's problem as it
+// answered it (status, code, detail, field errors), or one made here —
+// 503 no_responders (errors.Is [ErrNoResponders]), 504 deadline_exceeded
+// (errors.Is [ErrCallTimeout] and context.DeadlineExceeded), 413 when the
+// request exceeds the broker's max payload; a cancelled ctx returns
+// context.Canceled.
+func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In) (*Out, error) {
+	if c == nil || c.nc == nil {
+		return nil, fmt.Errorf("ferry: call %s.%s: no client (is the host connected to a broker?)", ep.Service, ep.Name)
+	}
+	if ep.Service == "" {
+		return nil, fmt.Errorf("ferry: call %s: the endpoint declares no Service", ep.Name)
+	}
+	if in == nil {
+		in = new(In)
+	}
+	req, err := envelope.EncodeInput(in)
+	if err != nil {
+		return nil, fmt.Errorf("ferry: call %s.%s: %w", ep.Service, ep.Name, err)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultCallTimeout)
+		defer cancel()
+	}
+	deadline, _ := ctx.Deadline()
+	req.Header.Set(naming.HeaderTimeout, natsproto.FormatBudget(time.Until(deadline)))
+	if caller := RequestFromContext(ctx); caller != nil {
+		req.Header.Set(HeaderRequestID, caller.ID)
+		for _, h := range []string{"Traceparent", "Tracestate"} {
+			if v := caller.Header(h); v != "" {
+				req.Header.Set(h, v)
+			}
+		}
+	}
+	msg := natsproto.EncodeRequest(naming.EndpointSubject(ep.Service, ep.Name), req)
+	reply, err := c.nc.RequestMsgWithContext(ctx, msg)
+	if err != nil {
+		return nil, ep.callError(ctx, err)
+	}
+	resp, err := natsproto.DecodeResponse(reply)
+	if err != nil {
+		return nil, fmt.Errorf("ferry: call %s.%s: %w", ep.Service, ep.Name, err)
+	}
+	if resp.Status >= 400 {
+		return nil, decodeProblem(resp)
+	}
+	out := new(Out)
+	if err := envelope.DecodeOutput(resp, out); err != nil {
+		return nil, fmt.Errorf("ferry: call %s.%s: %w", ep.Service, ep.Name, err)
+	}
+	return out, nil
+}
+
+// callError maps a transport failure to the error a caller gets.
+func (ep Endpoint[In, Out]) callError(ctx context.Context, err error) error {
+	target := ep.Service + "." + ep.Name
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "no_responders",
+			Detail: "no instance of service " + ep.Service + " serves " + ep.Name, cause: errors.Join(ErrNoResponders, err)}
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
+		return &Error{Status: http.StatusGatewayTimeout, Code: "deadline_exceeded",
+			Detail: "no answer from " + target + " within the call's deadline", cause: errors.Join(ErrCallTimeout, context.DeadlineExceeded)}
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("ferry: call %s: %w", target, ctx.Err())
+	case errors.Is(err, nats.ErrMaxPayload):
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: "request_too_large",
+			Detail: "the request exceeds the broker's max payload", cause: err}
+	}
+	return &Error{Status: http.StatusServiceUnavailable, Detail: "call " + target + " failed: " + err.Error(), cause: err}
+}
+
+// decodeProblem turns an error reply into the callee's *Error.
+func decodeProblem(resp *envelope.Response) *Error {
+	fe := &Error{}
+	if err := json.Unmarshal(resp.Body.Bytes(), fe); err != nil || fe.Status == 0 {
+		fe = &Error{Status: resp.Status, Detail: natsproto.ProblemDetail(resp.Body.Bytes(), resp.Status)}
+	}
+	fe.Status = resp.Status
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		fe.Header = http.Header{"Retry-After": {ra}}
+	}
+	return fe
+}

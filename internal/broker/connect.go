@@ -1,0 +1,128 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// connOptions are the options of every connection: a name, reconnecting
+// forever with capped exponential backoff and jitter, and one log line per
+// disconnect, reconnect and close.
+func connOptions(o Options) []nats.Option {
+	name := o.Name
+	if name == "" {
+		name = "ferry"
+	}
+	log := o.Logger
+	return []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(100 * time.Millisecond),
+		nats.CustomReconnectDelay(reconnectDelay),
+		nats.ReconnectBufSize(16 << 20),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("ferry: broker connection lost; reconnecting", slog.String("err", err.Error()))
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("ferry: broker connection restored", slog.String("url", nc.ConnectedUrlRedacted()))
+		}),
+		nats.ClosedHandler(func(*nats.Conn) { log.Debug("ferry: broker connection closed") }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Error("ferry: broker error", slog.String("subject", subject), slog.String("err", err.Error()))
+		}),
+	}
+}
+
+// reconnectDelay backs off exponentially from 100ms to 5s, with jitter,
+// per pass over the server list.
+func reconnectDelay(attempts int) time.Duration {
+	d := 100 * time.Millisecond << min(attempts, 6)
+	d = min(d, 5*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+// connect dials an external server or cluster and checks its version.
+func connect(ctx context.Context, url string, o Options) (*nats.Conn, error) {
+	opts := connOptions(o)
+	if o.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(o.CredsFile))
+	}
+	if o.NKeyFile != "" {
+		opt, err := nats.NkeyOptionFromSeed(o.NKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("ferry: broker: NKey seed file (FERRY_NATS_NKEY): %w", err)
+		}
+		opts = append(opts, opt)
+	}
+	if o.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(o.TLSCA))
+	}
+	if o.TLSCert != "" || o.TLSKey != "" {
+		opts = append(opts, nats.ClientCert(o.TLSCert, o.TLSKey))
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		opts = append(opts, nats.Timeout(time.Until(deadline)))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("ferry: broker: cannot connect to %s (FERRY_NATS_URL): %w", redact(url), err)
+	}
+	if v := nc.ConnectedServerVersion(); !atLeast(v, MinServerVersion) {
+		nc.Close()
+		return nil, fmt.Errorf("ferry: broker: server %s runs nats-server %s; Ferry needs %s or newer (JetStream API and headers it uses)",
+			redact(url), v, MinServerVersion)
+	}
+	o.Logger.Info("ferry: connected to broker", slog.String("url", nc.ConnectedUrlRedacted()),
+		slog.String("server_version", nc.ConnectedServerVersion()))
+	return nc, nil
+}
+
+// redact hides credentials in URLs for messages.
+func redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, u := range parts {
+		if at := strings.LastIndex(u, "@"); at >= 0 {
+			if scheme := strings.Index(u, "://"); scheme >= 0 && scheme < at {
+				parts[i] = u[:scheme+3] + "***" + u[at:]
+			}
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// atLeast reports whether version v (major.minor.patch, with an optional
+// suffix) is at least min.
+func atLeast(v, minimum string) bool {
+	a, b := parseVersion(v), parseVersion(minimum)
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] > b[i]
+		}
+	}
+	return true
+}
+
+func parseVersion(v string) [3]int {
+	var out [3]int
+	v = strings.TrimPrefix(v, "v")
+	if i := strings.IndexAny(v, "-+"); i >= 0 {
+		v = v[:i]
+	}
+	for i, p := range strings.SplitN(v, ".", 3) {
+		out[i], _ = strconv.Atoi(p)
+	}
+	return out
+}
