@@ -251,10 +251,19 @@ func displayAddr(a net.Addr) string {
 }
 
 // needsBroker reports whether the host connects to a broker: one is
-// configured (a URL), or the embedded one is asked for.
+// configured (a URL), the embedded one is asked for, or a service needs
+// one ([WithNATS]).
 func (h *Host) needsBroker() bool {
 	c := h.config
-	return c.NATSURL != "" || c.NATSEmbed || c.NATSListen != ""
+	if c.NATSURL != "" || c.NATSEmbed || c.NATSListen != "" {
+		return true
+	}
+	for _, s := range h.services {
+		if s.needsNATS {
+			return true
+		}
+	}
+	return false
 }
 
 // startBroker opens the broker, if one is needed, and serves every

@@ -58,7 +58,9 @@ func callHTTP(t *testing.T, base, method, target string, body string, header htt
 }
 
 func TestNATSParity(t *testing.T) {
-	svc, _ := newTestService(t, ferry.WithConfig(ferrytest.Config(t)))
+	cfg := ferrytest.Config(t)
+	cfg.MaxBody = 256
+	svc, _ := newTestService(t, ferry.WithConfig(cfg))
 	h := ferrytest.Start(t, svc)
 	nc, base := h.NATS(), ferrytest.URL(t, svc)
 
@@ -75,6 +77,8 @@ func TestNATSParity(t *testing.T) {
 		{name: "422 query", endpoint: "echo", method: "POST", target: "/echo/3?limit=900", params: map[string]string{"id": "3"}, query: "limit=900", body: `{"name":"n"}`, status: 422},
 		{name: "422 header", endpoint: "echo", method: "POST", target: "/echo/3", params: map[string]string{"id": "3"}, body: `{"name":"n"}`, header: http.Header{"X-Token": {"much-too-long"}}, status: 422},
 		{name: "422 body", endpoint: "echo", method: "POST", target: "/echo/3", params: map[string]string{"id": "3"}, body: `{"name":""}`, status: 422},
+		{name: "413 body too large", endpoint: "echo", method: "POST", target: "/echo/3", params: map[string]string{"id": "3"},
+			body: `{"name":"` + strings.Repeat("n", 300) + `"}`, status: 413},
 		{name: "handler error", endpoint: "fail-typed", method: "GET", target: "/fail/typed", status: 409},
 		{name: "plain handler error", endpoint: "fail-plain", method: "GET", target: "/fail/plain", status: 500},
 		{name: "panic", endpoint: "panic", method: "GET", target: "/panic", status: 500},

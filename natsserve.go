@@ -34,14 +34,13 @@ type natsEndpoints struct {
 	inflight  sync.WaitGroup
 	base      context.Context // cancelled when the grace period is over
 	cancel    context.CancelFunc
-	maxBody   int
 }
 
 // serveNATS starts serving the service's endpoints on nc.
 func (s *Service) serveNATS(nc *nats.Conn) (*natsEndpoints, error) {
 	base, cancel := context.WithCancel(context.Background())
 	ne := &natsEndpoints{svc: s, nc: nc, slots: make(chan struct{}, DefaultMaxConcurrentCalls),
-		base: base, cancel: cancel, maxBody: int(s.config.maxBody())}
+		base: base, cancel: cancel}
 	// Discovery first: a call may arrive as soon as a subscription exists,
 	// and its statistics go to the responder.
 	info := discovery.Info{Name: s.name, Version: s.version, Description: s.description}
@@ -94,7 +93,8 @@ func (ne *natsEndpoints) dispatch(name string) nats.MsgHandler {
 	}
 }
 
-// serve runs one call and answers it.
+// serve runs one call and answers it. The body limit is the operation's,
+// as over HTTP.
 func (ne *natsEndpoints) serve(name string, m *nats.Msg) {
 	start := time.Now()
 	var resp *envelope.Response
@@ -102,9 +102,6 @@ func (ne *natsEndpoints) serve(name string, m *nats.Msg) {
 	switch {
 	case err != nil:
 		resp = ne.svc.problemResponse(&Error{Status: http.StatusBadRequest, Detail: err.Error()}, m.Header.Get(HeaderRequestID))
-	case len(m.Data) > ne.maxBody:
-		resp = ne.svc.problemResponse(&Error{Status: http.StatusRequestEntityTooLarge,
-			Detail: fmt.Sprintf("the body has %d bytes; the limit is %d", len(m.Data), ne.maxBody)}, req.Header.Get(HeaderRequestID))
 	default:
 		resp = ne.svc.invoke(ne.base, TransportNATS, name, req)
 	}

@@ -18,6 +18,7 @@ type options struct {
 	middleware  []Middleware
 	addr        *string
 	noHTTP      bool
+	needsNATS   bool
 	description string
 	humaConfig  []func(*huma.Config)
 }
@@ -91,6 +92,18 @@ func WithAddr(addr string) Option {
 func WithoutHTTP() Option {
 	return func(o *options) error {
 		o.noHTTP = true
+		return nil
+	}
+}
+
+// WithNATS says the service needs a broker: its host connects to one
+// (the embedded broker unless FERRY_NATS_URL names another), serves the
+// service's endpoints over NATS, and gives it a [Client] to call other
+// services. Without any service asking (or a broker configured), a host
+// serves HTTP only and starts no broker. Service only.
+func WithNATS() Option {
+	return func(o *options) error {
+		o.needsNATS = true
 		return nil
 	}
 }

@@ -31,6 +31,7 @@ type Service struct {
 	config      Config
 	logger      *slog.Logger
 	addr        string // "" when the service has no HTTP listener
+	needsNATS   bool
 
 	api     huma.API
 	mux     *http.ServeMux
@@ -65,6 +66,7 @@ func New(name, version string, opts ...Option) (*Service, error) {
 		config:      o.config,
 		logger:      o.logger,
 		endpoints:   map[string]*boundEndpoint{},
+		needsNATS:   o.needsNATS,
 	}
 	if s.logger == nil {
 		s.logger = o.config.newLogger(os.Stderr)

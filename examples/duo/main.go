@@ -1,0 +1,112 @@
+// Command duo is two services that call each other over NATS through typed
+// clients: catalog answers products with their order count (asking
+// orders), and orders prices new orders (asking catalog). Run both in one
+// process, or each in its own process against one broker.
+//
+//	go run ./examples/duo                                   # both; catalog on :8000, orders on :8001
+//	go run ./examples/duo -service catalog -nats-listen 127.0.0.1:4333
+//	go run ./examples/duo -service orders -addr :8001      # joins the first one's broker (same -data-dir)
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+
+	"github.com/ferrygo/ferry"
+	"github.com/ferrygo/ferry/examples/duo/catalogapi"
+	"github.com/ferrygo/ferry/examples/duo/ordersapi"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:]); err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("duo", flag.ContinueOnError)
+	which := fs.String("service", "all", "which service to run: all, catalog or orders")
+	ordersAddr := fs.String("orders-addr", ":8001", "HTTP address of orders when both run in one process")
+	cfg, err := ferry.LoadConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	var services []*ferry.Service
+	switch *which {
+	case "all":
+		services = []*ferry.Service{newCatalog(ferry.WithConfig(cfg)), newOrders(ferry.WithConfig(cfg), ferry.WithAddr(*ordersAddr))}
+	case "catalog":
+		services = []*ferry.Service{newCatalog(ferry.WithConfig(cfg))}
+	case "orders":
+		services = []*ferry.Service{newOrders(ferry.WithConfig(cfg))}
+	default:
+		return fmt.Errorf("-service %q: want all, catalog or orders", *which)
+	}
+	host, err := ferry.NewHost(ferry.WithConfig(cfg))
+	if err != nil {
+		return err
+	}
+	if err := host.Add(services...); err != nil {
+		return err
+	}
+	return host.Run(ctx)
+}
+
+// products is the catalog's stock.
+var products = map[string]catalogapi.Product{
+	"kettle": {SKU: "kettle", Name: "Kettle", Price: 2900},
+	"teapot": {SKU: "teapot", Name: "Teapot", Price: 3500},
+}
+
+func newCatalog(opts ...ferry.Option) *ferry.Service {
+	svc := ferry.MustNew("catalog", "1.0.0", append(opts, ferry.WithNATS(), ferry.WithDescription("Products and prices."))...)
+	ferry.Handle(svc, catalogapi.GetProduct, func(ctx context.Context, in *catalogapi.GetProductInput) (*catalogapi.GetProductOutput, error) {
+		p, ok := products[in.SKU]
+		if !ok {
+			return nil, &ferry.Error{Status: http.StatusNotFound, Code: "unknown_product", Detail: "no product " + in.SKU}
+		}
+		count, err := ordersapi.CountOrders.Call(ctx, svc.Client(), &ordersapi.CountOrdersInput{SKU: in.SKU})
+		if err != nil {
+			return nil, err
+		}
+		p.Orders = count.Body.Orders
+		return &catalogapi.GetProductOutput{Body: p}, nil
+	})
+	return svc
+}
+
+func newOrders(opts ...ferry.Option) *ferry.Service {
+	svc := ferry.MustNew("orders", "1.0.0", append(opts, ferry.WithNATS(), ferry.WithDescription("Orders, priced by the catalog."))...)
+	var mu sync.Mutex
+	var placed []ordersapi.Order
+	ferry.Handle(svc, ordersapi.PlaceOrder, func(ctx context.Context, in *ordersapi.PlaceOrderInput) (*ordersapi.PlaceOrderOutput, error) {
+		product, err := catalogapi.GetProduct.Call(ctx, svc.Client(), &catalogapi.GetProductInput{SKU: in.Body.SKU})
+		if err != nil {
+			return nil, err // the catalog's 404 reaches the caller as it is
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		o := ordersapi.Order{ID: len(placed) + 1, SKU: in.Body.SKU, Quantity: in.Body.Quantity, Total: in.Body.Quantity * product.Body.Price}
+		placed = append(placed, o)
+		return &ordersapi.PlaceOrderOutput{Body: o}, nil
+	})
+	ferry.Handle(svc, ordersapi.CountOrders, func(ctx context.Context, in *ordersapi.CountOrdersInput) (*ordersapi.CountOrdersOutput, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		out := &ordersapi.CountOrdersOutput{}
+		out.Body.SKU = in.SKU
+		for _, o := range placed {
+			if o.SKU == in.SKU {
+				out.Body.Orders++
+			}
+		}
+		return out, nil
+	})
+	return svc
+}

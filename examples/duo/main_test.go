@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/ferrygo/ferry"
+	"github.com/ferrygo/ferry/examples/duo/catalogapi"
+	"github.com/ferrygo/ferry/examples/duo/ordersapi"
+	"github.com/ferrygo/ferry/ferrytest"
+)
+
+func TestServicesCallEachOther(t *testing.T) {
+	cfg := ferrytest.Config(t)
+	opts := []ferry.Option{ferry.WithConfig(cfg), ferry.WithLogger(ferrytest.Logger(t))}
+	h := ferrytest.StartWith(t, cfg, newCatalog(opts...), newOrders(opts...))
+	ctx := context.Background()
+	for range 2 {
+		in := &ordersapi.PlaceOrderInput{}
+		in.Body.SKU, in.Body.Quantity = "kettle", 3
+		o, err := ordersapi.PlaceOrder.Call(ctx, h.Client, in)
+		if err != nil || o.Body.Total != 3*2900 {
+			t.Fatalf("PlaceOrder = %+v, %v", o, err)
+		}
+	}
+	p, err := catalogapi.GetProduct.Call(ctx, h.Client, &catalogapi.GetProductInput{SKU: "kettle"})
+	if err != nil || p.Body.Orders != 2 || p.Body.Price != 2900 {
+		t.Fatalf("GetProduct = %+v, %v", p, err)
+	}
+	in := &ordersapi.PlaceOrderInput{}
+	in.Body.SKU, in.Body.Quantity = "spoon", 1
+	_, err = ordersapi.PlaceOrder.Call(ctx, h.Client, in)
+	var fe *ferry.Error
+	if !errors.As(err, &fe) || fe.Status != 404 || fe.Code != "unknown_product" {
+		t.Errorf("ordering an unknown product: %v", err)
+	}
+}
+
+// TestTwoProcesses runs catalog and orders as two real processes on one
+// embedded broker: the first listens on loopback, the second joins it
+// through their shared data directory; each calls the other.
+func TestTwoProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the example as two processes")
+	}
+	bin := filepath.Join(t.TempDir(), "duo")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	dataDir := t.TempDir()
+	catalogAddr, ordersAddr := freeAddr(t), freeAddr(t)
+	catalog := startProcess(t, bin, "-service", "catalog", "-addr", catalogAddr, "-nats-listen", "127.0.0.1:0", "-data-dir", dataDir)
+	waitHTTP(t, catalogAddr)
+	orders := startProcess(t, bin, "-service", "orders", "-addr", ordersAddr, "-data-dir", dataDir)
+	waitHTTP(t, ordersAddr)
+
+	status, body := httpDo(t, "POST", "http://"+ordersAddr+"/orders", `{"sku":"teapot","quantity":2}`, "")
+	if status != 201 || !strings.Contains(body, `"total":7000`) {
+		t.Fatalf("POST /orders: %d %s", status, body)
+	}
+	status, httpBody := httpDo(t, "GET", "http://"+catalogAddr+"/products/teapot", "", "same-id")
+	if status != 200 || httpBody != `{"sku":"teapot","name":"Teapot","price":3500,"orders":1}` {
+		t.Fatalf("GET /products/teapot: %d %s", status, httpBody)
+	}
+
+	// A plain NATS client, as `nats req` is: discovery lists both services,
+	// and a request on the endpoint's subject answers what HTTP answered.
+	url, err := os.ReadFile(filepath.Join(dataDir, "broker.url"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(strings.TrimSpace(string(url)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	names := map[string]bool{}
+	inbox := nats.NewInbox()
+	sub, _ := nc.SubscribeSync(inbox)
+	_ = nc.PublishRequest("$SRV.INFO", inbox, nil)
+	for {
+		m, err := sub.NextMsg(time.Second)
+		if err != nil {
+			break
+		}
+		var info struct{ Name string }
+		_ = json.Unmarshal(m.Data, &info)
+		names[info.Name] = true
+	}
+	if !names["catalog"] || !names["orders"] {
+		t.Errorf("$SRV.INFO found %v", names)
+	}
+	msg := nats.NewMsg("ferry.catalog.get-product")
+	msg.Header.Set("Ferry-Path", "sku=teapot")
+	msg.Header.Set("X-Request-Id", "same-id")
+	reply, err := nc.RequestMsg(msg, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply.Header.Get("Ferry-Status") != "200" || string(reply.Data) != httpBody {
+		t.Errorf("NATS answered %s %s, HTTP %s", reply.Header.Get("Ferry-Status"), reply.Data, httpBody)
+	}
+
+	// SIGTERM: both drain and exit 0.
+	for _, p := range []*exec.Cmd{orders, catalog} {
+		_ = p.Process.Signal(syscall.SIGTERM)
+		if err := p.Wait(); err != nil {
+			t.Errorf("%s exited with %v", p.Args[1:3], err)
+		}
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startProcess(t *testing.T, bin string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = t.Output(), t.Output()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return cmd
+}
+
+func waitHTTP(t *testing.T, addr string) {
+	t.Helper()
+	ferrytest.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + addr + "/openapi.json")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, "%s serves HTTP", addr)
+}
+
+func httpDo(t *testing.T, method, url, body, requestID string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if requestID != "" {
+		req.Header.Set("X-Request-Id", requestID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
