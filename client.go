@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ferrygo/ferry/internal/envelope"
 	"github.com/ferrygo/ferry/internal/naming"
@@ -32,7 +34,10 @@ var (
 // is [Service.Client]; [NewClient] makes one from any connection. A Client
 // is safe for concurrent use.
 type Client struct {
-	nc *nats.Conn
+	nc     *nats.Conn
+	jsOnce sync.Once
+	js     jetstream.JetStream
+	jsErr  error
 }
 
 // NewClient returns a client that calls over nc.

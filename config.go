@@ -70,6 +70,10 @@ type Config struct {
 	// -nats-key; environment FERRY_NATS_CREDS, FERRY_NATS_NKEY,
 	// FERRY_NATS_CA, FERRY_NATS_CERT, FERRY_NATS_KEY.
 	NATSCreds, NATSNKey, NATSCA, NATSCert, NATSKey string
+	// StreamReplicas is how many copies of each stream a cluster keeps:
+	// 1 on a single server, 3 on a cluster to survive the loss of a node.
+	// Flag -stream-replicas, environment FERRY_STREAM_REPLICAS. Default 1.
+	StreamReplicas int
 }
 
 // Defaults of the settings whose zero value means "default".
@@ -120,6 +124,7 @@ func (c *Config) settings() []boundSetting {
 		{Setting{"nats-listen", "FERRY_NATS_LISTEN", "", "also listen on this address (port 0: any) so other processes can join the embedded broker"}, stringValue{&c.NATSListen}},
 		{Setting{"data-dir", "FERRY_DATA_DIR", DefaultDataDir, "the embedded broker's store"}, stringValue{&c.DataDir}},
 		{Setting{"nats-sync", "FERRY_NATS_SYNC", DefaultSyncInterval.String(), "embedded broker disk sync: an interval, or always"}, syncValue{&c.SyncAlways, &c.SyncInterval}},
+		{Setting{"stream-replicas", "FERRY_STREAM_REPLICAS", "1", "copies of each stream: 1 on one server, 3 on a cluster"}, intValue{&c.StreamReplicas, 1, 5}},
 		{Setting{"nats-creds", "FERRY_NATS_CREDS", "", "NATS credentials file"}, stringValue{&c.NATSCreds}},
 		{Setting{"nats-nkey", "FERRY_NATS_NKEY", "", "NATS NKey seed file"}, stringValue{&c.NATSNKey}},
 		{Setting{"nats-ca", "FERRY_NATS_CA", "", "CA bundle for TLS to NATS"}, stringValue{&c.NATSCA}},
@@ -372,4 +377,32 @@ func (v syncValue) Set(s string) error {
 	}
 	*v.always, *v.interval = false, d
 	return nil
+}
+
+type intValue struct {
+	p        *int
+	min, max int
+}
+
+func (v intValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strconv.Itoa(*v.p)
+}
+
+func (v intValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < v.min || n > v.max {
+		return fmt.Errorf("must be a whole number from %d to %d", v.min, v.max)
+	}
+	*v.p = n
+	return nil
+}
+
+func (c Config) streamReplicas() int {
+	if c.StreamReplicas <= 0 {
+		return 1
+	}
+	return c.StreamReplicas
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ferrygo/ferry/internal/broker"
 )
@@ -37,6 +38,7 @@ type Host struct {
 	servers  []*http.Server
 	broker   *broker.Broker
 	nats     []*natsEndpoints
+	subs     []subscriber
 	state    hostState
 	failed   chan error
 	stopOnce sync.Once
@@ -193,14 +195,17 @@ func (h *Host) Run(ctx context.Context) error {
 func (h *Host) Shutdown(ctx context.Context) error {
 	h.stopOnce.Do(func() {
 		h.mu.Lock()
-		servers, endpoints := h.servers, h.nats
+		servers, endpoints, subs := h.servers, h.nats, h.subs
 		h.state = hostStopped
 		h.mu.Unlock()
 		for _, ne := range endpoints {
 			ne.stopIntake()
 		}
+		for _, sub := range subs {
+			sub.stopPulling()
+		}
 		var wg sync.WaitGroup
-		errs := make([]error, len(servers)+len(endpoints)+1)
+		errs := make([]error, len(servers)+len(endpoints)+len(subs)+1)
 		for i, srv := range servers {
 			wg.Go(func() {
 				if err := srv.Shutdown(ctx); err != nil {
@@ -211,6 +216,9 @@ func (h *Host) Shutdown(ctx context.Context) error {
 		}
 		for i, ne := range endpoints {
 			wg.Go(func() { errs[len(servers)+i] = ne.wait(ctx) })
+		}
+		for i, sub := range subs {
+			wg.Go(func() { errs[len(servers)+len(endpoints)+i] = sub.wait(ctx) })
 		}
 		wg.Wait()
 		errs[len(errs)-1] = h.stopBroker(ctx)
@@ -259,7 +267,7 @@ func (h *Host) needsBroker() bool {
 		return true
 	}
 	for _, s := range h.services {
-		if s.needsNATS {
+		if s.needsNATS || s.usesEvents() {
 			return true
 		}
 	}
@@ -288,18 +296,91 @@ func (h *Host) startBroker(ctx context.Context) error {
 		return err
 	}
 	h.broker = b
+	fail := func(err error) error {
+		_ = h.stopBrokerLocked(context.Background())
+		return err
+	}
+	js, kv, err := h.ensureStreams(ctx, b.Conn())
+	if err != nil {
+		return fail(err)
+	}
 	for _, s := range h.services {
 		ne, err := s.serveNATS(b.Conn())
 		if err != nil {
-			_ = h.stopBrokerLocked(context.Background())
-			return err
+			return fail(err)
 		}
 		s.mu.Lock()
 		s.client = NewClient(b.Conn())
 		s.mu.Unlock()
 		h.nats = append(h.nats, ne)
 	}
+	for _, s := range h.services {
+		for _, sub := range s.subs {
+			if err := sub.start(js, kv); err != nil {
+				return fail(err)
+			}
+			h.subs = append(h.subs, sub)
+		}
+	}
 	return nil
+}
+
+// idempotencyBucket is the key-value bucket of handled message IDs.
+const idempotencyBucket = "ferry-idempotency"
+
+// ensureStreams creates or updates the stream of every topic the services
+// publish or subscribe to, the dead-letter stream when any subscribes, and
+// the idempotency bucket when a subscription uses it.
+func (h *Host) ensureStreams(ctx context.Context, nc *nats.Conn) (jetstream.JetStream, jetstream.KeyValue, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, nil, err
+	}
+	topics := map[string]topicDecl{}
+	add := func(d topicDecl) error {
+		if prev, ok := topics[d.name]; ok && !prev.sameStream(d) {
+			return fmt.Errorf("ferry: topic %s is declared with different subjects, limits or payload types in this process", d.name)
+		}
+		topics[d.name] = d
+		return nil
+	}
+	subscribed, idempotent := false, false
+	for _, s := range h.services {
+		for _, d := range s.published {
+			if err := add(d); err != nil {
+				return nil, nil, err
+			}
+		}
+		for _, sub := range s.subs {
+			if err := add(sub.decl()); err != nil {
+				return nil, nil, err
+			}
+			subscribed = true
+			idempotent = idempotent || sub.idempotent()
+		}
+	}
+	replicas, maxMsg := h.config.streamReplicas(), int32(h.config.maxBody())
+	for _, d := range topics {
+		if err := ensureStream(ctx, js, d.streamConfig(replicas, maxMsg), h.logger); err != nil {
+			return nil, nil, err
+		}
+	}
+	if subscribed {
+		if err := ensureStream(ctx, js, deadLetterStreamConfig(replicas, maxMsg), h.logger); err != nil {
+			return nil, nil, err
+		}
+	}
+	var kv jetstream.KeyValue
+	if idempotent {
+		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: idempotencyBucket, Description: "Ferry: message IDs handled by subscriptions with idempotency",
+			Storage: jetstream.FileStorage, Replicas: replicas, LimitMarkerTTL: time.Second,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("ferry: idempotency bucket: %w", err)
+		}
+	}
+	return js, kv, nil
 }
 
 // maxHeaderBytes is the room the broker's max payload leaves for headers
@@ -317,6 +398,11 @@ func (h *Host) stopBrokerLocked(ctx context.Context) error {
 		ne.unsubscribe()
 	}
 	h.nats = nil
+	for _, sub := range h.subs {
+		sub.stopPulling()
+		_ = sub.wait(context.Background())
+	}
+	h.subs = nil
 	if h.broker == nil {
 		return nil
 	}

@@ -148,8 +148,26 @@ func (ne *natsEndpoints) wait(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		ne.cancel()
-		<-done
+		waitBriefly(done)
 		return fmt.Errorf("ferry: service %s: grace period over; NATS calls in flight were cancelled: %w", ne.svc.name, ctx.Err())
+	}
+}
+
+// cancelWait is how long shutdown waits, after cancelling what is still
+// running at the end of the grace period, for it to return.
+const cancelWait = time.Second
+
+// waitBriefly waits up to cancelWait for done; it reports whether done
+// closed. Handlers that ignore their context are left behind rather than
+// holding the shutdown forever.
+func waitBriefly(done <-chan struct{}) bool {
+	t := time.NewTimer(cancelWait)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
 	}
 }
 

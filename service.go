@@ -43,6 +43,10 @@ type Service struct {
 	started   bool
 	listener  net.Addr
 	client    *Client
+
+	messages  *messageSchemas
+	published map[string]topicDecl // topics the service publishes, by name
+	subs      []subscriber
 }
 
 // New creates a service named name at version version. The name must match
@@ -67,6 +71,8 @@ func New(name, version string, opts ...Option) (*Service, error) {
 		logger:      o.logger,
 		endpoints:   map[string]*boundEndpoint{},
 		needsNATS:   o.needsNATS,
+		messages:    newMessageSchemas(),
+		published:   map[string]topicDecl{},
 	}
 	if s.logger == nil {
 		s.logger = o.config.newLogger(os.Stderr)
@@ -156,6 +162,42 @@ func (s *Service) boundEndpoints() []*boundEndpoint {
 	}
 	slices.SortFunc(out, func(a, b *boundEndpoint) int { return strings.Compare(a.name, b.name) })
 	return out
+}
+
+// declareTopic records that the service publishes a topic.
+func (s *Service) declareTopic(d topicDecl) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		panic(fmt.Sprintf("ferry: topic %s on service %s: %v", d.name, s.name, errAlreadyStarted))
+	}
+	if prev, ok := s.published[d.name]; ok && !prev.sameStream(d) {
+		panic(fmt.Sprintf("ferry: topic %s declared twice on service %s with different settings", d.name, s.name))
+	}
+	s.published[d.name] = d
+	s.messages.schema(d)
+}
+
+// addSubscription records a subscription.
+func (s *Service) addSubscription(sub subscriber, d topicDecl) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		panic(fmt.Sprintf("ferry: Subscribe %s to %s: %v", s.name, d.name, errAlreadyStarted))
+	}
+	for _, other := range s.subs {
+		if other.consumerName() == sub.consumerName() {
+			panic(fmt.Sprintf("ferry: Subscribe %s to %s: consumer name %q already used by this service", s.name, d.name, sub.consumerName()))
+		}
+	}
+	s.subs = append(s.subs, sub)
+}
+
+// usesEvents reports whether the service publishes or subscribes.
+func (s *Service) usesEvents() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.published) > 0 || len(s.subs) > 0
 }
 
 // errAlreadyStarted reports binding or hosting a service twice.

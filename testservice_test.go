@@ -134,3 +134,5 @@ func problem(t *testing.T, body []byte) map[string]any {
 	}
 	return p
 }
+
+func newLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }

@@ -10,6 +10,7 @@ package naming
 import (
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // The patterns follow the NATS service protocol (nats.go micro), so every
@@ -88,3 +89,73 @@ const (
 	HeaderServiceError     = "Nats-Service-Error"
 	HeaderServiceErrorCode = "Nats-Service-Error-Code"
 )
+
+// Events (docs/protocol.md, "Events").
+const (
+	// DeadLetterStream stores every dead letter, on DeadLetterPrefix.>.
+	DeadLetterStream = "ferry-deadletters"
+	// DeadLetterPrefix starts the subjects of dead letters.
+	DeadLetterPrefix = "ferry.dlq"
+	// ReplayPrefix starts the subjects that deliver a message again to one
+	// consumer only.
+	ReplayPrefix = "ferry.replay"
+
+	// Headers of events and dead letters.
+	HeaderMsgID         = "Nats-Msg-Id"
+	HeaderSource        = "Ferry-Source"
+	HeaderDLQTopic      = "Ferry-Dlq-Topic"
+	HeaderDLQService    = "Ferry-Dlq-Service"
+	HeaderDLQConsumer   = "Ferry-Dlq-Consumer"
+	HeaderDLQError      = "Ferry-Dlq-Error"
+	HeaderDLQDeliveries = "Ferry-Dlq-Deliveries"
+	HeaderDLQStream     = "Ferry-Dlq-Stream"
+	HeaderDLQSequence   = "Ferry-Dlq-Sequence"
+	HeaderDLQSubject    = "Ferry-Dlq-Subject"
+	HeaderDLQTime       = "Ferry-Dlq-Time"
+)
+
+// CheckTopicName reports whether name is a valid topic name.
+func CheckTopicName(name string) error {
+	return check("topic name", name, endpointNamePattern)
+}
+
+// CheckSubject reports whether subject is a valid subject to publish
+// events on: dot-separated tokens without wildcards or spaces, outside the
+// namespaces Ferry and NATS reserve.
+func CheckSubject(subject string) error {
+	if subject == "" {
+		return fmt.Errorf("subject is empty")
+	}
+	for _, tok := range strings.Split(subject, ".") {
+		if tok == "" || strings.ContainsAny(tok, " \t\r\n*>") {
+			return fmt.Errorf("subject %q must be dot-separated tokens without spaces or wildcards", subject)
+		}
+	}
+	if strings.HasPrefix(subject, SubjectPrefix+".") || strings.HasPrefix(subject, "$") || strings.HasPrefix(subject, "_INBOX.") {
+		return fmt.Errorf("subject %q is in a reserved namespace (ferry., $, _INBOX.)", subject)
+	}
+	return nil
+}
+
+// TopicStream returns the stream that stores a topic: ferry-<topic>.
+func TopicStream(topic string) string { return "ferry-" + topic }
+
+// ReplaySubject returns the subject on which a message reaches only the
+// named consumer of a topic again: ferry.replay.<topic>.<service>.<consumer>.
+func ReplaySubject(topic, service, consumer string) string {
+	return ReplayPrefix + "." + topic + "." + service + "." + consumer
+}
+
+// ReplayWildcard returns the replay subjects of a topic, for its stream.
+func ReplayWildcard(topic string) string { return ReplayPrefix + "." + topic + ".>" }
+
+// DeadLetterSubject returns where a consumer's dead letters of a topic go:
+// ferry.dlq.<topic>.<service>.<consumer>.
+func DeadLetterSubject(topic, service, consumer string) string {
+	return DeadLetterPrefix + "." + topic + "." + service + "." + consumer
+}
+
+// Durable returns the durable consumer name of a service's subscription,
+// shared by all its replicas: <service>~<consumer> ('~' cannot occur in
+// either name, so the pair is unambiguous).
+func Durable(service, consumer string) string { return service + "~" + consumer }

@@ -1,0 +1,401 @@
+package ferry
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ferrygo/ferry/internal/naming"
+)
+
+// subscriber is a subscription without its type parameter, as a host runs
+// it.
+type subscriber interface {
+	decl() topicDecl
+	consumerName() string
+	idempotent() bool
+	start(js jetstream.JetStream, kv jetstream.KeyValue) error
+	stopPulling()
+	wait(ctx context.Context) error
+}
+
+// subscription runs one Subscribe: a durable pull consumer shared by the
+// service's replicas, a bounded set of handler goroutines, acks after
+// success, delayed naks with backoff after failures, dead letters past
+// the delivery limit.
+type subscription[T any] struct {
+	svc      *Service
+	topic    topicDecl
+	consumer string
+	opts     subscribeOptions
+	handler  func(context.Context, *T) error
+	validate func([]byte) error
+
+	js       jetstream.JetStream
+	kv       jetstream.KeyValue // idempotency records, when enabled
+	base     context.Context    // cancelled when the grace period is over
+	cancel   context.CancelFunc
+	stopping chan struct{}
+	stopOnce sync.Once
+	loopDone chan struct{}
+	inflight sync.WaitGroup
+	slots    chan struct{}
+
+	mu   sync.Mutex
+	iter jetstream.MessagesContext
+}
+
+var _ subscriber = (*subscription[struct{}])(nil)
+
+func (s *subscription[T]) decl() topicDecl      { return s.topic }
+func (s *subscription[T]) consumerName() string { return s.consumer }
+func (s *subscription[T]) idempotent() bool     { return s.opts.idempotency > 0 }
+
+// consumerConfig is the durable consumer: explicit acks; the server's
+// delivery limit two above Ferry's own, so Ferry sees the delivery past
+// its limit (and dead-letters it without running the handler) even when
+// the last run hung or crashed, with room for a failed dead-letter write.
+func (s *subscription[T]) consumerConfig() jetstream.ConsumerConfig {
+	name := naming.Durable(s.svc.name, s.consumer)
+	cfg := jetstream.ConsumerConfig{
+		Durable:        name,
+		Description:    "Ferry subscription " + s.consumer + " of service " + s.svc.name + " to topic " + s.topic.name,
+		FilterSubjects: []string{s.topic.subject, naming.ReplaySubject(s.topic.name, s.svc.name, s.consumer)},
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        s.opts.ackWait,
+		MaxDeliver:     s.opts.maxDeliveries + 2,
+		MaxAckPending:  max(DefaultMaxAckPending, 4*s.opts.concurrency),
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		Metadata:       map[string]string{"ferry_service": s.svc.name, "ferry_consumer": s.consumer, "ferry_topic": s.topic.name},
+	}
+	if s.opts.deliverNew {
+		cfg.DeliverPolicy = jetstream.DeliverNewPolicy
+	}
+	return cfg
+}
+
+func (s *subscription[T]) start(js jetstream.JetStream, kv jetstream.KeyValue) error {
+	s.js, s.kv = js, kv
+	s.base, s.cancel = context.WithCancel(context.Background())
+	s.stopping = make(chan struct{})
+	s.loopDone = make(chan struct{})
+	s.slots = make(chan struct{}, s.opts.concurrency)
+	ctx, cancel := context.WithTimeout(s.base, 30*time.Second)
+	defer cancel()
+	if _, err := js.CreateOrUpdateConsumer(ctx, naming.TopicStream(s.topic.name), s.consumerConfig()); err != nil {
+		s.cancel()
+		return fmt.Errorf("ferry: subscription %s of service %s to %s: %w", s.consumer, s.svc.name, s.topic.name, err)
+	}
+	go s.loop()
+	return nil
+}
+
+// loop pulls events while there are free handler slots, and recreates the
+// consumer and its pull when JetStream ends them (a deleted consumer, a
+// closed iterator after a server restart).
+func (s *subscription[T]) loop() {
+	defer close(s.loopDone)
+	log := s.svc.logger.With(slog.String("service", s.svc.name), slog.String("consumer", s.consumer), slog.String("topic", s.topic.name))
+	for attempt := 0; ; attempt++ {
+		if s.stopped() {
+			return
+		}
+		if attempt > 0 {
+			select {
+			case <-time.After(min(time.Duration(attempt)*200*time.Millisecond, 5*time.Second)):
+			case <-s.stopping:
+				return
+			}
+		}
+		ctx, cancel := context.WithTimeout(s.base, 10*time.Second)
+		cons, err := s.js.CreateOrUpdateConsumer(ctx, naming.TopicStream(s.topic.name), s.consumerConfig())
+		cancel()
+		if err != nil {
+			log.Warn("ferry: subscription: cannot (re)create the consumer; retrying", slog.String("err", err.Error()))
+			continue
+		}
+		iter, err := cons.Messages(jetstream.PullMaxMessages(s.opts.concurrency))
+		if err != nil {
+			log.Warn("ferry: subscription: cannot pull; retrying", slog.String("err", err.Error()))
+			continue
+		}
+		s.mu.Lock()
+		s.iter = iter
+		s.mu.Unlock()
+		if s.stopped() {
+			iter.Stop()
+		}
+		if s.pull(iter, log) {
+			return
+		}
+		attempt = 0
+	}
+}
+
+// pull hands events to handlers until the iterator ends; it reports
+// whether the subscription is stopping.
+func (s *subscription[T]) pull(iter jetstream.MessagesContext, log *slog.Logger) (stopping bool) {
+	for {
+		select {
+		case s.slots <- struct{}{}:
+		case <-s.stopping:
+			s.handBack(iter)
+			return true
+		}
+		msg, err := iter.Next()
+		if err != nil {
+			<-s.slots
+			switch {
+			case s.stopped():
+				s.handBack(iter)
+				return true
+			case errors.Is(err, jetstream.ErrMsgIteratorClosed), errors.Is(err, jetstream.ErrConsumerDeleted),
+				errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrBadRequest):
+				log.Warn("ferry: subscription: pull ended; recreating the consumer", slog.String("err", err.Error()))
+				iter.Stop()
+				return false
+			default:
+				log.Debug("ferry: subscription: pull", slog.String("err", err.Error()))
+				continue
+			}
+		}
+		s.inflight.Add(1)
+		go func() {
+			defer func() {
+				<-s.slots
+				s.inflight.Done()
+			}()
+			s.handle(msg)
+		}()
+	}
+}
+
+// handBack returns the events fetched but not started to JetStream at
+// once, for another replica.
+func (s *subscription[T]) handBack(iter jetstream.MessagesContext) {
+	iter.Drain()
+	for {
+		msg, err := iter.Next()
+		if err != nil {
+			return
+		}
+		_ = msg.Nak()
+	}
+}
+
+func (s *subscription[T]) stopped() bool {
+	select {
+	case <-s.stopping:
+		return true
+	default:
+		return false
+	}
+}
+
+// stopPulling stops fetching events; running handlers go on.
+func (s *subscription[T]) stopPulling() {
+	s.stopOnce.Do(func() {
+		close(s.stopping)
+		s.mu.Lock()
+		if s.iter != nil {
+			s.iter.Stop()
+		}
+		s.mu.Unlock()
+	})
+}
+
+// wait waits for running handlers until ctx ends, then cancels their
+// contexts; a handler that ends with its context cancelled naks its event,
+// which JetStream redelivers to another replica.
+func (s *subscription[T]) wait(ctx context.Context) error {
+	s.stopPulling()
+	done := make(chan struct{})
+	go func() {
+		<-s.loopDone
+		s.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+		s.cancel()
+		if !waitBriefly(done) {
+			return fmt.Errorf("ferry: subscription %s of service %s: grace period over; handlers that ignore their context are still running, their events will be redelivered: %w",
+				s.consumer, s.svc.name, ctx.Err())
+		}
+		return fmt.Errorf("ferry: subscription %s of service %s: grace period over; running handlers were cancelled and their events handed back: %w",
+			s.consumer, s.svc.name, ctx.Err())
+	}
+}
+
+// handle runs the handler for one delivery and settles it.
+func (s *subscription[T]) handle(msg jetstream.Msg) {
+	md, err := msg.Metadata()
+	if err != nil {
+		_ = msg.Nak()
+		return
+	}
+	log := s.svc.logger
+	id := msg.Headers().Get(naming.HeaderMsgID)
+	if id == "" {
+		id = strconv.FormatUint(md.Sequence.Stream, 10)
+	}
+	if md.NumDelivered > uint64(s.opts.maxDeliveries) {
+		s.deadLetter(msg, md, fmt.Sprintf("delivered %d times without an acknowledgement: the handler hung past its ack wait, or its process died",
+			md.NumDelivered-1))
+		return
+	}
+	if err := s.validate(msg.Data()); err != nil {
+		s.deadLetter(msg, md, "malformed event: "+err.Error())
+		return
+	}
+	var event T
+	if err := json.Unmarshal(msg.Data(), &event); err != nil {
+		s.deadLetter(msg, md, "malformed event: "+err.Error())
+		return
+	}
+	key := ""
+	if s.kv != nil && s.opts.idempotency > 0 {
+		key = idempotencyKey(s.svc.name, s.consumer, id)
+		if _, err := s.kv.Get(s.base, key); err == nil {
+			_ = msg.Ack() // handled before: the effect already happened
+			return
+		}
+	}
+
+	header := msg.Headers()
+	req := &Request{
+		Kind:      KindEvent,
+		Service:   s.svc.name,
+		Name:      s.consumer,
+		Transport: TransportNATS,
+		ID:        requestID(headerValue(header, HeaderRequestID)),
+		header:    func(name string) string { return headerValue(header, name) },
+	}
+	ev := &Event{ID: id, Topic: s.topic.name, Subject: msg.Subject(), Delivery: md.NumDelivered, Published: md.Timestamp, Sequence: md.Sequence.Stream}
+	ctx, cancel := context.WithTimeout(context.WithValue(withRequest(s.base, req), eventKey{}, ev), s.opts.timeout)
+	defer cancel()
+	req.invoke = func(ctx context.Context) error { return s.handler(ctx, &event) }
+
+	// Report progress while the handler runs within its timeout, so a long
+	// handler keeps its event instead of JetStream giving it to another
+	// replica; a handler that hangs past its timeout stops being covered.
+	progress := time.NewTicker(s.opts.ackWait / 3)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-progress.C:
+				if ctx.Err() == nil {
+					_ = msg.InProgress()
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	err = s.svc.chain(ctx, req)
+	progress.Stop()
+	close(done)
+
+	switch {
+	case err == nil:
+		if key != "" {
+			if _, kerr := s.kv.Create(s.base, key, []byte(id), jetstream.KeyTTL(s.opts.idempotency)); kerr != nil && !errors.Is(kerr, jetstream.ErrKeyExists) {
+				log.Warn("ferry: subscription: idempotency record not written", slog.String("event", id), slog.String("err", kerr.Error()))
+			}
+		}
+		_ = msg.Ack()
+	case s.base.Err() != nil:
+		_ = msg.Nak() // shutting down: another replica takes it now
+	case IsPermanent(err):
+		s.deadLetter(msg, md, describe(err))
+	case md.NumDelivered >= uint64(s.opts.maxDeliveries):
+		s.deadLetter(msg, md, describe(err))
+	default:
+		_ = msg.NakWithDelay(s.opts.backoff(md.NumDelivered))
+	}
+}
+
+// describe is the error text kept with a dead letter.
+func describe(err error) string {
+	var fe *Error
+	if errors.As(err, &fe) && fe.cause != nil {
+		return fe.cause.Error()
+	}
+	return err.Error()
+}
+
+// deadLetter stores the event in the dead-letter stream with its original
+// headers and payload, where it failed and why, then acknowledges it. If
+// the dead letter cannot be stored, the event stays in its topic and is
+// retried later: nothing is lost.
+func (s *subscription[T]) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadata, reason string) {
+	dl := nats.NewMsg(naming.DeadLetterSubject(s.topic.name, s.svc.name, s.consumer))
+	for k, vs := range msg.Headers() {
+		if strings.HasPrefix(strings.ToLower(k), "nats-") {
+			continue // JetStream's own: message ID, expectations; kept below where useful
+		}
+		dl.Header[k] = append([]string(nil), vs...)
+	}
+	if len(reason) > 2000 {
+		reason = reason[:2000] + "…"
+	}
+	dl.Header.Set(naming.HeaderMsgID, fmt.Sprintf("dlq:%s:%d:%s", md.Stream, md.Sequence.Stream, naming.Durable(s.svc.name, s.consumer)))
+	dl.Header.Set(naming.HeaderDLQTopic, s.topic.name)
+	dl.Header.Set(naming.HeaderDLQService, s.svc.name)
+	dl.Header.Set(naming.HeaderDLQConsumer, s.consumer)
+	dl.Header.Set(naming.HeaderDLQError, reason)
+	dl.Header.Set(naming.HeaderDLQDeliveries, strconv.FormatUint(md.NumDelivered, 10))
+	dl.Header.Set(naming.HeaderDLQStream, md.Stream)
+	dl.Header.Set(naming.HeaderDLQSequence, strconv.FormatUint(md.Sequence.Stream, 10))
+	dl.Header.Set(naming.HeaderDLQSubject, msg.Subject())
+	dl.Header.Set(naming.HeaderDLQTime, time.Now().UTC().Format(time.RFC3339Nano))
+	if id := msg.Headers().Get(naming.HeaderMsgID); id != "" {
+		dl.Header.Set("Ferry-Dlq-Msg-Id", id)
+	}
+	dl.Data = msg.Data()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.base), 10*time.Second)
+	defer cancel()
+	if _, err := s.js.PublishMsg(ctx, dl); err != nil {
+		s.svc.logger.Error("ferry: dead letter not stored; the event stays in its topic and is retried",
+			slog.String("consumer", s.consumer), slog.String("topic", s.topic.name), slog.String("err", err.Error()))
+		_ = msg.NakWithDelay(s.opts.backoff(md.NumDelivered))
+		return
+	}
+	s.svc.logger.Warn("ferry: event dead-lettered", slog.String("service", s.svc.name), slog.String("consumer", s.consumer),
+		slog.String("topic", s.topic.name), slog.Uint64("sequence", md.Sequence.Stream), slog.String("reason", reason))
+	_ = msg.Ack()
+}
+
+// headerValue reads a NATS header case-insensitively.
+func headerValue(h nats.Header, name string) string {
+	if v := h.Get(name); v != "" {
+		return v
+	}
+	canonical := textproto.CanonicalMIMEHeaderKey(name)
+	for k, vs := range h {
+		if len(vs) > 0 && textproto.CanonicalMIMEHeaderKey(k) == canonical {
+			return vs[0]
+		}
+	}
+	return ""
+}
+
+// idempotencyKey is a valid KV key for a consumer's record of a message.
+func idempotencyKey(service, consumer, id string) string {
+	return service + "." + consumer + "." + base64.RawURLEncoding.EncodeToString([]byte(id))
+}
