@@ -51,6 +51,8 @@ func (s *Service) initHTTP(o *options) {
 	}
 	s.api = huma.NewAPI(cfg, s.adapter)
 
+	s.mux.HandleFunc("GET "+AsyncAPIPath+".json", s.serveAsyncAPI)
+	s.mux.HandleFunc("GET "+AsyncAPIPath+".yaml", s.serveAsyncAPI)
 	docs := docsui.New(DocsPath, s.name+" "+s.version, OpenAPIPath+".json")
 	for _, p := range docsui.Patterns(DocsPath) {
 		s.mux.Handle(p, docs)

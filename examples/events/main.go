@@ -1,0 +1,137 @@
+// Command events is two services that exchange events through JetStream:
+// orders publishes order-placed for each POST /orders; shipping subscribes
+// and ships — except the SKU "reject-me", which it refuses, so the event
+// lands in the dead-letter stream with the reason.
+//
+//	go run ./examples/events                                     # both, on the embedded broker
+//	curl -s localhost:8000/orders -d '{"sku":"kettle","quantity":1}'
+//	curl -s localhost:8001/shipments
+//	curl -s localhost:8000/orders -d '{"sku":"reject-me","quantity":1}'
+//	curl -s localhost:8001/dead-letters
+//
+// Separate processes: -service orders -nats-listen 127.0.0.1:4333, then
+// -service shipping -addr :8001 (it joins through the shared -data-dir),
+// or set FERRY_NATS_URL for both.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nuid"
+
+	"github.com/ferrygo/ferry"
+	"github.com/ferrygo/ferry/examples/events/ordersapi"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:]); err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("events", flag.ContinueOnError)
+	which := fs.String("service", "all", "which service to run: all, orders or shipping")
+	shippingAddr := fs.String("shipping-addr", ":8001", "HTTP address of shipping when both run in one process")
+	cfg, err := ferry.LoadConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	var services []*ferry.Service
+	switch *which {
+	case "all":
+		services = []*ferry.Service{newOrders(ferry.WithConfig(cfg)), newShipping(ferry.WithConfig(cfg), ferry.WithAddr(*shippingAddr))}
+	case "orders":
+		services = []*ferry.Service{newOrders(ferry.WithConfig(cfg))}
+	case "shipping":
+		services = []*ferry.Service{newShipping(ferry.WithConfig(cfg))}
+	default:
+		return fmt.Errorf("-service %q: want all, orders or shipping", *which)
+	}
+	host, err := ferry.NewHost(ferry.WithConfig(cfg))
+	if err != nil {
+		return err
+	}
+	if err := host.Add(services...); err != nil {
+		return err
+	}
+	return host.Run(ctx)
+}
+
+func newOrders(opts ...ferry.Option) *ferry.Service {
+	svc := ferry.MustNew("orders", "1.0.0", append(opts, ferry.WithDescription("Takes orders and announces them."))...)
+	placed := ferry.NewPublisher(svc, ordersapi.Placed)
+	ferry.Handle(svc, ordersapi.PlaceOrder, func(ctx context.Context, in *ordersapi.PlaceOrderInput) (*ordersapi.PlaceOrderOutput, error) {
+		event := ordersapi.OrderPlaced{OrderID: nuid.Next(), SKU: in.Body.SKU, Quantity: in.Body.Quantity}
+		// The order ID is the message ID: a retried request that publishes
+		// the same order again is stored once.
+		if err := placed.Publish(ctx, &event, ferry.WithMessageID(event.OrderID)); err != nil {
+			return nil, err
+		}
+		return &ordersapi.PlaceOrderOutput{Body: event}, nil
+	})
+	return svc
+}
+
+// Shipment is an order shipping has handled.
+type Shipment struct {
+	OrderID  string `json:"order_id"`
+	SKU      string `json:"sku"`
+	Quantity int    `json:"quantity"`
+	Delivery uint64 `json:"delivery" doc:"Which delivery of the event was handled."`
+}
+
+type shipmentsOutput struct {
+	Body []Shipment
+}
+
+type deadLettersOutput struct {
+	Body []deadLetter
+}
+
+type deadLetter struct {
+	Topic    string `json:"topic"`
+	Consumer string `json:"consumer"`
+	Error    string `json:"error"`
+	Payload  string `json:"payload"`
+}
+
+func newShipping(opts ...ferry.Option) *ferry.Service {
+	svc := ferry.MustNew("shipping", "1.0.0", append(opts, ferry.WithDescription("Ships placed orders."))...)
+	var mu sync.Mutex
+	var shipped []Shipment
+	ferry.Subscribe(svc, ordersapi.Placed, "ship", func(ctx context.Context, e *ordersapi.OrderPlaced) error {
+		if e.SKU == "reject-me" {
+			return ferry.Permanent(fmt.Errorf("sku %s cannot be shipped", e.SKU))
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		shipped = append(shipped, Shipment{OrderID: e.OrderID, SKU: e.SKU, Quantity: e.Quantity, Delivery: ferry.EventFromContext(ctx).Delivery})
+		return nil
+	}, ferry.WithIdempotency(24*time.Hour))
+	ferry.Get(svc, "list-shipments", "/shipments", func(context.Context, *struct{}) (*shipmentsOutput, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return &shipmentsOutput{Body: append([]Shipment{}, shipped...)}, nil
+	})
+	ferry.Get(svc, "list-dead-letters", "/dead-letters", func(ctx context.Context, _ *struct{}) (*deadLettersOutput, error) {
+		dls, err := ferry.ListDeadLetters(ctx, svc.Client(), ferry.DeadLetterFilter{Service: "shipping"}, 100)
+		if err != nil {
+			return nil, &ferry.Error{Status: http.StatusServiceUnavailable, Detail: "dead letters unavailable"}
+		}
+		out := &deadLettersOutput{Body: []deadLetter{}}
+		for _, dl := range dls {
+			out.Body = append(out.Body, deadLetter{Topic: dl.Topic, Consumer: dl.Consumer, Error: dl.Error, Payload: string(dl.Data)})
+		}
+		return out, nil
+	})
+	return svc
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/ferrygo/ferry"
+	"github.com/ferrygo/ferry/ferrytest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden AsyncAPI documents")
+
+func post(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func TestOrdersAreShipped(t *testing.T) {
+	cfg := ferrytest.Config(t)
+	opts := []ferry.Option{ferry.WithConfig(cfg), ferry.WithLogger(ferrytest.Logger(t))}
+	orders, shipping := newOrders(opts...), newShipping(opts...)
+	ferrytest.StartWith(t, cfg, orders, shipping)
+	ordersURL, shippingURL := ferrytest.URL(t, orders), ferrytest.URL(t, shipping)
+
+	status, body := post(t, ordersURL+"/orders", `{"sku":"kettle","quantity":2}`)
+	if status != 202 || !strings.Contains(body, `"sku":"kettle"`) {
+		t.Fatalf("POST /orders: %d %s", status, body)
+	}
+	ferrytest.Eventually(t, func() bool { return strings.Contains(get(t, shippingURL+"/shipments"), `"sku":"kettle"`) }, "the order is shipped")
+
+	if status, _ := post(t, ordersURL+"/orders", `{"sku":"reject-me","quantity":1}`); status != 202 {
+		t.Fatalf("POST /orders: %d", status)
+	}
+	ferrytest.Eventually(t, func() bool {
+		return strings.Contains(get(t, shippingURL+"/dead-letters"), `"error":"sku reject-me cannot be shipped"`)
+	}, "the refused order is in the dead-letter stream with its reason")
+	if strings.Contains(get(t, shippingURL+"/shipments"), "reject-me") {
+		t.Error("the refused order was shipped")
+	}
+	if status, body := post(t, ordersURL+"/orders", `{"sku":"Not Valid","quantity":0}`); status != 422 {
+		t.Errorf("an invalid order: %d %s", status, body)
+	}
+}
+
+// TestAsyncAPIDocuments holds each service's /asyncapi.json in a golden
+// file and checks it with the official AsyncAPI parser.
+func TestAsyncAPIDocuments(t *testing.T) {
+	for _, svc := range []*ferry.Service{newOrders(), newShipping()} {
+		t.Run(svc.Name(), func(t *testing.T) {
+			rec := get(t, serve(t, svc)+"/asyncapi.json")
+			golden := filepath.Join("testdata", svc.Name()+".asyncapi.json")
+			if *update {
+				if err := os.WriteFile(golden, []byte(rec), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./examples/events -update)", err)
+			}
+			if !bytes.Equal([]byte(rec), want) {
+				t.Errorf("/asyncapi.json differs from %s (run go test ./examples/events -update if the change is intended):\n%s", golden, rec)
+			}
+			var doc struct{ AsyncAPI string }
+			if err := json.Unmarshal([]byte(rec), &doc); err != nil || doc.AsyncAPI != "3.0.0" {
+				t.Fatalf("not an AsyncAPI 3.0.0 document: %v", err)
+			}
+			validateAsyncAPI(t, golden)
+		})
+	}
+}
+
+func serve(t *testing.T, svc *ferry.Service) string {
+	t.Helper()
+	srv := newTestServer(svc.Handler())
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// validateAsyncAPI runs the official parser on the document at path.
+func validateAsyncAPI(t *testing.T, path string) {
+	t.Helper()
+	dir := filepath.Join("..", "..", "internal", "asyncapi", "testdata", "validator")
+	_, nodeErr := exec.LookPath("node")
+	_, modErr := os.Stat(filepath.Join(dir, "node_modules", "@asyncapi", "parser"))
+	if nodeErr != nil || modErr != nil {
+		msg := "the AsyncAPI validator is not installed: cd internal/asyncapi/testdata/validator && npm ci"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	abs, _ := filepath.Abs(path)
+	out, err := exec.Command("node", filepath.Join(dir, "validate.mjs"), abs).CombinedOutput()
+	if err != nil {
+		t.Errorf("the AsyncAPI parser rejects %s: %v\n%s", path, err, out)
+	}
+}
+
+// TestTwoProcesses runs orders and shipping as two processes on one broker
+// and sends events across.
+func TestTwoProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the example as two processes")
+	}
+	bin := filepath.Join(t.TempDir(), "events")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	dataDir := t.TempDir()
+	ordersAddr, shippingAddr := freeAddr(t), freeAddr(t)
+	orders := startProcess(t, bin, "-service", "orders", "-addr", ordersAddr, "-nats-listen", "127.0.0.1:0", "-data-dir", dataDir)
+	waitHTTP(t, ordersAddr)
+	// Published before shipping ever ran: the event waits in the stream.
+	if status, body := post(t, "http://"+ordersAddr+"/orders", `{"sku":"teapot","quantity":1}`); status != 202 {
+		t.Fatalf("POST /orders: %d %s", status, body)
+	}
+	shipping := startProcess(t, bin, "-service", "shipping", "-addr", shippingAddr, "-data-dir", dataDir)
+	waitHTTP(t, shippingAddr)
+	ferrytest.Eventually(t, func() bool { return strings.Contains(get(t, "http://"+shippingAddr+"/shipments"), "teapot") },
+		"shipping, started later in its own process, ships the order")
+	for _, p := range []*exec.Cmd{shipping, orders} {
+		_ = p.Process.Signal(syscall.SIGTERM)
+		if err := p.Wait(); err != nil {
+			t.Errorf("%v exited with %v", p.Args[1:3], err)
+		}
+	}
+}
