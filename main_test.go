@@ -1,6 +1,7 @@
 package ferry_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/ferrygo/ferry"
 )
 
 // TestMain lets the test binary double as a nats-server child process for
@@ -20,7 +23,38 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv("FERRY_TEST_BROKER_ADDR"); addr != "" {
 		os.Exit(runBrokerChild(addr, os.Getenv("FERRY_TEST_BROKER_DIR")))
 	}
+	if out := os.Getenv("FERRY_TEST_SUBSCRIBER_OUT"); out != "" {
+		os.Exit(runSubscriberChild(os.Getenv("FERRY_NATS_URL"), out))
+	}
 	os.Exit(m.Run())
+}
+
+// runSubscriberChild subscribes to the test topic on the broker at url and
+// appends the order ID of each handled event to the file out, before the
+// event is acknowledged, until it is killed.
+func runSubscriberChild(url, out string) int {
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	svc := ferry.MustNew("shipping", "1.0.0", ferry.WithoutHTTP(), quiet)
+	ferry.Subscribe(svc, placed, "ship", func(_ context.Context, e *OrderPlaced) error {
+		time.Sleep(time.Millisecond) // some work, so the kill lands mid-stream
+		_, err := f.WriteString(e.OrderID + "\n")
+		return err
+	}, ferry.WithAckWait(2*time.Second), ferry.WithConcurrency(8))
+	h, err := ferry.NewHost(ferry.WithConfig(ferry.Config{NATSURL: url}), quiet)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	_ = h.Add(svc)
+	if err := h.Run(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
 }
 
 func runBrokerChild(addr, dir string) int {

@@ -3,6 +3,7 @@ package ferry_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -114,4 +115,42 @@ func TestReconnectToExternalBroker(t *testing.T) {
 	ferrytest.Eventually(t, func() bool { return strings.Contains(logs.String(), "broker connection restored") },
 		"the reconnect is logged")
 	ferrytest.Eventually(t, func() bool { return call() == nil }, "calls are served again")
+}
+
+// TestSubscriptionResumesAfterBrokerRestart: the external broker is
+// killed and started again on the same store; the subscription resumes by
+// itself and every event published after the broker returned is handled.
+func TestSubscriptionResumesAfterBrokerRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a broker child process")
+	}
+	broker := newBrokerProcess(t)
+	var calls counter
+	cfg := ferrytest.Config(t)
+	cfg.NATSURL, cfg.NATSEmbed = broker.url(), false
+	svc := ferry.MustNew("shipping", "1.0.0", ferry.WithoutHTTP(), quiet)
+	ferry.Subscribe(svc, placed, "ship", func(_ context.Context, e *OrderPlaced) error { calls.add(e.OrderID); return nil }, fast...)
+	pub := ferry.NewPublisher(svc, placed)
+	ferrytest.StartWith(t, cfg, svc)
+
+	publishNow := func(id string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		return pub.Publish(ctx, &OrderPlaced{OrderID: id, Quantity: 1}, ferry.WithMessageID(id))
+	}
+	if err := publishNow("before"); err != nil {
+		t.Fatal(err)
+	}
+	ferrytest.Eventually(t, func() bool { return calls.get("before") == 1 }, "the first event is handled")
+
+	broker.kill()
+	broker.start()
+	// Publishing works again once the connection is back.
+	ferrytest.Eventually(t, func() bool { return publishNow("after-0") == nil }, "publishing resumes")
+	for i := 1; i <= 50; i++ {
+		if err := publishNow(fmt.Sprintf("after-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ferrytest.Eventually(t, func() bool { return calls.distinct() == 52 }, "every event published after the restart is handled (%d of 52)", calls.distinct())
 }

@@ -1,0 +1,66 @@
+package ferrytest_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/ferrygo/ferry"
+	"github.com/ferrygo/ferry/ferrytest"
+)
+
+type Greeting struct {
+	To string `json:"to"`
+}
+
+var greeted = ferry.Topic[Greeting]{Name: "greeted", Subject: "test.greeted"}
+
+type GreetInput struct {
+	Name string `path:"name"`
+}
+
+type GreetOutput struct {
+	Body Greeting
+}
+
+var greet = ferry.Endpoint[GreetInput, GreetOutput]{Service: "greeter", Name: "greet", Method: http.MethodPost, Path: "/greet/{name}"}
+
+// A test of a service's event flow: call its endpoint, capture what it
+// published.
+func TestCaptureWhatAServicePublished(t *testing.T) {
+	svc := ferry.MustNew("greeter", "1.0.0", ferry.WithConfig(ferrytest.Config(t)), ferry.WithLogger(ferrytest.Logger(t)))
+	pub := ferry.NewPublisher(svc, greeted)
+	ferry.Handle(svc, greet, func(ctx context.Context, in *GreetInput) (*GreetOutput, error) {
+		g := Greeting{To: in.Name}
+		// The same message ID twice: stored, and captured, once.
+		for range 2 {
+			if err := pub.Publish(ctx, &g, ferry.WithMessageID("greet-"+in.Name)); err != nil {
+				return nil, err
+			}
+		}
+		return &GreetOutput{Body: g}, nil
+	})
+	h := ferrytest.Start(t, svc)
+	captured := ferrytest.Capture(t, h, greeted)
+
+	for _, name := range []string{"ann", "bob"} {
+		if _, err := greet.Call(context.Background(), h.Client, &GreetInput{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events := captured.Wait(t, 2)
+	if len(events) != 2 || events[0].To != "ann" || events[1].To != "bob" {
+		t.Errorf("captured %+v", events)
+	}
+	if ids := captured.IDs(); ids[0] != "greet-ann" {
+		t.Errorf("IDs %v", ids)
+	}
+}
+
+func TestEventually(t *testing.T) {
+	n := 0
+	ferrytest.Eventually(t, func() bool { n++; return n == 3 }, "the third poll")
+	if n != 3 {
+		t.Errorf("polled %d times", n)
+	}
+}
