@@ -30,7 +30,8 @@ type natsEndpoints struct {
 	nc        *nats.Conn
 	subs      []*nats.Subscription
 	responder *discovery.Responder
-	slots     chan struct{}
+	slots     chan struct{} // one per running worker
+	work      chan call     // calls for idle workers
 	inflight  sync.WaitGroup
 	base      context.Context // cancelled when the grace period is over
 	cancel    context.CancelFunc
@@ -39,7 +40,7 @@ type natsEndpoints struct {
 // serveNATS starts serving the service's endpoints on nc.
 func (s *Service) serveNATS(nc *nats.Conn) (*natsEndpoints, error) {
 	base, cancel := context.WithCancel(context.Background())
-	ne := &natsEndpoints{svc: s, nc: nc, slots: make(chan struct{}, DefaultMaxConcurrentCalls),
+	ne := &natsEndpoints{svc: s, nc: nc, slots: make(chan struct{}, DefaultMaxConcurrentCalls), work: make(chan call),
 		base: base, cancel: cancel}
 	// Discovery first: a call may arrive as soon as a subscription exists,
 	// and its statistics go to the responder.
@@ -74,22 +75,54 @@ func (s *Service) serveNATS(nc *nats.Conn) (*natsEndpoints, error) {
 	return ne, nil
 }
 
-// dispatch returns the subscription handler of one endpoint: it takes a
-// slot (waiting when all are busy) and runs the call on its own goroutine.
+// dispatch returns the subscription handler of one endpoint: it hands
+// the call to an idle worker, or starts one while fewer than the limit run,
+// or waits for a worker to be free.
 func (ne *natsEndpoints) dispatch(name string) nats.MsgHandler {
 	return func(m *nats.Msg) {
 		if m.Reply == "" {
 			return // a publish, not a request: nobody to answer
 		}
-		ne.slots <- struct{}{}
+		c := call{name: name, msg: m}
 		ne.inflight.Add(1)
-		go func() {
-			defer func() {
-				<-ne.slots
-				ne.inflight.Done()
-			}()
-			ne.serve(name, m)
-		}()
+		select {
+		case ne.work <- c:
+			return
+		default:
+		}
+		select {
+		case ne.work <- c:
+		case ne.slots <- struct{}{}:
+			go ne.worker(c)
+		}
+	}
+}
+
+// call is one request waiting for a worker.
+type call struct {
+	name string
+	msg  *nats.Msg
+}
+
+// workerIdle is how long a worker waits for another call before it ends.
+// Reusing workers spares each call a new goroutine and its stack growth.
+const workerIdle = 5 * time.Second
+
+// worker serves c, then further calls, until it has been idle for
+// workerIdle.
+func (ne *natsEndpoints) worker(c call) {
+	defer func() { <-ne.slots }()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		ne.serve(c.name, c.msg)
+		ne.inflight.Done()
+		idle.Reset(workerIdle)
+		select {
+		case c = <-ne.work:
+		case <-idle.C:
+			return
+		}
 	}
 }
 

@@ -22,9 +22,24 @@ import (
 	"github.com/ferrygo/ferry/internal/naming"
 )
 
-// canonical converts NATS headers (case-sensitive) into HTTP headers keyed
-// canonically, so "ferry-path", "FERRY-PATH" and "Ferry-Path" are one.
+// canonical returns NATS headers (case-sensitive) as HTTP headers keyed
+// canonically, so "ferry-path", "FERRY-PATH" and "Ferry-Path" are one. The
+// two types share their representation: when every key is already
+// canonical — as Ferry writes them — the map is used as it is, without a
+// copy.
 func canonical(h nats.Header) http.Header {
+	for k := range h {
+		if textproto.CanonicalMIMEHeaderKey(k) != k {
+			return recanonical(h)
+		}
+	}
+	if h == nil {
+		return http.Header{}
+	}
+	return http.Header(h)
+}
+
+func recanonical(h nats.Header) http.Header {
 	out := make(http.Header, len(h))
 	for k, vs := range h {
 		ck := textproto.CanonicalMIMEHeaderKey(k)
