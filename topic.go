@@ -73,7 +73,12 @@ func WithMessageID(id string) PublishOption {
 // same message ID, so a retry of an event that was in fact stored is not
 // stored twice.
 func (t Topic[T]) Publish(ctx context.Context, c *Client, event *T, opts ...PublishOption) error {
-	msg, err := t.message(ctx, c, event, "", opts)
+	return t.publish(ctx, c, event, "", opts)
+}
+
+// publish publishes one event on behalf of source ("" when none).
+func (t Topic[T]) publish(ctx context.Context, c *Client, event *T, source string, opts []PublishOption) error {
+	msg, err := t.message(ctx, c, event, source, opts)
 	if err != nil {
 		return err
 	}
@@ -203,19 +208,7 @@ func NewPublisher[T any](svc *Service, topic Topic[T]) *Publisher[T] {
 // Publish publishes event; see [Topic.Publish]. It fails until the
 // service's host has started.
 func (p *Publisher[T]) Publish(ctx context.Context, event *T, opts ...PublishOption) error {
-	c := p.svc.Client()
-	msg, err := p.topic.message(ctx, c, event, p.svc.name, opts)
-	if err != nil {
-		return err
-	}
-	js, err := c.jetStream()
-	if err != nil {
-		return err
-	}
-	if _, err := js.PublishMsg(ctx, msg, jetstream.WithExpectStream(naming.TopicStream(p.topic.Name))); err != nil {
-		return p.topic.publishError(err)
-	}
-	return nil
+	return p.topic.publish(ctx, p.svc.Client(), event, p.svc.name, opts)
 }
 
 // Topic returns the published topic.

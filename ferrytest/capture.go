@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ferrygo/ferry"
+	"github.com/ferrygo/ferry/internal/naming"
 )
 
 // Captured holds the events of a topic stored while a test runs, in order,
@@ -31,7 +32,7 @@ func Capture[T any](t testing.TB, h *Host, topic ferry.Topic[T]) *Captured[T] {
 		t.Fatalf("ferrytest: capture %s: %v", topic.Name, err)
 	}
 	ctx := context.Background()
-	cons, err := js.OrderedConsumer(ctx, "ferry-"+topic.Name, jetstream.OrderedConsumerConfig{
+	cons, err := js.OrderedConsumer(ctx, naming.TopicStream(topic.Name), jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{topic.Subject}, DeliverPolicy: jetstream.DeliverNewPolicy,
 	})
 	if err != nil {

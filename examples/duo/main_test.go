@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -56,17 +55,13 @@ func TestTwoProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the example as two processes")
 	}
-	bin := filepath.Join(t.TempDir(), "duo")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := ferrytest.Build(t, ".")
 	dataDir := t.TempDir()
-	catalogAddr, ordersAddr := freeAddr(t), freeAddr(t)
-	catalog := startProcess(t, bin, "-service", "catalog", "-addr", catalogAddr, "-nats-listen", "127.0.0.1:0", "-data-dir", dataDir)
-	waitHTTP(t, catalogAddr)
-	orders := startProcess(t, bin, "-service", "orders", "-addr", ordersAddr, "-data-dir", dataDir)
-	waitHTTP(t, ordersAddr)
+	catalogAddr, ordersAddr := ferrytest.FreeAddr(t), ferrytest.FreeAddr(t)
+	catalog := ferrytest.StartProcess(t, bin, "-service", "catalog", "-addr", catalogAddr, "-nats-listen", "127.0.0.1:0", "-data-dir", dataDir)
+	ferrytest.WaitHTTP(t, catalogAddr)
+	orders := ferrytest.StartProcess(t, bin, "-service", "orders", "-addr", ordersAddr, "-data-dir", dataDir)
+	ferrytest.WaitHTTP(t, ordersAddr)
 
 	status, body := httpDo(t, "POST", "http://"+ordersAddr+"/orders", `{"sku":"teapot","quantity":2}`, "")
 	if status != 201 || !strings.Contains(body, `"total":7000`) {
@@ -124,43 +119,8 @@ func TestTwoProcesses(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
-func startProcess(t *testing.T, bin string, args ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = t.Output(), t.Output()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	return cmd
-}
 
-func waitHTTP(t *testing.T, addr string) {
-	t.Helper()
-	ferrytest.Eventually(t, func() bool {
-		resp, err := http.Get("http://" + addr + "/openapi.json")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	}, "%s serves HTTP", addr)
-}
 
 func httpDo(t *testing.T, method, url, body, requestID string) (int, string) {
 	t.Helper()

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,7 +99,7 @@ func TestAsyncAPIDocuments(t *testing.T) {
 
 func serve(t *testing.T, svc *ferry.Service) string {
 	t.Helper()
-	srv := newTestServer(svc.Handler())
+	srv := httptest.NewServer(svc.Handler())
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
@@ -129,20 +130,17 @@ func TestTwoProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the example as two processes")
 	}
-	bin := filepath.Join(t.TempDir(), "events")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := ferrytest.Build(t, ".")
 	dataDir := t.TempDir()
-	ordersAddr, shippingAddr := freeAddr(t), freeAddr(t)
-	orders := startProcess(t, bin, "-service", "orders", "-addr", ordersAddr, "-nats-listen", "127.0.0.1:0", "-data-dir", dataDir)
-	waitHTTP(t, ordersAddr)
+	ordersAddr, shippingAddr := ferrytest.FreeAddr(t), ferrytest.FreeAddr(t)
+	orders := ferrytest.StartProcess(t, bin, "-service", "orders", "-addr", ordersAddr, "-nats-listen", "127.0.0.1:0", "-data-dir", dataDir)
+	ferrytest.WaitHTTP(t, ordersAddr)
 	// Published before shipping ever ran: the event waits in the stream.
 	if status, body := post(t, "http://"+ordersAddr+"/orders", `{"sku":"teapot","quantity":1}`); status != 202 {
 		t.Fatalf("POST /orders: %d %s", status, body)
 	}
-	shipping := startProcess(t, bin, "-service", "shipping", "-addr", shippingAddr, "-data-dir", dataDir)
-	waitHTTP(t, shippingAddr)
+	shipping := ferrytest.StartProcess(t, bin, "-service", "shipping", "-addr", shippingAddr, "-data-dir", dataDir)
+	ferrytest.WaitHTTP(t, shippingAddr)
 	ferrytest.Eventually(t, func() bool { return strings.Contains(get(t, "http://"+shippingAddr+"/shipments"), "teapot") },
 		"shipping, started later in its own process, ships the order")
 	for _, p := range []*exec.Cmd{shipping, orders} {
