@@ -13,7 +13,11 @@ import (
 // path, for tests that run a service as a real process.
 func Build(t testing.TB, dir string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), filepath.Base(filepath.Clean(dir)))
+	name := filepath.Base(filepath.Clean(dir))
+	if name == "." || name == ".." || name == string(filepath.Separator) {
+		name = "service"
+	}
+	bin := filepath.Join(t.TempDir(), name)
 	if out, err := exec.Command("go", "build", "-o", bin, dir).CombinedOutput(); err != nil {
 		t.Fatalf("ferrytest: go build %s: %v\n%s", dir, err, out)
 	}

@@ -119,9 +119,6 @@ func TestTwoProcesses(t *testing.T) {
 	}
 }
 
-
-
-
 func httpDo(t *testing.T, method, url, body, requestID string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
