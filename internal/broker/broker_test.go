@@ -1,0 +1,91 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+)
+
+func TestAtLeast(t *testing.T) {
+	tests := []struct {
+		v, min string
+		want   bool
+	}{
+		{"2.15.2", "2.10.0", true},
+		{"2.10.0", "2.10.0", true},
+		{"2.9.25", "2.10.0", false},
+		{"v2.11.0-beta.1", "2.10.0", true},
+		{"3.0.0", "2.10.0", true},
+		{"", "2.10.0", false},
+		{"2.10.0+build", "2.10.1", false},
+	}
+	for _, tt := range tests {
+		if got := atLeast(tt.v, tt.min); got != tt.want {
+			t.Errorf("atLeast(%q, %q) = %v, want %v", tt.v, tt.min, got, tt.want)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	got := redact("nats://user:secret@a:4222,nats://b:4222,tls://tok@c:4443")
+	if strings.Contains(got, "secret") || strings.Contains(got, "tok@") || !strings.Contains(got, "nats://b:4222") {
+		t.Errorf("redact = %q", got)
+	}
+}
+
+func TestLockDir(t *testing.T) {
+	dir := t.TempDir()
+	first, err := lockDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockDir(dir); !errors.Is(err, errLocked) {
+		t.Fatalf("second lock: %v, want errLocked", err)
+	}
+	if err := unlockDir(first); err != nil {
+		t.Fatal(err)
+	}
+	again, err := lockDir(dir)
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	_ = unlockDir(again)
+}
+
+func TestOpenEmbeddedAndJoin(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	owner, err := Open(ctx, Options{DataDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close(ctx)
+	if !owner.Embedded() || !strings.HasPrefix(owner.URL(), "nats://127.0.0.1:") {
+		t.Fatalf("owner: embedded %v, url %q", owner.Embedded(), owner.URL())
+	}
+	joiner, err := Open(ctx, Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if joiner.Embedded() || joiner.URL() != owner.URL() {
+		t.Errorf("joiner: embedded %v, url %q", joiner.Embedded(), joiner.URL())
+	}
+	_ = joiner.Close(ctx)
+	if _, err := Open(ctx, Options{URL: "nats://127.0.0.1:1"}); err == nil || !strings.Contains(err.Error(), "FERRY_NATS_URL") {
+		t.Errorf("unreachable URL: %v", err)
+	}
+}
+
+func TestListenPortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, err = Open(context.Background(), Options{DataDir: t.TempDir(), Listen: ln.Addr().String()})
+	if err == nil || !strings.Contains(err.Error(), "FERRY_NATS_LISTEN") {
+		t.Fatalf("Open on a taken port: %v", err)
+	}
+}
