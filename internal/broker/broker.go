@@ -10,15 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
@@ -56,13 +53,19 @@ type Options struct {
 // Broker is an open broker connection, and the embedded server if any.
 type Broker struct {
 	nc       *nats.Conn
-	srv      *server.Server
+	srv      embeddedServer // nil unless this process runs the broker
 	lock     *os.File
 	urlFile  string
 	url      string
 	joined   bool
 	logger   *slog.Logger
 	closeOne sync.Once
+}
+
+// embeddedServer is what a Broker needs of the embedded nats-server.
+type embeddedServer interface {
+	Shutdown()
+	WaitForShutdown()
 }
 
 // urlFileName is where a listening embedded broker publishes its URL.
@@ -125,77 +128,6 @@ func join(ctx context.Context, o Options) (*Broker, error) {
 	return &Broker{nc: nc, url: url, joined: true, logger: o.Logger}, nil
 }
 
-func startServer(ctx context.Context, o Options, lock *os.File) (*Broker, error) {
-	sopts := &server.Options{
-		ServerName:   "ferry-embedded",
-		JetStream:    true,
-		StoreDir:     o.DataDir,
-		NoSigs:       true,
-		DontListen:   o.Listen == "",
-		MaxPayload:   o.MaxPayload,
-		SyncAlways:   o.SyncAlways,
-		SyncInterval: o.SyncInterval,
-	}
-	if sopts.SyncInterval == 0 && !o.SyncAlways {
-		sopts.SyncInterval = time.Second
-	}
-	if o.Listen != "" {
-		host, portText, err := net.SplitHostPort(o.Listen)
-		if err != nil {
-			return nil, fmt.Errorf("ferry: embedded broker: listen address %q (FERRY_NATS_LISTEN): %w", o.Listen, err)
-		}
-		port, err := strconv.Atoi(portText)
-		if err != nil || port < 0 || port > 65535 {
-			return nil, fmt.Errorf("ferry: embedded broker: listen port %q (FERRY_NATS_LISTEN) is not a port number", portText)
-		}
-		if host == "" {
-			host = "127.0.0.1"
-		}
-		if port == 0 {
-			port = server.RANDOM_PORT
-		}
-		sopts.Host, sopts.Port = host, port
-	}
-	srv, err := server.NewServer(sopts)
-	if err != nil {
-		return nil, fmt.Errorf("ferry: embedded broker: %w", err)
-	}
-	logs := &serverLog{logger: o.Logger}
-	srv.SetLoggerV2(logs, false, false, false)
-	srv.Start()
-	fail := func(err error) (*Broker, error) {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-		return nil, err
-	}
-	if o.Listen != "" && srv.Addr() == nil {
-		return fail(fmt.Errorf("ferry: embedded broker: cannot listen on %s (FERRY_NATS_LISTEN): %s; choose a free port, or port 0 for any",
-			o.Listen, logs.fatalOr("address unavailable")))
-	}
-	if !srv.ReadyForConnections(10 * time.Second) {
-		return fail(fmt.Errorf("ferry: embedded broker did not start: %s", logs.fatalOr("not ready after 10s")))
-	}
-	if !srv.JetStreamEnabled() {
-		return fail(fmt.Errorf("ferry: embedded broker: JetStream did not start in %s: %s", o.DataDir, logs.fatalOr("unknown reason")))
-	}
-	nc, err := nats.Connect("", append(connOptions(o), nats.InProcessServer(srv))...)
-	if err != nil {
-		return fail(fmt.Errorf("ferry: embedded broker: connect in process: %w", err))
-	}
-	b := &Broker{nc: nc, srv: srv, lock: lock, logger: o.Logger}
-	if o.Listen != "" {
-		b.url = srv.ClientURL()
-		b.urlFile = filepath.Join(o.DataDir, urlFileName)
-		if err := writeFileAtomic(b.urlFile, []byte(b.url+"\n")); err != nil {
-			nc.Close()
-			return fail(fmt.Errorf("ferry: embedded broker: publish URL: %w", err))
-		}
-	}
-	o.Logger.Info("ferry: embedded broker started", slog.String("data_dir", o.DataDir), slog.String("url", b.url),
-		slog.Bool("sync_always", o.SyncAlways))
-	return b, nil
-}
-
 // Conn returns the connection.
 func (b *Broker) Conn() *nats.Conn { return b.nc }
 
@@ -206,9 +138,6 @@ func (b *Broker) URL() string { return b.url }
 
 // Embedded reports whether this process runs the broker.
 func (b *Broker) Embedded() bool { return b.srv != nil }
-
-// Server returns the embedded server, or nil.
-func (b *Broker) Server() *server.Server { return b.srv }
 
 // Close drains the connection (delivering what was received, flushing what
 // was published), then stops the embedded server and releases the data
@@ -247,42 +176,4 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-// serverLog routes the embedded server's log to slog and keeps the last
-// fatal message instead of exiting the process.
-type serverLog struct {
-	logger *slog.Logger
-	mu     sync.Mutex
-	fatal  string
-}
-
-func (l *serverLog) Noticef(format string, v ...any) {
-	l.logger.Debug("nats-server: " + fmt.Sprintf(format, v...))
-}
-func (l *serverLog) Warnf(format string, v ...any) {
-	l.logger.Warn("nats-server: " + fmt.Sprintf(format, v...))
-}
-func (l *serverLog) Errorf(format string, v ...any) {
-	l.logger.Error("nats-server: " + fmt.Sprintf(format, v...))
-}
-func (l *serverLog) Debugf(format string, v ...any) {
-	l.logger.Debug("nats-server: " + fmt.Sprintf(format, v...))
-}
-func (l *serverLog) Tracef(string, ...any) {}
-func (l *serverLog) Fatalf(format string, v ...any) {
-	msg := fmt.Sprintf(format, v...)
-	l.mu.Lock()
-	l.fatal = msg
-	l.mu.Unlock()
-	l.logger.Error("nats-server: " + msg)
-}
-
-func (l *serverLog) fatalOr(fallback string) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.fatal != "" {
-		return l.fatal
-	}
-	return fallback
 }
