@@ -49,11 +49,10 @@ type subscription[T any] struct {
 	stopping chan struct{}
 	stopOnce sync.Once
 	loopDone chan struct{}
-	inflight sync.WaitGroup
-	slots    chan struct{}
 
-	mu   sync.Mutex
-	iter jetstream.MessagesContext
+	mu      sync.Mutex
+	iter    jetstream.MessagesContext
+	running sync.Map // jetstream.Msg → its handler's context, while it runs
 }
 
 var _ subscriber = (*subscription[struct{}])(nil)
@@ -90,7 +89,6 @@ func (s *subscription[T]) start(js jetstream.JetStream, kv jetstream.KeyValue) e
 	s.base, s.cancel = context.WithCancel(context.Background())
 	s.stopping = make(chan struct{})
 	s.loopDone = make(chan struct{})
-	s.slots = make(chan struct{}, s.opts.concurrency)
 	ctx, cancel := context.WithTimeout(s.base, 30*time.Second)
 	defer cancel()
 	if _, err := js.CreateOrUpdateConsumer(ctx, naming.TopicStream(s.topic.name), s.consumerConfig()); err != nil {
@@ -98,12 +96,36 @@ func (s *subscription[T]) start(js jetstream.JetStream, kv jetstream.KeyValue) e
 		return fmt.Errorf("ferry: subscription %s of service %s to %s: %w", s.consumer, s.svc.name, s.topic.name, err)
 	}
 	go s.loop()
+	go s.reportProgress()
 	return nil
 }
 
-// loop pulls events while there are free handler slots, and recreates the
-// consumer and its pull when JetStream ends them (a deleted consumer, a
-// closed iterator after a server restart).
+// reportProgress tells JetStream, every third of the ack wait, that each
+// running handler is still at work, so a long handler keeps its event; a
+// handler past its timeout is no longer reported, so an event whose
+// handler hangs goes back to JetStream after the ack wait.
+func (s *subscription[T]) reportProgress() {
+	t := time.NewTicker(s.opts.ackWait / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			s.running.Range(func(k, v any) bool {
+				if v.(context.Context).Err() == nil {
+					_ = k.(jetstream.Msg).InProgress()
+				}
+				return true
+			})
+		case <-s.loopDone:
+			return
+		}
+	}
+}
+
+// loop supervises the subscription: it (re)creates the consumer and its
+// pull, runs the workers on it, and starts again when JetStream ends the
+// pull for good (a deleted consumer, an iterator closed after a server
+// restart), until the subscription stops.
 func (s *subscription[T]) loop() {
 	defer close(s.loopDone)
 	log := s.svc.logger.With(slog.String("service", s.svc.name), slog.String("consumer", s.consumer), slog.String("topic", s.topic.name))
@@ -125,7 +147,9 @@ func (s *subscription[T]) loop() {
 			log.Warn("ferry: subscription: cannot (re)create the consumer; retrying", slog.String("err", err.Error()))
 			continue
 		}
-		iter, err := cons.Messages(jetstream.PullMaxMessages(s.opts.concurrency))
+		// A short pull expiry bounds how long a pull request the server
+		// lost can go unnoticed (the heartbeat is half of it).
+		iter, err := cons.Messages(jetstream.PullMaxMessages(s.opts.concurrency), jetstream.PullExpiry(5*time.Second))
 		if err != nil {
 			log.Warn("ferry: subscription: cannot pull; retrying", slog.String("err", err.Error()))
 			continue
@@ -134,63 +158,48 @@ func (s *subscription[T]) loop() {
 		s.iter = iter
 		s.mu.Unlock()
 		if s.stopped() {
-			iter.Stop()
+			iter.Drain()
 		}
-		if s.pull(iter, log) {
+		var workers sync.WaitGroup
+		for range s.opts.concurrency {
+			workers.Go(func() { s.work(iter, log) })
+		}
+		workers.Wait()
+		if s.stopped() {
 			return
 		}
+		iter.Stop()
 		attempt = 0
 	}
 }
 
-// pull hands events to handlers until the iterator ends; it reports
-// whether the subscription is stopping.
-func (s *subscription[T]) pull(iter jetstream.MessagesContext, log *slog.Logger) (stopping bool) {
+// work is one of the subscription's concurrency workers: it takes the next
+// event only when it is free to handle it, so events do not wait in a
+// local buffer while their ack wait runs. Long-lived workers also spare
+// each event a new goroutine and its stack growth. It returns when the
+// pull ends; once the subscription is stopping, events still buffered are
+// handed back (nak) for another replica instead of handled.
+func (s *subscription[T]) work(iter jetstream.MessagesContext, log *slog.Logger) {
 	for {
-		select {
-		case s.slots <- struct{}{}:
-		case <-s.stopping:
-			s.handBack(iter)
-			return true
-		}
 		msg, err := iter.Next()
 		if err != nil {
-			<-s.slots
 			switch {
-			case s.stopped():
-				s.handBack(iter)
-				return true
-			case errors.Is(err, jetstream.ErrMsgIteratorClosed), errors.Is(err, jetstream.ErrConsumerDeleted),
-				errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrBadRequest):
+			case s.stopped(), errors.Is(err, jetstream.ErrMsgIteratorClosed):
+				return
+			case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrBadRequest):
 				log.Warn("ferry: subscription: pull ended; recreating the consumer", slog.String("err", err.Error()))
-				iter.Stop()
-				return false
+				iter.Stop() // ends the other workers' Next too
+				return
 			default:
 				log.Debug("ferry: subscription: pull", slog.String("err", err.Error()))
 				continue
 			}
 		}
-		s.inflight.Add(1)
-		go func() {
-			defer func() {
-				<-s.slots
-				s.inflight.Done()
-			}()
-			s.handle(msg)
-		}()
-	}
-}
-
-// handBack returns the events fetched but not started to JetStream at
-// once, for another replica.
-func (s *subscription[T]) handBack(iter jetstream.MessagesContext) {
-	iter.Drain()
-	for {
-		msg, err := iter.Next()
-		if err != nil {
-			return
+		if s.stopped() {
+			_ = msg.Nak()
+			continue
 		}
-		_ = msg.Nak()
+		s.handle(msg)
 	}
 }
 
@@ -203,13 +212,14 @@ func (s *subscription[T]) stopped() bool {
 	}
 }
 
-// stopPulling stops fetching events; running handlers go on.
+// stopPulling stops fetching events; running handlers go on, and the
+// workers hand back what was fetched but not started.
 func (s *subscription[T]) stopPulling() {
 	s.stopOnce.Do(func() {
 		close(s.stopping)
 		s.mu.Lock()
 		if s.iter != nil {
-			s.iter.Stop()
+			s.iter.Drain()
 		}
 		s.mu.Unlock()
 	})
@@ -220,12 +230,7 @@ func (s *subscription[T]) stopPulling() {
 // which JetStream redelivers to another replica.
 func (s *subscription[T]) wait(ctx context.Context) error {
 	s.stopPulling()
-	done := make(chan struct{})
-	go func() {
-		<-s.loopDone
-		s.inflight.Wait()
-		close(done)
-	}()
+	done := s.loopDone // the workers return after their last handler
 	select {
 	case <-done:
 		s.cancel()
@@ -290,26 +295,11 @@ func (s *subscription[T]) handle(msg jetstream.Msg) {
 	defer cancel()
 	req.invoke = func(ctx context.Context) error { return s.handler(ctx, &event) }
 
-	// Report progress while the handler runs within its timeout, so a long
-	// handler keeps its event instead of JetStream giving it to another
-	// replica; a handler that hangs past its timeout stops being covered.
-	progress := time.NewTicker(s.opts.ackWait / 3)
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-progress.C:
-				if ctx.Err() == nil {
-					_ = msg.InProgress()
-				}
-			case <-done:
-				return
-			}
-		}
-	}()
+	// While the handler runs within its timeout, the subscription's
+	// progress reporter keeps the event from going to another replica.
+	s.running.Store(msg, ctx)
 	err = s.svc.chain(ctx, req)
-	progress.Stop()
-	close(done)
+	s.running.Delete(msg)
 
 	switch {
 	case err == nil:

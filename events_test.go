@@ -315,3 +315,27 @@ func TestStreamChangeJetStreamCannotApply(t *testing.T) {
 		t.Errorf("no migration warning in the logs:\n%s", logs)
 	}
 }
+
+// TestLongHandlerKeepsItsEvent: a handler that runs for more than twice
+// the ack wait is not given a second delivery: progress reports keep the
+// event.
+func TestLongHandlerKeepsItsEvent(t *testing.T) {
+	var calls counter
+	svc := ferry.MustNew("shipping", "1.0.0", ferry.WithoutHTTP(), quiet)
+	ferry.Subscribe(svc, placed, "ship", func(ctx context.Context, e *OrderPlaced) error {
+		calls.add(e.OrderID)
+		select {
+		case <-time.After(2500 * time.Millisecond):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}, ferry.WithAckWait(time.Second))
+	h := ferrytest.Start(t, svc)
+	publish(t, h, OrderPlaced{OrderID: "slow-1", Quantity: 1})
+	ferrytest.Eventually(t, func() bool { ack, num := pending(t, h, "shipping~ship"); return calls.get("slow-1") == 1 && ack == 0 && num == 0 },
+		"the slow event is handled and acknowledged")
+	if n := calls.get("slow-1"); n != 1 {
+		t.Errorf("the handler ran %d times, want 1", n)
+	}
+}
