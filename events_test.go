@@ -333,7 +333,10 @@ func TestLongHandlerKeepsItsEvent(t *testing.T) {
 	}, ferry.WithAckWait(time.Second))
 	h := ferrytest.Start(t, svc)
 	publish(t, h, OrderPlaced{OrderID: "slow-1", Quantity: 1})
-	ferrytest.Eventually(t, func() bool { ack, num := pending(t, h, "shipping~ship"); return calls.get("slow-1") == 1 && ack == 0 && num == 0 },
+	ferrytest.Eventually(t, func() bool {
+		ack, num := pending(t, h, "shipping~ship")
+		return calls.get("slow-1") == 1 && ack == 0 && num == 0
+	},
 		"the slow event is handled and acknowledged")
 	if n := calls.get("slow-1"); n != 1 {
 		t.Errorf("the handler ran %d times, want 1", n)
