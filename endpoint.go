@@ -58,7 +58,6 @@ type Endpoint[In, Out any] struct {
 type boundEndpoint struct {
 	name, method, path string
 	httpOnly           bool
-	operation          *huma.Operation
 }
 
 // Handle binds fn as the handler of endpoint ep on service s. The handler
@@ -91,8 +90,7 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 		s.mu.Unlock()
 		panic(fmt.Sprintf("ferry: Handle %s.%s: endpoint name already bound", s.name, ep.Name))
 	}
-	bound := &boundEndpoint{name: ep.Name, method: ep.Method, path: ep.Path, httpOnly: ep.HTTPOnly}
-	s.endpoints[ep.Name] = bound
+	s.endpoints[ep.Name] = &boundEndpoint{name: ep.Name, method: ep.Method, path: ep.Path, httpOnly: ep.HTTPOnly}
 	s.mu.Unlock()
 
 	op := huma.Operation{
@@ -117,7 +115,6 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 		}
 		return out, nil
 	})
-	bound.operation = s.adapter.operation(ep.Name)
 }
 
 // Get binds fn to a GET endpoint declared in place: the one-line form of

@@ -252,12 +252,6 @@ func (a *recordingAdapter) Handle(op *huma.Operation, handler func(huma.Context)
 	a.mu.Unlock()
 }
 
-func (a *recordingAdapter) operation(id string) *huma.Operation {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	return a.ops[id].op
-}
-
 func (a *recordingAdapter) lookup(id string) (recordedOperation, bool) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
