@@ -22,9 +22,9 @@ const DefaultMaxConcurrentCalls = 4096
 
 // natsEndpoints serves a service's endpoints over NATS request/reply: one
 // queue subscription per endpoint (every replica joins the same group, so
-// each call reaches one), each message run on its own goroutine up to a
-// bound, through the very operation HTTP runs; plus the $SRV discovery
-// responders.
+// each call reaches one), each message run by one of up to
+// DefaultMaxConcurrentCalls reused workers, through the very operation HTTP
+// runs; plus the $SRV discovery responders.
 type natsEndpoints struct {
 	svc       *Service
 	nc        *nats.Conn
