@@ -50,9 +50,10 @@ type subscription[T any] struct {
 	stopOnce sync.Once
 	loopDone chan struct{}
 
-	mu      sync.Mutex
-	iter    jetstream.MessagesContext
-	running sync.Map // jetstream.Msg → its handler's context, while it runs
+	mu       sync.Mutex
+	iter     jetstream.MessagesContext
+	warnOnce sync.Once
+	running  sync.Map // jetstream.Msg → its handler's context, while it runs
 }
 
 var _ subscriber = (*subscription[struct{}])(nil)
@@ -91,13 +92,36 @@ func (s *subscription[T]) start(js jetstream.JetStream, kv jetstream.KeyValue) e
 	s.loopDone = make(chan struct{})
 	ctx, cancel := context.WithTimeout(s.base, 30*time.Second)
 	defer cancel()
-	if _, err := js.CreateOrUpdateConsumer(ctx, naming.TopicStream(s.topic.name), s.consumerConfig()); err != nil {
+	if _, err := s.ensureConsumer(ctx); err != nil {
 		s.cancel()
 		return fmt.Errorf("ferry: subscription %s of service %s to %s: %w", s.consumer, s.svc.name, s.topic.name, err)
 	}
 	go s.loop()
 	go s.reportProgress()
 	return nil
+}
+
+// ensureConsumer creates the durable consumer, or updates it to the
+// subscription's configuration. A change JetStream cannot apply to an
+// existing consumer (its deliver or ack policy, say) does not stop the
+// service: it keeps consuming with the consumer as it is, and the log says
+// so once (docs/events.md, "Migrating a stream").
+func (s *subscription[T]) ensureConsumer(ctx context.Context) (jetstream.Consumer, error) {
+	stream := naming.TopicStream(s.topic.name)
+	cons, err := s.js.CreateOrUpdateConsumer(ctx, stream, s.consumerConfig())
+	var apiErr *jetstream.APIError
+	if err == nil || !errors.As(err, &apiErr) || !strings.Contains(apiErr.Description, "can not be updated") {
+		return cons, err
+	}
+	existing, gerr := s.js.Consumer(ctx, stream, naming.Durable(s.svc.name, s.consumer))
+	if gerr != nil {
+		return nil, err
+	}
+	s.warnOnce.Do(func() {
+		s.svc.logger.Warn("ferry: consumer configuration changed in a way JetStream cannot apply in place; consuming with the existing consumer until it is migrated (docs/events.md, \"Migrating a stream\")",
+			slog.String("consumer", naming.Durable(s.svc.name, s.consumer)), slog.String("stream", stream), slog.String("reason", apiErr.Description))
+	})
+	return existing, nil
 }
 
 // reportProgress tells JetStream, every third of the ack wait, that each
@@ -141,7 +165,7 @@ func (s *subscription[T]) loop() {
 			}
 		}
 		ctx, cancel := context.WithTimeout(s.base, 10*time.Second)
-		cons, err := s.js.CreateOrUpdateConsumer(ctx, naming.TopicStream(s.topic.name), s.consumerConfig())
+		cons, err := s.ensureConsumer(ctx)
 		cancel()
 		if err != nil {
 			log.Warn("ferry: subscription: cannot (re)create the consumer; retrying", slog.String("err", err.Error()))

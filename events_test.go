@@ -342,3 +342,36 @@ func TestLongHandlerKeepsItsEvent(t *testing.T) {
 		t.Errorf("the handler ran %d times, want 1", n)
 	}
 }
+
+// TestConsumerChangeJetStreamCannotApply: a subscription restarted with
+// WithDeliverNew finds its consumer made with deliver-all; JetStream cannot
+// change that in place, so the service keeps consuming with the existing
+// consumer and says so in the log.
+func TestConsumerChangeJetStreamCannotApply(t *testing.T) {
+	cfg := ferrytest.Config(t)
+	first := ferry.MustNew("shipping", "1.0.0", ferry.WithoutHTTP(), quiet)
+	ferry.Subscribe(first, placed, "ship", func(context.Context, *OrderPlaced) error { return nil })
+	h1 := ferrytest.StartWith(t, cfg, first)
+	if err := h1.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	var calls counter
+	logs := &syncBuffer{}
+	again := ferry.MustNew("shipping", "1.0.0", ferry.WithoutHTTP(), ferry.WithLogger(newLogger(logs)))
+	ferry.Subscribe(again, placed, "ship", func(_ context.Context, e *OrderPlaced) error { calls.add(e.OrderID); return nil }, ferry.WithDeliverNew())
+	h, _ := ferry.NewHost(ferry.WithConfig(cfg), quiet)
+	_ = h.Add(again)
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatalf("start with a consumer JetStream cannot update: %v", err)
+	}
+	t.Cleanup(func() { _ = h.Shutdown(context.Background()) })
+	if !strings.Contains(logs.String(), "cannot apply in place") {
+		t.Errorf("no migration warning in the logs:\n%s", logs)
+	}
+	client := ferry.NewClient(h.NATS())
+	if err := placed.Publish(context.Background(), client, &OrderPlaced{OrderID: "still-consumed", Quantity: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ferrytest.Eventually(t, func() bool { return calls.get("still-consumed") == 1 }, "events are still handled")
+}
