@@ -388,7 +388,8 @@ func TestResponsesMatchMicro(t *testing.T) {
 	nc := connect(t, srv)
 
 	// The micro service gets its own connection: AddService installs hooks on it.
-	ms, err := micro.AddService(connect(t, srv), micro.Config{
+	msConn := connect(t, srv)
+	ms, err := micro.AddService(msConn, micro.Config{
 		Name: ordersInfo.Name, Version: ordersInfo.Version, Description: ordersInfo.Description,
 	})
 	if err != nil {
@@ -411,11 +412,19 @@ func TestResponsesMatchMicro(t *testing.T) {
 	}
 	r := mustStart(t, nc, ordersInfo)
 	empty := mustStart(t, nc, Info{Name: "empty", Version: "1.0.0"})
-	emptyMicro, err := micro.AddService(connect(t, srv), micro.Config{Name: "empty", Version: "1.0.0"})
+	emptyConn := connect(t, srv)
+	emptyMicro, err := micro.AddService(emptyConn, micro.Config{Name: "empty", Version: "1.0.0"})
 	if err != nil {
 		t.Fatalf("micro.AddService: %v", err)
 	}
 	t.Cleanup(func() { _ = emptyMicro.Stop() })
+	// The micro services subscribed on connections of their own: make sure
+	// the server has their subscriptions before asking them anything.
+	for _, c := range []*nats.Conn{msConn, emptyConn} {
+		if err := c.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	normalise := func(data []byte, id string, started time.Time) string {
 		s := strings.ReplaceAll(string(data), `"id":"`+id+`"`, `"id":"ID"`)
