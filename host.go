@@ -322,6 +322,11 @@ func (h *Host) startBroker(ctx context.Context) error {
 			h.subs = append(h.subs, sub)
 		}
 	}
+	// Once Start returns, the server knows every subscription: a call made
+	// right after it reaches the service.
+	if err := b.Conn().FlushTimeout(10 * time.Second); err != nil {
+		return fail(fmt.Errorf("ferry: broker: %w", err))
+	}
 	return nil
 }
 
