@@ -76,14 +76,7 @@ func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In) (*Out, 
 	}
 	deadline, _ := ctx.Deadline()
 	req.Header.Set(naming.HeaderTimeout, natsproto.FormatBudget(time.Until(deadline)))
-	if caller := RequestFromContext(ctx); caller != nil {
-		req.Header.Set(HeaderRequestID, caller.ID)
-		for _, h := range []string{"Traceparent", "Tracestate"} {
-			if v := caller.Header(h); v != "" {
-				req.Header.Set(h, v)
-			}
-		}
-	}
+	propagate(ctx, req.Header.Set)
 	msg := natsproto.EncodeRequest(naming.EndpointSubject(ep.Service, ep.Name), req)
 	reply, err := c.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {

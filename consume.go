@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/textproto"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ferrygo/ferry/internal/naming"
+	"github.com/ferrygo/ferry/internal/natsproto"
 )
 
 // subscriber is a subscription without its type parameter, as a host runs
@@ -305,14 +305,14 @@ func (s *subscription[T]) handle(msg jetstream.Msg) {
 		}
 	}
 
-	header := msg.Headers()
+	header := natsproto.Canonical(msg.Headers()) // read-only: may share the message's map
 	req := &Request{
 		Kind:      KindEvent,
 		Service:   s.svc.name,
 		Name:      s.consumer,
 		Transport: TransportNATS,
-		ID:        requestID(headerValue(header, HeaderRequestID)),
-		header:    func(name string) string { return headerValue(header, name) },
+		ID:        requestID(header.Get(HeaderRequestID)),
+		header:    header.Get,
 	}
 	ev := &Event{ID: id, Topic: s.topic.name, Subject: msg.Subject(), Delivery: md.NumDelivered, Published: md.Timestamp, Sequence: md.Sequence.Stream}
 	ctx, cancel := context.WithTimeout(context.WithValue(withRequest(s.base, req), eventKey{}, ev), s.opts.timeout)
@@ -393,20 +393,6 @@ func (s *subscription[T]) deadLetter(msg jetstream.Msg, md *jetstream.MsgMetadat
 	s.svc.logger.Warn("ferry: event dead-lettered", slog.String("service", s.svc.name), slog.String("consumer", s.consumer),
 		slog.String("topic", s.topic.name), slog.Uint64("sequence", md.Sequence.Stream), slog.String("reason", reason))
 	_ = msg.Ack()
-}
-
-// headerValue reads a NATS header case-insensitively.
-func headerValue(h nats.Header, name string) string {
-	if v := h.Get(name); v != "" {
-		return v
-	}
-	canonical := textproto.CanonicalMIMEHeaderKey(name)
-	for k, vs := range h {
-		if len(vs) > 0 && textproto.CanonicalMIMEHeaderKey(k) == canonical {
-			return vs[0]
-		}
-	}
-	return ""
 }
 
 // idempotencyKey is a valid KV key for a consumer's record of a message.

@@ -114,3 +114,18 @@ func validRequestID(s string) bool {
 	}
 	return true
 }
+
+// propagate passes the request being handled on to an outgoing call or
+// event: its request ID and its W3C trace context, through set.
+func propagate(ctx context.Context, set func(name, value string)) {
+	req := RequestFromContext(ctx)
+	if req == nil {
+		return
+	}
+	set(HeaderRequestID, req.ID)
+	for _, h := range []string{"Traceparent", "Tracestate"} {
+		if v := req.Header(h); v != "" {
+			set(h, v)
+		}
+	}
+}

@@ -150,14 +150,7 @@ func (t Topic[T]) message(ctx context.Context, c *Client, event *T, source strin
 	if source != "" {
 		msg.Header.Set(naming.HeaderSource, source)
 	}
-	if req := RequestFromContext(ctx); req != nil {
-		msg.Header.Set(HeaderRequestID, req.ID)
-		for _, h := range []string{"Traceparent", "Tracestate"} {
-			if v := req.Header(h); v != "" {
-				msg.Header.Set(h, v)
-			}
-		}
-	}
+	propagate(ctx, msg.Header.Set)
 	return msg, nil
 }
 

@@ -22,12 +22,12 @@ import (
 	"github.com/ferrygo/ferry/internal/naming"
 )
 
-// canonical returns NATS headers (case-sensitive) as HTTP headers keyed
+// Canonical returns NATS headers (case-sensitive) as HTTP headers keyed
 // canonically, so "ferry-path", "FERRY-PATH" and "Ferry-Path" are one. The
 // two types share their representation: when every key is already
 // canonical — as Ferry writes them — the map is used as it is, without a
 // copy.
-func canonical(h nats.Header) http.Header {
+func Canonical(h nats.Header) http.Header {
 	for k := range h {
 		if textproto.CanonicalMIMEHeaderKey(k) != k {
 			return recanonical(h)
@@ -55,7 +55,7 @@ var ErrBadPath = errors.New("natsproto: the Ferry-Path header is not form-encode
 // Ferry-Query are consumed; every other header (Ferry-Timeout included)
 // stays in the envelope's headers.
 func DecodeRequest(m *nats.Msg) (*envelope.Request, error) {
-	h := canonical(m.Header)
+	h := Canonical(m.Header)
 	req := &envelope.Request{Header: h, Body: m.Data, RemoteAddr: "nats"}
 	if raw := h.Get(naming.HeaderPath); raw != "" {
 		values, err := url.ParseQuery(raw)
@@ -149,7 +149,7 @@ var ErrNoStatus = errors.New("natsproto: the reply has no Ferry-Status header")
 
 // DecodeResponse reads a reply message into a response.
 func DecodeResponse(m *nats.Msg) (*envelope.Response, error) {
-	h := canonical(m.Header)
+	h := Canonical(m.Header)
 	status, err := strconv.Atoi(h.Get(naming.HeaderStatus))
 	if err != nil || status < 100 || status > 999 {
 		return nil, ErrNoStatus
