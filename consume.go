@@ -3,7 +3,6 @@ package ferry
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,7 +39,7 @@ type subscription[T any] struct {
 	consumer string
 	opts     subscribeOptions
 	handler  func(context.Context, *T) error
-	validate func([]byte) error
+	decode   func([]byte, *T) error // checks and decodes a payload
 
 	js       jetstream.JetStream
 	kv       jetstream.KeyValue // idempotency records, when enabled
@@ -287,12 +286,8 @@ func (s *subscription[T]) handle(msg jetstream.Msg) {
 			md.NumDelivered-1))
 		return
 	}
-	if err := s.validate(msg.Data()); err != nil {
-		s.deadLetter(msg, md, "malformed event: "+err.Error())
-		return
-	}
 	var event T
-	if err := json.Unmarshal(msg.Data(), &event); err != nil {
+	if err := s.decode(msg.Data(), &event); err != nil {
 		s.deadLetter(msg, md, "malformed event: "+err.Error())
 		return
 	}

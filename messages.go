@@ -38,6 +38,20 @@ func (m *messageSchemas) schema(d topicDecl) *huma.Schema {
 	return s
 }
 
+// payloadDecoder returns the function that decodes a payload of the
+// topic into a T after checking it against the topic's schema: valid JSON,
+// valid for T's validation tags. It is built once, when the topic is
+// declared, and is safe for concurrent use.
+func payloadDecoder[T any](m *messageSchemas, d topicDecl) func(data []byte, v *T) error {
+	validate := m.validator(d)
+	return func(data []byte, v *T) error {
+		if err := validate(data); err != nil {
+			return err
+		}
+		return json.Unmarshal(data, v)
+	}
+}
+
 // validator returns the function that checks a payload against the
 // topic's schema: valid JSON, valid for T's validation tags.
 func (m *messageSchemas) validator(d topicDecl) func([]byte) error {

@@ -165,6 +165,6 @@ func Subscribe[T any](svc *Service, topic Topic[T], consumer string, handler fun
 	}
 	decl := declOf(topic)
 	sub := &subscription[T]{svc: svc, topic: decl, consumer: consumer, opts: o, handler: handler}
-	sub.validate = svc.messages.validator(decl)
+	sub.decode = payloadDecoder[T](svc.messages, decl)
 	svc.addSubscription(sub, decl)
 }
