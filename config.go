@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/ferrygo/ferry/internal/provision"
 )
 
 // Config holds the settings that come from flags and the environment. Its
@@ -30,7 +32,8 @@ type Config struct {
 	// Flag -log-format, environment FERRY_LOG_FORMAT. Default text.
 	LogFormat string
 	// MaxBody is the largest request body, in bytes, over HTTP and NATS
-	// alike (the embedded broker's max payload follows it).
+	// alike, at most 64 MiB (NATS's own limit); the broker's max payload
+	// follows the largest of a host's services.
 	// Flag -max-body, environment FERRY_MAX_BODY. Default 1 MiB.
 	MaxBody int64
 	// CallTimeoutMax caps the time budget of an endpoint call; a call over
@@ -70,6 +73,15 @@ type Config struct {
 	// 1 on a single server, 3 on a cluster to survive the loss of a node.
 	// Flag -stream-replicas, environment FERRY_STREAM_REPLICAS. Default 1.
 	StreamReplicas int
+	// Provision says what the process may do to JetStream streams and
+	// buckets: "owner" (the default) lets the publisher of a topic create
+	// and update its stream and each service its state bucket, while
+	// subscribers create only what is missing and warn when a stream
+	// differs from their declaration; "none" creates and changes nothing
+	// and fails the start when something is missing, for NATS accounts
+	// without stream administration (docs/events.md, "Permissions").
+	// Flag -provision, environment FERRY_PROVISION. Default owner.
+	Provision string
 }
 
 // Defaults of the settings whose zero value means "default".
@@ -80,6 +92,8 @@ const (
 	DefaultCallTimeoutMax = 60 * time.Second
 	DefaultDataDir        = ".ferry/data"
 	DefaultSyncInterval   = time.Second
+	// MaxMaxBody is the largest MaxBody: NATS carries no larger message.
+	MaxMaxBody = 64 << 20
 )
 
 // Setting describes one configuration setting: its flag, its environment
@@ -113,13 +127,14 @@ func (c *Config) settings() []boundSetting {
 		{Setting{"shutdown-grace", "FERRY_SHUTDOWN_GRACE", DefaultShutdownGrace.String(), "time in-flight work gets to finish on shutdown"}, durationValue{&c.ShutdownGrace}},
 		{Setting{"log-level", "FERRY_LOG_LEVEL", "info", "minimum log level: debug, info, warn or error"}, levelValue{&c.LogLevel}},
 		{Setting{"log-format", "FERRY_LOG_FORMAT", "text", "log format: text or json"}, choiceValue{&c.LogFormat, []string{"text", "json"}}},
-		{Setting{"max-body", "FERRY_MAX_BODY", "1MiB", "largest request body over HTTP and NATS: bytes, or with KiB/MiB"}, bytesValue{&c.MaxBody}},
+		{Setting{"max-body", "FERRY_MAX_BODY", "1MiB", "largest request body over HTTP and NATS, up to 64MiB: bytes, or with KiB/MiB"}, bytesValue{&c.MaxBody, MaxMaxBody}},
 		{Setting{"call-timeout-max", "FERRY_CALL_TIMEOUT_MAX", DefaultCallTimeoutMax.String(), "cap on an endpoint call's time budget"}, durationValue{&c.CallTimeoutMax}},
 		{Setting{"nats-url", "FERRY_NATS_URL", "", "external NATS server or cluster (comma-separated URLs); empty: embedded broker"}, stringValue{&c.NATSURL}},
 		{Setting{"nats-embed", "FERRY_NATS_EMBED", "false", "start the embedded broker even when no service needs one"}, boolValue{&c.NATSEmbed}},
 		{Setting{"nats-listen", "FERRY_NATS_LISTEN", "", "also listen on this address (port 0: any) so other processes can join the embedded broker"}, stringValue{&c.NATSListen}},
 		{Setting{"data-dir", "FERRY_DATA_DIR", DefaultDataDir, "the embedded broker's store"}, stringValue{&c.DataDir}},
 		{Setting{"nats-sync", "FERRY_NATS_SYNC", DefaultSyncInterval.String(), "embedded broker disk sync: an interval, or always"}, syncValue{&c.SyncAlways, &c.SyncInterval}},
+		{Setting{"provision", "FERRY_PROVISION", "owner", "what may be done to streams and buckets: owner (publishers provision their topics) or none"}, choiceValue{&c.Provision, []string{"owner", "none"}}},
 		{Setting{"stream-replicas", "FERRY_STREAM_REPLICAS", "1", "copies of each stream: 1 on one server, 3 on a cluster"}, intValue{&c.StreamReplicas, 1, 5}},
 		{Setting{"nats-creds", "FERRY_NATS_CREDS", "", "NATS credentials file"}, stringValue{&c.NATSCreds}},
 		{Setting{"nats-nkey", "FERRY_NATS_NKEY", "", "NATS NKey seed file"}, stringValue{&c.NATSNKey}},
@@ -207,6 +222,50 @@ func (c Config) newLogger(w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// provisionMode returns the provisioning mode with the default applied.
+func (c Config) provisionMode() provision.Mode {
+	if c.Provision == string(provision.ModeNone) {
+		return provision.ModeNone
+	}
+	return provision.ModeOwner
+}
+
+// processDiff names the first process setting (one a host takes from its
+// configuration) in which c and o differ; "" when they agree.
+func (c Config) processDiff(o Config) string {
+	for _, d := range []struct {
+		name string
+		same bool
+	}{
+		{"broker settings (FERRY_NATS_URL, FERRY_NATS_EMBED, FERRY_NATS_LISTEN)", c.NATSURL == o.NATSURL && c.NATSEmbed == o.NATSEmbed && c.NATSListen == o.NATSListen},
+		{"broker credentials (FERRY_NATS_CREDS, FERRY_NATS_NKEY, FERRY_NATS_CA, FERRY_NATS_CERT, FERRY_NATS_KEY)",
+			c.NATSCreds == o.NATSCreds && c.NATSNKey == o.NATSNKey && c.NATSCA == o.NATSCA && c.NATSCert == o.NATSCert && c.NATSKey == o.NATSKey},
+		{"data directories (FERRY_DATA_DIR)", c.dataDir() == o.dataDir()},
+		{"disk sync settings (FERRY_NATS_SYNC)", c.SyncAlways == o.SyncAlways && c.SyncInterval == o.SyncInterval},
+		{"stream replicas (FERRY_STREAM_REPLICAS)", c.streamReplicas() == o.streamReplicas()},
+		{"provisioning modes (FERRY_PROVISION)", c.provisionMode() == o.provisionMode()},
+		{"shutdown grace periods (FERRY_SHUTDOWN_GRACE)", c.shutdownGrace() == o.shutdownGrace()},
+	} {
+		if !d.same {
+			return d.name
+		}
+	}
+	return ""
+}
+
+// check reports settings set in code that LoadConfig would refuse.
+func (c Config) check() error {
+	switch {
+	case c.MaxBody < 0 || c.MaxBody > MaxMaxBody:
+		return fmt.Errorf("ferry: Config.MaxBody %d: must be from 1 byte to 64 MiB (flag -max-body, env FERRY_MAX_BODY)", c.MaxBody)
+	case c.Provision != "" && c.Provision != string(provision.ModeOwner) && c.Provision != string(provision.ModeNone):
+		return fmt.Errorf("ferry: Config.Provision %q: must be owner or none (flag -provision, env FERRY_PROVISION)", c.Provision)
+	case c.StreamReplicas < 0 || c.StreamReplicas > 5:
+		return fmt.Errorf("ferry: Config.StreamReplicas %d: must be from 1 to 5 (flag -stream-replicas, env FERRY_STREAM_REPLICAS)", c.StreamReplicas)
+	}
+	return nil
 }
 
 func (c Config) streamReplicas() int {

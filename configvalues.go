@@ -124,7 +124,10 @@ func (v boolValue) Set(s string) error {
 // IsBoolFlag lets -nats-embed stand alone on the command line.
 func (v boolValue) IsBoolFlag() bool { return true }
 
-type bytesValue struct{ p *int64 }
+type bytesValue struct {
+	p   *int64
+	max int64
+}
 
 func (v bytesValue) String() string {
 	if v.p == nil {
@@ -145,8 +148,8 @@ func (v bytesValue) Set(s string) error {
 		}
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n <= 0 || n > (1<<40)/mult {
-		return errors.New("must be a positive number of bytes, optionally with KiB, MiB or GiB")
+	if err != nil || n <= 0 || n > v.max/mult {
+		return fmt.Errorf("must be a positive number of bytes up to %d MiB, optionally with KiB, MiB or GiB", v.max>>20)
 	}
 	*v.p = n * mult
 	return nil

@@ -6,43 +6,46 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"strings"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ferrygo/ferry/internal/broker"
+	"github.com/ferrygo/ferry/internal/lifecycle"
 )
 
 // Host runs one or more services in one process: one signal handler, one
-// shutdown sequence, and (as they land) one broker connection and one
-// metrics registry shared by its services. Each service keeps its own HTTP
-// address (or none) and its own OpenAPI document.
+// shutdown sequence, one broker connection shared by its services. Each
+// service keeps its own HTTP address (or none) and its own OpenAPI
+// document.
 //
-// The lifecycle is Start, then Shutdown; [Host.Run] does both around a
-// wait for the context or a signal. Shutdown stops intake first, then gives
-// in-flight work the grace period ([Config.ShutdownGrace]), then cuts off
-// what is left. Run and Shutdown are safe to call twice.
+// A host is an ordered list of components (internal/lifecycle): the
+// broker, stream provisioning, the services' NATS endpoints, their
+// subscriptions, their HTTP listeners. Start starts them in that order;
+// Shutdown stops them in reverse, each stopping intake, then draining its
+// work in flight, then closing — so a service's NATS endpoints keep
+// answering while co-hosted services still drain HTTP requests that call
+// them. Run and Shutdown are safe to call twice.
 type Host struct {
 	config Config
 	logger *slog.Logger
 
 	mu       sync.Mutex
 	services []*Service
-	servers  []*http.Server
-	broker   *broker.Broker
-	nats     []*natsEndpoints
-	subs     []subscriber
+	shared   int // services that took the host's address
+	group    *lifecycle.Group
 	state    hostState
 	failed   chan error
 	stopOnce sync.Once
 	stopErr  error
+
+	broker atomic.Pointer[broker.Broker]
 }
 
 type hostState int
@@ -53,9 +56,10 @@ const (
 	hostStopped
 )
 
-// NewHost creates a host. It reads [WithConfig] (the shutdown grace
-// period, the log settings) and [WithLogger]; service-only options are
-// ignored.
+// NewHost creates a host. It reads [WithConfig] (the process settings:
+// broker, data directory, provisioning, shutdown grace, logging, and the
+// defaults of services given no configuration of their own) and
+// [WithLogger]; service-only options are ignored.
 func NewHost(opts ...Option) (*Host, error) {
 	o, err := buildOptions(opts)
 	if err != nil {
@@ -68,8 +72,12 @@ func NewHost(opts ...Option) (*Host, error) {
 	return h, nil
 }
 
-// Add adds services to the host. It fails if the host has started, if a
-// service is already hosted, or if two services share a name.
+// Add adds services to the host. A service given no configuration takes
+// the host's (its address, body limit and call budget, and its logger);
+// when several do, each after the first listens on the next port (8001,
+// 8002, … after 8000), so they need no flags of their own. It fails if the
+// host has started, if a service is already hosted, or if two services
+// share a name.
 func (h *Host) Add(services ...*Service) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -85,6 +93,11 @@ func (h *Host) Add(services ...*Service) error {
 				return fmt.Errorf("ferry: Host.Add: two services named %q", s.name)
 			}
 		}
+		s.inherit(h.config, h.logger)
+		if !s.configSet && !s.addrSet {
+			s.addr = portAfter(s.addr, h.shared)
+			h.shared++
+		}
 		h.services = append(h.services, s)
 	}
 	return nil
@@ -98,70 +111,105 @@ func (h *Host) Services() []*Service {
 }
 
 // Start starts every service: it opens all HTTP listeners first, so an
-// address in use fails the start before anything serves, then serves in
-// the background. It returns once the services accept requests.
+// address in use fails the start before anything serves, then starts the
+// host's components in order. It returns once the services accept
+// requests over HTTP and NATS. A start that fails stops at once what it
+// had started.
 func (h *Host) Start(ctx context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.state != hostNew {
-		return errors.New("ferry: Host.Start: host already started")
+		return errors.New("ferry: Host.Start: host already started or stopped")
 	}
 	if len(h.services) == 0 {
 		return errors.New("ferry: Host.Start: no services")
 	}
-	for _, s := range h.services {
+	for i, s := range h.services {
 		if err := s.markStarted(); err != nil {
+			for _, started := range h.services[:i] {
+				started.unmarkStarted()
+			}
 			return err
 		}
 	}
-	if err := h.startBroker(ctx); err != nil {
+	fail := func(err error) error {
+		for _, s := range h.services {
+			s.unmarkStarted()
+		}
 		return err
 	}
-	type bound struct {
-		s  *Service
-		ln net.Listener
+	listeners, err := h.listen(ctx)
+	if err != nil {
+		return fail(err)
 	}
-	var listeners []bound
+	g := lifecycle.New(h.logger)
+	if h.needsBroker() {
+		g.Add(h.brokerComponent())
+		g.Add(h.provisionComponent())
+		var endpoints, subs []lifecycle.Component
+		for _, s := range h.services {
+			endpoints = append(endpoints, &natsEndpoints{svc: s, host: h})
+			for _, sub := range s.subs {
+				subs = append(subs, sub)
+			}
+		}
+		g.Add(endpoints...)
+		g.Add(subs...)
+	}
+	var servers []lifecycle.Component
+	for _, l := range listeners {
+		servers = append(servers, l)
+	}
+	g.Add(servers...)
+	if err := g.Start(ctx); err != nil {
+		for _, l := range listeners {
+			_ = l.ln.Close()
+		}
+		return fail(err)
+	}
+	h.group = g
+	h.state = hostStarted
+	return nil
+}
+
+// listen opens the HTTP listener of every service that has an address.
+// Two services on one fixed address is an error naming both.
+func (h *Host) listen(ctx context.Context) ([]*httpServer, error) {
+	var out []*httpServer
+	closeAll := func() {
+		for _, l := range out {
+			_ = l.ln.Close()
+		}
+	}
 	var lc net.ListenConfig
+	byAddr := map[string]string{}
 	for _, s := range h.services {
 		if s.addr == "" {
 			continue
 		}
+		if _, port, err := net.SplitHostPort(s.addr); err == nil && port != "0" {
+			if other, clash := byAddr[s.addr]; clash {
+				closeAll()
+				return nil, fmt.Errorf("ferry: services %s and %s both listen on %s: give one its own address (ferry.WithAddr, or port 0 for any)",
+					other, s.name, s.addr)
+			}
+			byAddr[s.addr] = s.name
+		}
 		ln, err := lc.Listen(ctx, "tcp", s.addr)
 		if err != nil {
-			for _, b := range listeners {
-				_ = b.ln.Close()
+			closeAll()
+			source := "flag -addr, env PORT"
+			if s.addrSet {
+				source = "ferry.WithAddr"
 			}
-			_ = h.stopBrokerLocked(context.Background())
-			return fmt.Errorf("ferry: service %s: listen on %s (flag -addr, env PORT): %w", s.name, s.addr, err)
+			return nil, fmt.Errorf("ferry: service %s: listen on %s (%s): %w", s.name, s.addr, source, err)
 		}
-		listeners = append(listeners, bound{s, ln})
+		s.mu.Lock()
+		s.listener = ln.Addr()
+		s.mu.Unlock()
+		out = append(out, &httpServer{svc: s, ln: ln, failed: h.failed, logger: h.logger})
 	}
-	for _, b := range listeners {
-		srv := &http.Server{
-			Handler:           b.s.Handler(),
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-			MaxHeaderBytes:    1 << 20,
-			ErrorLog:          slog.NewLogLogger(b.s.logger.Handler(), slog.LevelWarn),
-		}
-		h.servers = append(h.servers, srv)
-		b.s.mu.Lock()
-		b.s.listener = b.ln.Addr()
-		b.s.mu.Unlock()
-		h.logger.Info("ferry: serving", slog.String("service", b.s.name), slog.String("version", b.s.version),
-			slog.String("addr", b.ln.Addr().String()), slog.String("docs", "http://"+displayAddr(b.ln.Addr())+DocsPath))
-		go func(srv *http.Server, ln net.Listener, name string) {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				select {
-				case h.failed <- fmt.Errorf("ferry: service %s: serve: %w", name, err):
-				default:
-				}
-			}
-		}(srv, b.ln, b.s.name)
-	}
-	h.state = hostStarted
-	return nil
+	return out, nil
 }
 
 // Run starts the services and blocks until ctx ends, SIGINT or SIGTERM
@@ -187,42 +235,34 @@ func (h *Host) Run(ctx context.Context) error {
 	return errors.Join(runErr, h.Shutdown(sctx))
 }
 
-// Shutdown stops the services in order: intake stops (HTTP listeners
-// close, NATS subscriptions drain); in-flight HTTP requests and NATS calls
-// finish until ctx ends, when what is left is cut off (their contexts are
-// cancelled); then the broker connection drains and the embedded broker
-// stops. Only the first call does the work; later calls return its result.
+// Shutdown stops the components in reverse order of their start: HTTP
+// listeners close and their requests finish, subscriptions stop pulling
+// and their handlers finish, NATS endpoints stop taking calls and finish
+// those in flight, then the broker connection drains and the embedded
+// broker stops. Work still running when ctx is nearly over is cancelled
+// (its messages handed back for redelivery) and left behind, logged: the
+// call returns by ctx's deadline whatever handlers do. Without a deadline
+// it waits for them. Only the first call does the work; later calls return
+// its result.
 func (h *Host) Shutdown(ctx context.Context) error {
 	h.stopOnce.Do(func() {
 		h.mu.Lock()
-		servers, endpoints, subs := h.servers, h.nats, h.subs
+		g := h.group
 		h.state = hostStopped
 		h.mu.Unlock()
-		for _, ne := range endpoints {
-			ne.stopIntake()
+		if g == nil {
+			return
 		}
-		for _, sub := range subs {
-			sub.stopPulling()
+		drainCtx := ctx
+		if deadline, ok := ctx.Deadline(); ok {
+			// Keep the last part of the time for cancelling what is left and
+			// closing the connection and the broker.
+			tail := min(time.Until(deadline)/5, time.Second)
+			var cancel context.CancelFunc
+			drainCtx, cancel = context.WithDeadline(ctx, deadline.Add(-tail))
+			defer cancel()
 		}
-		var wg sync.WaitGroup
-		errs := make([]error, len(servers)+len(endpoints)+len(subs)+1)
-		for i, srv := range servers {
-			wg.Go(func() {
-				if err := srv.Shutdown(ctx); err != nil {
-					_ = srv.Close()
-					errs[i] = fmt.Errorf("ferry: shutdown: grace period over, open connections closed: %w", err)
-				}
-			})
-		}
-		for i, ne := range endpoints {
-			wg.Go(func() { errs[len(servers)+i] = ne.wait(ctx) })
-		}
-		for i, sub := range subs {
-			wg.Go(func() { errs[len(servers)+len(endpoints)+i] = sub.wait(ctx) })
-		}
-		wg.Wait()
-		errs[len(errs)-1] = h.stopBroker(ctx)
-		h.stopErr = errors.Join(errs...)
+		h.stopErr = g.Stop(drainCtx, ctx)
 		h.logger.Info("ferry: stopped")
 	})
 	return h.stopErr
@@ -230,13 +270,28 @@ func (h *Host) Shutdown(ctx context.Context) error {
 
 // Run hosts services in one process until ctx ends or SIGINT/SIGTERM
 // arrives, then shuts them down gracefully: the simplest way to run a
-// program. The host takes its configuration and logger from the first
-// service's options.
+// program. The host takes its process settings from the services'
+// configurations, which must agree on them, and its logger from the first
+// service.
 func Run(ctx context.Context, services ...*Service) error {
 	if len(services) == 0 {
 		return errors.New("ferry: Run: no services")
 	}
-	h, err := NewHost(WithConfig(services[0].config), WithLogger(services[0].logger))
+	var cfg Config
+	from := ""
+	for _, s := range services {
+		if s == nil || !s.configSet {
+			continue
+		}
+		if from == "" {
+			cfg, from = s.config, s.name
+			continue
+		}
+		if setting := cfg.processDiff(s.config); setting != "" {
+			return fmt.Errorf("ferry: Run: services %s and %s were given different %s; host them with a Host configured once", from, s.name, setting)
+		}
+	}
+	h, err := NewHost(WithConfig(cfg), WithLogger(services[0].logger))
 	if err != nil {
 		return err
 	}
@@ -260,7 +315,7 @@ func displayAddr(a net.Addr) string {
 
 // needsBroker reports whether the host connects to a broker: one is
 // configured (a URL), the embedded one is asked for, or a service needs
-// one ([WithNATS]).
+// one ([WithNATS], or events).
 func (h *Host) needsBroker() bool {
 	c := h.config
 	if c.NATSURL != "" || c.NATSEmbed || c.NATSListen != "" {
@@ -274,173 +329,46 @@ func (h *Host) needsBroker() bool {
 	return false
 }
 
-// startBroker opens the broker, if one is needed, and serves every
-// service's endpoints on it. Called with h.mu held.
-func (h *Host) startBroker(ctx context.Context) error {
-	if !h.needsBroker() {
-		return nil
-	}
-	c := h.config
-	names := make([]string, len(h.services))
-	for i, s := range h.services {
-		names[i] = s.name
-	}
-	b, err := broker.Open(ctx, broker.Options{
-		URL: c.NATSURL, CredsFile: c.NATSCreds, NKeyFile: c.NATSNKey, TLSCA: c.NATSCA, TLSCert: c.NATSCert, TLSKey: c.NATSKey,
-		DataDir: c.dataDir(), Listen: c.NATSListen, SyncAlways: c.SyncAlways, SyncInterval: c.SyncInterval,
-		MaxPayload: int32(c.maxBody() + maxHeaderBytes),
-		Name:       "ferry " + strings.Join(names, ","),
-		Logger:     h.logger,
-	})
-	if err != nil {
-		return err
-	}
-	h.broker = b
-	fail := func(err error) error {
-		_ = h.stopBrokerLocked(context.Background())
-		return err
-	}
-	js, kv, err := h.ensureStreams(ctx, b.Conn())
-	if err != nil {
-		return fail(err)
-	}
+// maxBody is the largest body limit of the hosted services: the broker's
+// payload and the streams' message size follow it.
+func (h *Host) maxBody() int64 {
+	var n int64
 	for _, s := range h.services {
-		ne, err := s.serveNATS(b.Conn())
-		if err != nil {
-			return fail(err)
-		}
-		s.mu.Lock()
-		s.client = NewClient(b.Conn())
-		s.mu.Unlock()
-		h.nats = append(h.nats, ne)
+		n = max(n, s.config.maxBody())
 	}
-	for _, s := range h.services {
-		for _, sub := range s.subs {
-			if err := sub.start(js, kv); err != nil {
-				return fail(err)
-			}
-			h.subs = append(h.subs, sub)
-		}
-	}
-	// Once Start returns, the server knows every subscription: a call made
-	// right after it reaches the service.
-	if err := b.Conn().FlushTimeout(10 * time.Second); err != nil {
-		return fail(fmt.Errorf("ferry: broker: %w", err))
-	}
-	return nil
-}
-
-// idempotencyBucket is the key-value bucket of handled message IDs.
-const idempotencyBucket = "ferry-idempotency"
-
-// ensureStreams creates or updates the stream of every topic the services
-// publish or subscribe to, the dead-letter stream when any subscribes, and
-// the idempotency bucket when a subscription uses it.
-func (h *Host) ensureStreams(ctx context.Context, nc *nats.Conn) (jetstream.JetStream, jetstream.KeyValue, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, nil, err
-	}
-	topics := map[string]topicDecl{}
-	add := func(d topicDecl) error {
-		if prev, ok := topics[d.name]; ok && !prev.sameStream(d) {
-			return fmt.Errorf("ferry: topic %s is declared with different subjects, limits or payload types in this process", d.name)
-		}
-		topics[d.name] = d
-		return nil
-	}
-	subscribed, idempotent := false, false
-	for _, s := range h.services {
-		for _, d := range s.published {
-			if err := add(d); err != nil {
-				return nil, nil, err
-			}
-		}
-		for _, sub := range s.subs {
-			if err := add(sub.decl()); err != nil {
-				return nil, nil, err
-			}
-			subscribed = true
-			idempotent = idempotent || sub.idempotent()
-		}
-	}
-	replicas, maxMsg := h.config.streamReplicas(), int32(h.config.maxBody())
-	for _, d := range topics {
-		if err := ensureStream(ctx, js, d.streamConfig(replicas, maxMsg), h.logger); err != nil {
-			return nil, nil, err
-		}
-	}
-	if subscribed {
-		if err := ensureStream(ctx, js, deadLetterStreamConfig(replicas, maxMsg), h.logger); err != nil {
-			return nil, nil, err
-		}
-	}
-	var kv jetstream.KeyValue
-	if idempotent {
-		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: idempotencyBucket, Description: "Ferry: message IDs handled by subscriptions with idempotency",
-			Storage: jetstream.FileStorage, Replicas: replicas, LimitMarkerTTL: time.Second,
-		})
-		if err != nil {
-			return nil, nil, fmt.Errorf("ferry: idempotency bucket: %w", err)
-		}
-	}
-	return js, kv, nil
+	return max(n, h.config.maxBody())
 }
 
 // maxHeaderBytes is the room the broker's max payload leaves for headers
 // on top of the largest body.
 const maxHeaderBytes = 64 << 10
 
-func (h *Host) stopBroker(ctx context.Context) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.stopBrokerLocked(ctx)
-}
-
-func (h *Host) stopBrokerLocked(ctx context.Context) error {
-	for _, ne := range h.nats {
-		ne.unsubscribe()
-	}
-	h.nats = nil
-	for _, sub := range h.subs {
-		sub.stopPulling()
-		_ = sub.wait(context.Background())
-	}
-	h.subs = nil
-	if h.broker == nil {
-		return nil
-	}
-	if ctx.Err() != nil {
-		// The grace period is over; still let the connection flush briefly.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-	}
-	err := h.broker.Close(ctx)
-	h.broker = nil
-	return err
-}
-
 // NATS returns the host's broker connection, or nil when it has none
-// (not started, or no broker needed).
+// (not started, stopped, or no broker needed).
 func (h *Host) NATS() *nats.Conn {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.broker == nil {
-		return nil
+	if b := h.broker.Load(); b != nil {
+		return b.Conn()
 	}
-	return h.broker.Conn()
+	return nil
 }
 
 // BrokerURL returns the URL other processes use to reach the host's
 // broker: the external URL, or the embedded broker's listen URL; "" when
 // there is none or it is reachable only in process.
 func (h *Host) BrokerURL() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.broker == nil {
-		return ""
+	if b := h.broker.Load(); b != nil {
+		return b.URL()
 	}
-	return h.broker.URL()
+	return ""
+}
+
+// portAfter returns addr with its port raised by n ("" when addr has no
+// fixed port).
+func portAfter(addr string, n int) string {
+	host, port, err := net.SplitHostPort(addr)
+	p, perr := strconv.Atoi(port)
+	if err != nil || perr != nil || p == 0 {
+		return addr
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p+n))
 }

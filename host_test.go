@@ -152,7 +152,7 @@ func TestStartFailsOnAddressInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := h.Start(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "second") || !strings.Contains(err.Error(), "-addr") {
+	if err == nil || !strings.Contains(err.Error(), "second") || !strings.Contains(err.Error(), "WithAddr") {
 		t.Fatalf("Start = %v, want an error naming the service and the setting", err)
 	}
 }

@@ -252,6 +252,16 @@ func (a *recordingAdapter) Handle(op *huma.Operation, handler func(huma.Context)
 	a.mu.Unlock()
 }
 
+// setMaxBody sets the body limit of every recorded operation (a service
+// that takes its host's configuration learns its limit when added).
+func (a *recordingAdapter) setMaxBody(n int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range a.ops {
+		r.op.MaxBodyBytes = n
+	}
+}
+
 func (a *recordingAdapter) lookup(id string) (recordedOperation, bool) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()

@@ -43,7 +43,7 @@ func runSubscriberChild(url, out string) int {
 		time.Sleep(time.Millisecond) // some work, so the kill lands mid-stream
 		_, err := f.WriteString(e.OrderID + "\n")
 		return err
-	}, ferry.WithAckWait(2*time.Second), ferry.WithConcurrency(8))
+	}, ferry.SubscribeAckWait(2*time.Second), ferry.SubscribeConcurrency(8))
 	h, err := ferry.NewHost(ferry.WithConfig(ferry.Config{NATSURL: url}), quiet)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

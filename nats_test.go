@@ -60,7 +60,7 @@ func callHTTP(t *testing.T, base, method, target string, body string, header htt
 func TestNATSParity(t *testing.T) {
 	cfg := ferrytest.Config(t)
 	cfg.MaxBody = 256
-	svc, _ := newTestService(t, ferry.WithConfig(cfg))
+	svc, _ := newTestService(t, ferry.WithConfig(cfg), ferry.WithNATS())
 	h := ferrytest.Start(t, svc)
 	nc, base := h.NATS(), ferrytest.URL(t, svc)
 
@@ -120,7 +120,7 @@ func TestNATSParity(t *testing.T) {
 }
 
 func TestTypedClient(t *testing.T) {
-	items := ferry.MustNew("items", "1.0.0", ferry.WithConfig(ferrytest.Config(t)), quiet)
+	items := ferry.MustNew("items", "1.0.0", ferry.WithConfig(ferrytest.Config(t)), ferry.WithNATS(), quiet)
 	var gotRequestID atomic.Value
 	ferry.Handle(items, itemsapi.GetItem, func(ctx context.Context, in *itemsapi.GetItemInput) (*itemsapi.GetItemOutput, error) {
 		gotRequestID.Store(ferry.RequestIDFromContext(ctx))
@@ -144,7 +144,7 @@ func TestTypedClient(t *testing.T) {
 
 	// A deadline that passes before the answer: a 504 that is also
 	// ErrCallTimeout and context.DeadlineExceeded.
-	slow := ferry.MustNew("slowpoke", "1.0.0", ferry.WithoutHTTP(), quiet)
+	slow := ferry.MustNew("slowpoke", "1.0.0", ferry.WithoutHTTP(), ferry.WithNATS(), quiet)
 	ferry.Handle(slow, ferry.Endpoint[Empty, Empty]{Service: "slowpoke", Name: "wait", Method: "GET", Path: "/wait"},
 		func(ctx context.Context, _ *Empty) (*Empty, error) {
 			<-ctx.Done()
@@ -173,7 +173,7 @@ func TestTypedClient(t *testing.T) {
 func TestRequestIDFollowsTheCall(t *testing.T) {
 	cfg := ferrytest.Config(t)
 	var seen atomic.Value
-	items := ferry.MustNew("items", "1.0.0", ferry.WithConfig(cfg), quiet)
+	items := ferry.MustNew("items", "1.0.0", ferry.WithConfig(cfg), ferry.WithNATS(), quiet)
 	ferry.Handle(items, itemsapi.GetItem, func(ctx context.Context, in *itemsapi.GetItemInput) (*itemsapi.GetItemOutput, error) {
 		seen.Store(ferry.RequestIDFromContext(ctx))
 		return &itemsapi.GetItemOutput{Body: itemsapi.Item{ItemID: in.ItemID}}, nil
@@ -200,7 +200,7 @@ func TestConcurrentNATSCalls(t *testing.T) {
 	const n = 64
 	var inside, peak atomic.Int32
 	release := make(chan struct{})
-	svc := ferry.MustNew("holder", "1.0.0", ferry.WithoutHTTP(), quiet)
+	svc := ferry.MustNew("holder", "1.0.0", ferry.WithoutHTTP(), ferry.WithNATS(), quiet)
 	hold := ferry.Endpoint[Empty, Empty]{Service: "holder", Name: "hold", Method: "GET", Path: "/hold"}
 	ferry.Handle(svc, hold, func(ctx context.Context, _ *Empty) (*Empty, error) {
 		v := inside.Add(1)
@@ -238,7 +238,7 @@ func TestReplicasShareCalls(t *testing.T) {
 	cfg.NATSListen = "127.0.0.1:0"
 	var served [2]atomic.Int32
 	replica := func(i int) *ferry.Service {
-		svc := ferry.MustNew("items", "1.0.0", ferry.WithoutHTTP(), quiet)
+		svc := ferry.MustNew("items", "1.0.0", ferry.WithoutHTTP(), ferry.WithNATS(), quiet)
 		ferry.Handle(svc, itemsapi.GetItem, func(ctx context.Context, in *itemsapi.GetItemInput) (*itemsapi.GetItemOutput, error) {
 			served[i].Add(1)
 			return &itemsapi.GetItemOutput{Body: itemsapi.Item{ItemID: in.ItemID}}, nil

@@ -14,6 +14,7 @@ type Option func(*options) error
 
 type options struct {
 	config      Config
+	configSet   bool // WithConfig was given
 	logger      *slog.Logger
 	middleware  []Middleware
 	addr        *string
@@ -37,16 +38,23 @@ func buildOptions(opts []Option) (*options, error) {
 }
 
 // WithConfig applies the settings of cfg (see [Config] and [LoadConfig]).
-// Service and Host.
+// Service and Host: a host takes its process settings (broker, data
+// directory, provisioning, shutdown grace, logging) from it; a service its
+// own settings (HTTP address, body limit, call budget). A service given no
+// configuration takes its host's when added to it.
 func WithConfig(cfg Config) Option {
 	return func(o *options) error {
-		o.config = cfg
+		if err := cfg.check(); err != nil {
+			return err
+		}
+		o.config, o.configSet = cfg, true
 		return nil
 	}
 }
 
 // WithLogger sets the logger; the default is built from the [Config]'s log
-// level and format and writes to standard error. Service and Host.
+// level and format and writes to standard error. Service and Host; a
+// service given no logger and no configuration logs with its host's.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error {
 		if l == nil {
@@ -96,11 +104,14 @@ func WithoutHTTP() Option {
 	}
 }
 
-// WithNATS says the service needs a broker: its host connects to one
-// (the embedded broker unless FERRY_NATS_URL names another), serves the
-// service's endpoints over NATS, and gives it a [Client] to call other
-// services. Without any service asking (or a broker configured), a host
-// serves HTTP only and starts no broker. Service only.
+// WithNATS serves the service's endpoints over NATS (all but those marked
+// HTTPOnly): its host connects to a broker (the embedded one unless
+// FERRY_NATS_URL names another) and the endpoints answer calls from any
+// service on it. Exposure is per service: a service without WithNATS is
+// not callable over NATS even when its host has a broker for other
+// services or for events; it still answers discovery (with no endpoints)
+// and gets a [Client] to call others. The host logs which services are
+// exposed. Service only.
 func WithNATS() Option {
 	return func(o *options) error {
 		o.needsNATS = true

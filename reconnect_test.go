@@ -80,7 +80,7 @@ func TestReconnectToExternalBroker(t *testing.T) {
 	logs := &syncBuffer{}
 	cfg := ferrytest.Config(t)
 	cfg.NATSURL, cfg.NATSEmbed = broker.url(), false
-	items := ferry.MustNew("items", "1.0.0", ferry.WithoutHTTP(), quiet)
+	items := ferry.MustNew("items", "1.0.0", ferry.WithoutHTTP(), ferry.WithNATS(), quiet)
 	ferry.Handle(items, itemsapi.GetItem, func(ctx context.Context, in *itemsapi.GetItemInput) (*itemsapi.GetItemOutput, error) {
 		return &itemsapi.GetItemOutput{Body: itemsapi.Item{ItemID: in.ItemID}}, nil
 	})

@@ -12,12 +12,13 @@ import (
 	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ferrygo/ferry/internal/naming"
 )
 
 // Service is one unit of a system: a name and a version, its endpoints
-// (and, as they land, its subscriptions and jobs), its own HTTP API and
+// and subscriptions, its own HTTP API and
 // OpenAPI document. Create it with [New], bind handlers with [Handle] (or
 // [Get], [Post], …), and run it with [Run] or a [Host], which may host
 // several services in one process.
@@ -29,9 +30,13 @@ type Service struct {
 	version     string
 	description string
 	config      Config
+	configSet   bool // given WithConfig; otherwise it takes its host's
 	logger      *slog.Logger
+	loggerSet   bool   // given WithLogger
 	addr        string // "" when the service has no HTTP listener
+	addrSet     bool   // given WithAddr or WithoutHTTP
 	needsNATS   bool
+	middleware  []Middleware
 
 	api     huma.API
 	mux     *http.ServeMux
@@ -42,7 +47,7 @@ type Service struct {
 	endpoints map[string]*boundEndpoint
 	started   bool
 	listener  net.Addr
-	client    *Client
+	rt        serviceRuntime
 
 	messages  *messageSchemas
 	published map[string]topicDecl // topics the service publishes, by name
@@ -68,7 +73,11 @@ func New(name, version string, opts ...Option) (*Service, error) {
 		version:     version,
 		description: o.description,
 		config:      o.config,
+		configSet:   o.configSet,
 		logger:      o.logger,
+		loggerSet:   o.logger != nil,
+		addrSet:     o.noHTTP || o.addr != nil,
+		middleware:  o.middleware,
 		endpoints:   map[string]*boundEndpoint{},
 		needsNATS:   o.needsNATS,
 		messages:    newMessageSchemas(),
@@ -84,13 +93,57 @@ func New(name, version string, opts ...Option) (*Service, error) {
 	default:
 		s.addr = o.config.addr()
 	}
-	// Recover wraps the transport's step itself, so every middleware sees a
-	// handler's panic as a 500 error; a panic in a middleware is caught by
-	// the transport's last-resort recovery.
-	invoke := Recover(s.logger)(func(ctx contextT, req *Request) error { return req.invoke(ctx) })
-	s.chain = chain(invoke, o.middleware...)
+	s.buildChain()
 	s.initHTTP(o)
 	return s, nil
+}
+
+// buildChain composes the service's middleware chain. Recover wraps the
+// transport's step itself, so every middleware sees a handler's panic as a
+// 500 error; a panic in a middleware is caught by the transport's
+// last-resort recovery.
+func (s *Service) buildChain() {
+	invoke := Recover(s.logger)(func(ctx contextT, req *Request) error { return req.invoke(ctx) })
+	s.chain = chain(invoke, s.middleware...)
+}
+
+// inherit gives a service that was given no configuration (or logger) its
+// host's, when the host adds it: the address, body limit and call budget,
+// and the logger.
+func (s *Service) inherit(cfg Config, logger *slog.Logger) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.configSet {
+		s.config = cfg
+		if !s.addrSet {
+			s.addr = cfg.addr()
+		}
+		s.adapter.setMaxBody(cfg.maxBody())
+	}
+	if !s.loggerSet && !s.configSet {
+		s.logger = logger
+		s.buildChain()
+	}
+}
+
+// serviceRuntime is what a started host gives a service: its client, and
+// JetStream with the service's state bucket when it has subscriptions.
+type serviceRuntime struct {
+	client *Client
+	js     jetstream.JetStream
+	state  jetstream.KeyValue
+}
+
+func (s *Service) runtime() serviceRuntime {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rt
+}
+
+func (s *Service) setRuntime(rt serviceRuntime) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rt = rt
 }
 
 // MustNew is like [New] but panics on error, for package-level services in
@@ -135,9 +188,7 @@ func (s *Service) Addr() net.Addr {
 // broker connection, or nil before the host starts or when it has no
 // broker.
 func (s *Service) Client() *Client {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.client
+	return s.runtime().client
 }
 
 // Endpoints returns the names of the bound endpoints, sorted.
@@ -203,7 +254,9 @@ func (s *Service) usesEvents() bool {
 // errAlreadyStarted reports binding or hosting a service twice.
 var errAlreadyStarted = errors.New("service already started")
 
-// markStarted records that a host started the service; later bindings panic.
+// markStarted records that a host is starting the service; later bindings
+// panic. A start that fails unmarks it, so the service can be started
+// again.
 func (s *Service) markStarted() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -212,4 +265,10 @@ func (s *Service) markStarted() error {
 	}
 	s.started = true
 	return nil
+}
+
+func (s *Service) unmarkStarted() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.started = false
 }

@@ -1,10 +1,6 @@
 package ferry
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"log/slog"
 	"reflect"
 	"time"
 
@@ -73,26 +69,4 @@ func deadLetterStreamConfig(replicas int, maxMsgSize int32) jetstream.StreamConf
 		Replicas:    replicas,
 		Duplicates:  2 * time.Minute,
 	}
-}
-
-// jsErrStreamInvalidConfig is the JetStream error for a change a stream
-// cannot take in place (storage, retention to or from work queue, …).
-const jsErrStreamInvalidConfig = 10052
-
-// ensureStream creates the stream, or updates it to cfg. A change that
-// JetStream cannot apply in place is not forced: the stream keeps running
-// as it is, and the log says what differs and points at the migration in
-// docs/events.md.
-func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, logger *slog.Logger) error {
-	_, err := js.CreateOrUpdateStream(ctx, cfg)
-	var apiErr *jetstream.APIError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrStreamInvalidConfig:
-		logger.Warn("ferry: stream configuration changed in a way JetStream cannot apply in place; the stream keeps its old configuration until migrated (docs/events.md, \"Migrating a stream\")",
-			slog.String("stream", cfg.Name), slog.String("reason", apiErr.Description))
-		return nil
-	}
-	return fmt.Errorf("ferry: stream %s: %w", cfg.Name, err)
 }

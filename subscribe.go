@@ -20,7 +20,10 @@ const (
 	DefaultHandlerTimeout = 5 * time.Minute
 )
 
-// SubscribeOption adjusts a subscription.
+// SubscribeOption adjusts a subscription. Options of one operation are
+// named for it (SubscribeTimeout, SubscribeConcurrency, …), so each kind
+// of work can have its own; With… options configure a [Service] or a
+// [Host].
 type SubscribeOption func(*subscribeOptions)
 
 type subscribeOptions struct {
@@ -38,59 +41,84 @@ func defaultSubscribeOptions() subscribeOptions {
 		backoffInit: DefaultBackoffInitial, backoffMx: DefaultBackoffMax, timeout: DefaultHandlerTimeout}
 }
 
-// WithMaxDeliveries sets how many times the handler may run for one event
-// before it is dead-lettered (default 5). A delivery that is never
-// acknowledged — the handler hung past its ack wait, its process died —
-// counts too.
-func WithMaxDeliveries(n int) SubscribeOption {
-	return func(o *subscribeOptions) { o.maxDeliveries = max(1, n) }
+// check refuses settings that cannot work, when the subscription is
+// declared.
+func (o subscribeOptions) check() error {
+	switch {
+	case o.maxDeliveries < 1:
+		return fmt.Errorf("SubscribeMaxDeliveries(%d): must be at least 1", o.maxDeliveries)
+	case o.ackWait < time.Second:
+		return fmt.Errorf("SubscribeAckWait(%v): must be at least 1s", o.ackWait)
+	case o.timeout <= 0:
+		return fmt.Errorf("SubscribeTimeout(%v): must be positive", o.timeout)
+	case o.concurrency < 1:
+		return fmt.Errorf("SubscribeConcurrency(%d): must be at least 1", o.concurrency)
+	case o.backoffInit <= 0 || o.backoffMx < o.backoffInit:
+		return fmt.Errorf("SubscribeBackoff(%v, %v): the initial delay must be positive and the maximum at least the initial", o.backoffInit, o.backoffMx)
+	case o.idempotency < 0:
+		return fmt.Errorf("SubscribeIdempotency(%v): must not be negative", o.idempotency)
+	}
+	return nil
 }
 
-// WithAckWait sets how long a delivery may go without word from its
-// handler before JetStream gives it to another replica (default 30s).
-// Long handlers need not raise it: Ferry reports progress every third of
-// it while the handler runs.
-func WithAckWait(d time.Duration) SubscribeOption {
-	return func(o *subscribeOptions) { o.ackWait = max(time.Second, d) }
+// SubscribeMaxDeliveries sets how many times the handler may run for one
+// event before it is dead-lettered (default 5). A run that never settles —
+// the handler hung past its ack wait, its process died — counts too; a
+// redelivery caused by a shutdown does not.
+func SubscribeMaxDeliveries(n int) SubscribeOption {
+	return func(o *subscribeOptions) { o.maxDeliveries = n }
 }
 
-// WithTimeout sets how long the handler may run for one delivery (default
-// 5m): its context ends then, and Ferry stops reporting progress, so if
-// the handler ignores its context and hangs, JetStream redelivers the event
-// after the ack wait, and past the delivery limit it is dead-lettered.
-func WithTimeout(d time.Duration) SubscribeOption {
-	return func(o *subscribeOptions) { o.timeout = max(time.Millisecond, d) }
+// SubscribeAckWait sets how long a delivery may go without word from its
+// handler before JetStream gives it to another replica (default 30s, at
+// least 1s). Long handlers need not raise it: Ferry reports progress every
+// third of it while the handler runs.
+func SubscribeAckWait(d time.Duration) SubscribeOption {
+	return func(o *subscribeOptions) { o.ackWait = d }
 }
 
-// WithConcurrency sets how many events of the subscription one replica
-// handles at once (default 16). Ferry fetches only as many as it can
-// start, so events do not wait in a local buffer while their ack wait runs.
-func WithConcurrency(n int) SubscribeOption {
-	return func(o *subscribeOptions) { o.concurrency = max(1, n) }
+// SubscribeTimeout sets how long the handler may run for one delivery
+// (default 5m): its context ends then, and Ferry stops reporting progress,
+// so if the handler ignores its context and hangs, JetStream redelivers the
+// event after the ack wait, and past the delivery limit it is
+// dead-lettered.
+func SubscribeTimeout(d time.Duration) SubscribeOption {
+	return func(o *subscribeOptions) { o.timeout = d }
 }
 
-// WithBackoff sets the redelivery delay after a failed delivery: initial,
-// doubling with each delivery up to max, with ±20% jitter (defaults 1s and
-// 5m).
-func WithBackoff(initial, max time.Duration) SubscribeOption {
+// SubscribeConcurrency sets how many events of the subscription one
+// replica handles at once (default 16). Ferry fetches only as many as it
+// can start, so events do not wait in a local buffer while their ack wait
+// runs.
+func SubscribeConcurrency(n int) SubscribeOption {
+	return func(o *subscribeOptions) { o.concurrency = n }
+}
+
+// SubscribeBackoff sets the redelivery delay after a failed delivery:
+// initial, doubling with each delivery up to max, with ±20% jitter
+// (defaults 1s and 5m).
+func SubscribeBackoff(initial, max time.Duration) SubscribeOption {
 	return func(o *subscribeOptions) { o.backoffInit, o.backoffMx = initial, max }
 }
 
-// WithIdempotency makes the handler's effect count once per message ID
-// within window: Ferry records each handled ID in a JetStream key-value
-// bucket and acknowledges a redelivered or republished ID without running
-// the handler again. The record is written after the handler succeeds, so
-// a process that dies between the handler's effect and the record runs it
-// again: make the effect itself idempotent (keyed by [Event].ID) where a
+// SubscribeIdempotency makes the handler's effect count once per message
+// ID within window: before the handler runs, Ferry claims the ID in the
+// service's JetStream key-value bucket, so a redelivery or a republish of
+// an ID that is being handled waits, and one that was handled is
+// acknowledged without running the handler again. The claim becomes a
+// record of success when the handler returns nil, and is released when it
+// fails. A process that dies between the handler's effect and the record
+// runs it again once its claim expires (the handler timeout plus the ack
+// wait): make the effect itself idempotent (keyed by [Event].ID) where a
 // second run cannot be tolerated.
-func WithIdempotency(window time.Duration) SubscribeOption {
+func SubscribeIdempotency(window time.Duration) SubscribeOption {
 	return func(o *subscribeOptions) { o.idempotency = max(time.Second, window) }
 }
 
-// WithDeliverNew starts a new subscription at events published from now
-// on, instead of every event the topic's stream holds (the default, so
+// SubscribeDeliverNew starts a new subscription at events published from
+// now on, instead of every event the topic's stream holds (the default, so
 // events published before the subscriber first started are not missed).
-func WithDeliverNew() SubscribeOption {
+func SubscribeDeliverNew() SubscribeOption {
 	return func(o *subscribeOptions) { o.deliverNew = true }
 }
 
@@ -115,8 +143,9 @@ type Event struct {
 	ID string
 	// Topic is the topic's name and Subject the subject it arrived on.
 	Topic, Subject string
-	// Delivery counts the deliveries of this event to this subscription,
-	// from 1.
+	// Delivery counts the handler's runs for this event in this
+	// subscription, this one included, from 1 (redeliveries caused by a
+	// shutdown are not counted).
 	Delivery uint64
 	// Published is when the stream stored the event.
 	Published time.Time
@@ -148,7 +177,8 @@ func EventFromContext(ctx context.Context) *Event {
 //     does not know are accepted (tolerant reader).
 //
 // Subscribe panics, with a message prefixed "ferry:", on an invalid topic
-// or consumer name, a duplicate consumer name, or a started service.
+// or consumer name, a duplicate consumer name, options that cannot work (a
+// negative backoff, a zero concurrency), or a started service.
 func Subscribe[T any](svc *Service, topic Topic[T], consumer string, handler func(context.Context, *T) error, opts ...SubscribeOption) {
 	if err := topic.check(); err != nil {
 		panic(fmt.Sprintf("ferry: Subscribe on service %s: %v", svc.name, err))
@@ -161,7 +191,12 @@ func Subscribe[T any](svc *Service, topic Topic[T], consumer string, handler fun
 	}
 	o := defaultSubscribeOptions()
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	if err := o.check(); err != nil {
+		panic(fmt.Sprintf("ferry: Subscribe %s to %s: %v", svc.name, topic.Name, err))
 	}
 	decl := declOf(topic)
 	sub := &subscription[T]{svc: svc, topic: decl, consumer: consumer, opts: o, handler: handler}

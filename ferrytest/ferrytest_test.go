@@ -28,7 +28,7 @@ var greet = ferry.Endpoint[GreetInput, GreetOutput]{Service: "greeter", Name: "g
 // A test of a service's event flow: call its endpoint, capture what it
 // published.
 func TestCaptureWhatAServicePublished(t *testing.T) {
-	svc := ferry.MustNew("greeter", "1.0.0", ferry.WithConfig(ferrytest.Config(t)), ferry.WithLogger(ferrytest.Logger(t)))
+	svc := ferry.MustNew("greeter", "1.0.0", ferry.WithConfig(ferrytest.Config(t)), ferry.WithNATS(), ferry.WithLogger(ferrytest.Logger(t)))
 	pub := ferry.NewPublisher(svc, greeted)
 	ferry.Handle(svc, greet, func(ctx context.Context, in *GreetInput) (*GreetOutput, error) {
 		g := Greeting{To: in.Name}

@@ -212,7 +212,7 @@ func startFerry(ctx context.Context, dir string, mode syncMode, consume bool, s 
 		ferry.Subscribe(svc, placed, consumerName, func(_ context.Context, _ *OrderPlaced) error {
 			s.handled()
 			return nil
-		}, ferry.WithConcurrency(concurrency))
+		}, ferry.SubscribeConcurrency(concurrency))
 	} else {
 		ferry.NewPublisher(svc, placed)
 	}
@@ -293,7 +293,7 @@ func rawDeadLetterConfig() jetstream.StreamConfig {
 }
 
 // rawConsumerConfig is the consumer Ferry's Subscribe creates with
-// WithConcurrency(64) and the other defaults (consume.go,
+// SubscribeConcurrency(64) and the other defaults (consume.go,
 // consumerConfig).
 func rawConsumerConfig() jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{

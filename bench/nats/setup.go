@@ -84,7 +84,7 @@ func start(ctx context.Context) (_ *env, err error) {
 	// Ferry: the items service, NATS only, hosted by a ferry.Host that
 	// connects to the broker by URL.
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := ferry.New("items", "1.0.0", ferry.WithoutHTTP(), ferry.WithLogger(quiet))
+	svc, err := ferry.New("items", "1.0.0", ferry.WithoutHTTP(), ferry.WithNATS(), ferry.WithLogger(quiet))
 	if err != nil {
 		return nil, err
 	}

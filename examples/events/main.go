@@ -116,7 +116,7 @@ func newShipping(opts ...ferry.Option) *ferry.Service {
 		defer mu.Unlock()
 		shipped = append(shipped, Shipment{OrderID: e.OrderID, SKU: e.SKU, Quantity: e.Quantity, Delivery: ferry.EventFromContext(ctx).Delivery})
 		return nil
-	}, ferry.WithIdempotency(24*time.Hour))
+	}, ferry.SubscribeIdempotency(24*time.Hour))
 	ferry.Get(svc, "list-shipments", "/shipments", func(context.Context, *struct{}) (*shipmentsOutput, error) {
 		mu.Lock()
 		defer mu.Unlock()

@@ -159,3 +159,7 @@ func DeadLetterSubject(topic, service, consumer string) string {
 // shared by all its replicas: <service>~<consumer> ('~' cannot occur in
 // either name, so the pair is unambiguous).
 func Durable(service, consumer string) string { return service + "~" + consumer }
+
+// StateBucket is the key-value bucket of a service's durable state: the
+// idempotency claims and delivery records of its subscriptions.
+func StateBucket(service string) string { return "ferry-state-" + service }

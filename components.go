@@ -1,0 +1,209 @@
+package ferry
+
+// The host's own components (internal/lifecycle): the broker, stream
+// provisioning and the HTTP servers. The services' NATS endpoints
+// (natsserve.go) and subscriptions (subscription.go) are components too.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ferrygo/ferry/internal/broker"
+	"github.com/ferrygo/ferry/internal/lifecycle"
+	"github.com/ferrygo/ferry/internal/naming"
+	"github.com/ferrygo/ferry/internal/provision"
+)
+
+// brokerComponent opens the broker connection (and the embedded broker)
+// first and closes it last: the connection drains, then the embedded
+// broker stops.
+func (h *Host) brokerComponent() lifecycle.Component {
+	return lifecycle.Funcs{
+		ComponentName: "broker",
+		OnStart: func(ctx context.Context) error {
+			c := h.config
+			names := make([]string, len(h.services))
+			for i, s := range h.services {
+				names[i] = s.name
+			}
+			b, err := broker.Open(ctx, broker.Options{
+				URL: c.NATSURL, CredsFile: c.NATSCreds, NKeyFile: c.NATSNKey, TLSCA: c.NATSCA, TLSCert: c.NATSCert, TLSKey: c.NATSKey,
+				DataDir: c.dataDir(), Listen: c.NATSListen, SyncAlways: c.SyncAlways, SyncInterval: c.SyncInterval,
+				MaxPayload: int32(h.maxBody() + maxHeaderBytes),
+				Name:       "ferry " + strings.Join(names, ","),
+				Logger:     h.logger,
+			})
+			if err != nil {
+				return err
+			}
+			h.broker.Store(b)
+			return nil
+		},
+		OnClose: func(ctx context.Context) error {
+			b := h.broker.Swap(nil)
+			if b == nil {
+				return nil
+			}
+			if ctx.Err() != nil {
+				// Past the deadline: the drain of the connection is cut at once.
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 0)
+				defer cancel()
+			}
+			return b.Close(ctx)
+		},
+	}
+}
+
+// DefaultStateMaxBytes bounds a service's state bucket (idempotency claims
+// and delivery records): past it, new claims fail and handlers run without
+// them, logged.
+const DefaultStateMaxBytes = 256 << 20
+
+// provisionComponent makes sure the streams and buckets the services use
+// exist, as the provisioning mode and each service's role allow
+// (internal/provision), and gives each service its client and JetStream.
+func (h *Host) provisionComponent() lifecycle.Component {
+	return lifecycle.Funcs{ComponentName: "provisioning", OnStart: h.provision}
+}
+
+func (h *Host) provision(ctx context.Context) error {
+	b := h.broker.Load()
+	js, err := jetstream.New(b.Conn())
+	if err != nil {
+		return err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, provision.Timeout)
+		defer cancel()
+	}
+	mode, replicas, maxMsg := h.config.provisionMode(), h.config.streamReplicas(), int32(h.maxBody())
+	type use struct {
+		decl  topicDecl
+		owned bool
+	}
+	topics := map[string]*use{}
+	add := func(d topicDecl, owned bool) error {
+		if prev, ok := topics[d.name]; ok {
+			if !prev.decl.sameStream(d) {
+				return fmt.Errorf("ferry: topic %s is declared with different subjects, limits or payload types in this process", d.name)
+			}
+			prev.owned = prev.owned || owned
+			return nil
+		}
+		topics[d.name] = &use{d, owned}
+		return nil
+	}
+	subscribed := false
+	for _, s := range h.services {
+		for _, d := range s.published {
+			if err := add(d, true); err != nil {
+				return err
+			}
+		}
+		for _, sub := range s.subs {
+			if err := add(sub.decl(), false); err != nil {
+				return err
+			}
+			subscribed = true
+		}
+	}
+	for _, u := range topics {
+		role := provision.User
+		if u.owned {
+			role = provision.Owner
+		}
+		if err := provision.Stream(ctx, js, u.decl.streamConfig(replicas, maxMsg), mode, role, h.logger); err != nil {
+			return err
+		}
+	}
+	if subscribed {
+		// Shared by every subscription: created when missing, never rewritten.
+		if err := provision.Stream(ctx, js, deadLetterStreamConfig(replicas, maxMsg), mode, provision.User, h.logger); err != nil {
+			return err
+		}
+	}
+	client := NewClient(b.Conn())
+	for _, s := range h.services {
+		rt := serviceRuntime{client: client, js: js}
+		if len(s.subs) > 0 {
+			rt.state, err = provision.Bucket(ctx, js, jetstream.KeyValueConfig{
+				Bucket:         naming.StateBucket(s.name),
+				Description:    "Ferry: the durable state of service " + s.name + "'s subscriptions (idempotency claims, delivery records)",
+				Storage:        jetstream.FileStorage,
+				Replicas:       replicas,
+				MaxBytes:       DefaultStateMaxBytes,
+				LimitMarkerTTL: time.Second,
+			}, mode, provision.Owner)
+			if err != nil {
+				return err
+			}
+		}
+		s.setRuntime(rt)
+	}
+	return nil
+}
+
+// httpServer is one service's HTTP server, on a listener opened before
+// any component started.
+type httpServer struct {
+	svc    *Service
+	ln     net.Listener
+	srv    *http.Server
+	failed chan<- error
+	logger *slog.Logger
+}
+
+// Name implements lifecycle.Component.
+func (l *httpServer) Name() string { return "HTTP server of service " + l.svc.name }
+
+// Start implements lifecycle.Component: it serves in the background.
+func (l *httpServer) Start(context.Context) error {
+	s := l.svc
+	l.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	l.logger.Info("ferry: serving", slog.String("service", s.name), slog.String("version", s.version),
+		slog.String("addr", l.ln.Addr().String()), slog.String("docs", "http://"+displayAddr(l.ln.Addr())+DocsPath))
+	go func() {
+		if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case l.failed <- fmt.Errorf("ferry: service %s: serve: %w", s.name, err):
+			default:
+			}
+		}
+	}()
+	return nil
+}
+
+// StopIntake implements lifecycle.Component; Drain closes the listener.
+func (l *httpServer) StopIntake() {}
+
+// Drain implements lifecycle.Component: the listener closes and requests
+// in flight finish until ctx ends, when open connections are closed.
+func (l *httpServer) Drain(ctx context.Context) error {
+	if err := l.srv.Shutdown(ctx); err != nil {
+		_ = l.srv.Close()
+		return fmt.Errorf("grace period over, open connections closed: %w", err)
+	}
+	return nil
+}
+
+// Close implements lifecycle.Component.
+func (l *httpServer) Close(context.Context) error {
+	_ = l.ln.Close()
+	return nil
+}

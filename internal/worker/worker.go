@@ -1,0 +1,508 @@
+// Package worker is Ferry's durable pull worker: it takes messages from a
+// JetStream durable consumer only when one of its slots is free, runs each
+// through a handler, and settles it by the handler's result — ack, retry
+// after a backoff, dead-letter, or hand back — with the delivery limit
+// counted by Ferry, not by the server.
+//
+// What counts toward the limit is handler runs that failed or hung. A
+// message the worker hands back without running it to the end (fetched
+// but not started at shutdown, interrupted by the end of the grace period,
+// or deferred by the handler) is recorded as a free delivery in a
+// key-value bucket, so the redelivery does not count. A dead letter that
+// cannot be stored leaves the message in its stream, retried with backoff
+// until it is, with the verdict recorded so the handler does not run
+// again.
+//
+// The worker also reports progress for long runs, notices a pull the
+// server lost within about a second (idle heartbeats), and recreates a
+// deleted consumer after the last acknowledgement it knew instead of from
+// the start of the stream.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Outcome is how a delivery is settled.
+type Outcome int
+
+// The outcomes a handler can ask for.
+const (
+	// Ack: the work is done.
+	Ack Outcome = iota
+	// Retry: the run failed; it is redelivered after a backoff, or
+	// dead-lettered when it was the last attempt.
+	Retry
+	// DeadLetter: give up at once.
+	DeadLetter
+	// Defer: hand the message back without counting the delivery, to be
+	// redelivered after Result.Delay (another run holds its work).
+	Defer
+)
+
+// Result is a handler's verdict on one delivery.
+type Result struct {
+	Outcome Outcome
+	// Reason is the error of a failed run: logged on retry, kept with
+	// the dead letter.
+	Reason string
+	// Delay is how long a deferred message waits.
+	Delay time.Duration
+}
+
+// Delivery is one delivery of a message to the worker.
+type Delivery struct {
+	Msg  jetstream.Msg
+	Meta *jetstream.MsgMetadata
+	// Attempt counts the runs of the handler for this message, this one
+	// included, from 1: deliveries minus the free ones.
+	Attempt uint64
+}
+
+// Config configures a Worker.
+type Config struct {
+	// Name describes the worker in logs ("subscription ship of service
+	// shipping").
+	Name string
+	// JS is the JetStream context; Stream the stream consumed.
+	JS     jetstream.JetStream
+	Stream string
+	// Consumer is the durable consumer's configuration. Its MaxDeliver is
+	// ignored: the worker owns the limit. Its deliver policy applies when
+	// the consumer is first created.
+	Consumer jetstream.ConsumerConfig
+	// Concurrency is how many messages run at once.
+	Concurrency int
+	// Timeout bounds one run of the handler.
+	Timeout time.Duration
+	// MaxAttempts is how many runs a message gets before it is
+	// dead-lettered.
+	MaxAttempts int
+	// Backoff is the delay before attempt n+1 after n failed ones.
+	Backoff func(n uint64) time.Duration
+	// Handle runs one delivery. The worker recovers a panic in it as a
+	// failed run.
+	Handle func(ctx context.Context, d *Delivery) Result
+	// DeadLetter stores a dead letter; the message is acknowledged once it
+	// returns nil.
+	DeadLetter func(ctx context.Context, d *Delivery, reason string) error
+	// State keeps the delivery records (free deliveries, recorded
+	// verdicts) under StatePrefix; nil keeps them in memory only.
+	State       jetstream.KeyValue
+	StatePrefix string
+	// Logger receives the worker's log.
+	Logger *slog.Logger
+}
+
+// Worker runs one durable consumer. Start it once; stop it with
+// StopIntake, Drain and Close (the lifecycle.Component steps).
+type Worker struct {
+	cfg     Config
+	log     *slog.Logger
+	records *records
+
+	base     context.Context // cancelled when the drain deadline passes
+	cancel   context.CancelFunc
+	stopping chan struct{}
+	stopOnce sync.Once
+	loopDone chan struct{}
+
+	mu       sync.Mutex
+	iter     jetstream.MessagesContext
+	cons     jetstream.Consumer
+	known    bool   // the consumer existed while this worker ran
+	ackFloor uint64 // the consumer's last known ack floor (stream sequence)
+	warnOnce sync.Once
+
+	running sync.Map // jetstream.Msg → its run's context
+	active  atomic.Int64
+	acked   atomic.Bool   // an ack since the ack floor was last read
+	lastAck atomic.Uint64 // the highest stream sequence this worker acknowledged
+}
+
+// HeartbeatInterval is the idle heartbeat of the worker's pull: a pull the
+// server no longer holds is noticed after two missed heartbeats.
+const HeartbeatInterval = 500 * time.Millisecond
+
+// pullExpiry is how long one pull request lives on the server.
+const pullExpiry = 5 * time.Second
+
+// New returns a worker; it checks the configuration.
+func New(cfg Config) (*Worker, error) {
+	switch {
+	case cfg.JS == nil || cfg.Stream == "" || cfg.Consumer.Durable == "":
+		return nil, errors.New("worker: JetStream, stream and durable name are required")
+	case cfg.Concurrency < 1 || cfg.MaxAttempts < 1 || cfg.Timeout <= 0 || cfg.Consumer.AckWait <= 0:
+		return nil, errors.New("worker: concurrency, max attempts, timeout and ack wait must be positive")
+	case cfg.Handle == nil || cfg.DeadLetter == nil || cfg.Backoff == nil:
+		return nil, errors.New("worker: Handle, DeadLetter and Backoff are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.Consumer.MaxDeliver = -1
+	w := &Worker{cfg: cfg, log: cfg.Logger, records: newRecords(cfg.State, cfg.StatePrefix)}
+	w.base, w.cancel = context.WithCancel(context.Background())
+	w.stopping = make(chan struct{})
+	w.loopDone = make(chan struct{})
+	return w, nil
+}
+
+// Start creates or updates the consumer and starts pulling.
+func (w *Worker) Start(ctx context.Context) error {
+	if _, err := w.ensureConsumer(ctx); err != nil {
+		w.cancel()
+		close(w.loopDone)
+		return err
+	}
+	go w.loop()
+	go w.reportProgress()
+	return nil
+}
+
+// StopIntake stops pulling; messages already fetched but not started are
+// handed back (free) by the workers, running handlers go on.
+func (w *Worker) StopIntake() {
+	w.stopOnce.Do(func() {
+		close(w.stopping)
+		w.mu.Lock()
+		if w.iter != nil {
+			w.iter.Drain()
+		}
+		w.mu.Unlock()
+	})
+}
+
+// Drain waits for the running handlers until ctx ends; then it cancels
+// their contexts and returns at once, saying how many were still running.
+// Their messages are handed back as they return.
+func (w *Worker) Drain(ctx context.Context) error {
+	w.StopIntake()
+	select {
+	case <-w.loopDone:
+		w.cancel()
+		return nil
+	case <-ctx.Done():
+		w.cancel()
+		n := w.active.Load()
+		if n == 0 {
+			return nil
+		}
+		return fmt.Errorf("%s: grace period over with %d handler(s) running; cancelled, their messages are handed back (%w)", w.cfg.Name, n, ctx.Err())
+	}
+}
+
+// Close waits, until ctx ends, for handlers cancelled by Drain to return
+// and their messages to be handed back.
+func (w *Worker) Close(ctx context.Context) error {
+	w.StopIntake()
+	w.cancel()
+	select {
+	case <-w.loopDone:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%s: %d handler(s) ignore their cancelled context; left running, their messages will be redelivered after the ack wait",
+			w.cfg.Name, w.active.Load())
+	}
+}
+
+func (w *Worker) stopped() bool {
+	select {
+	case <-w.stopping:
+		return true
+	default:
+		return false
+	}
+}
+
+// ensureConsumer creates the durable consumer or updates it in place. An
+// existing consumer keeps where it starts; a consumer this worker knew and
+// that has disappeared is recreated after the last acknowledgement it
+// knew; a change JetStream cannot apply in place is logged once and the
+// existing consumer is used.
+func (w *Worker) ensureConsumer(ctx context.Context) (jetstream.Consumer, error) {
+	want := w.cfg.Consumer
+	existing, err := w.cfg.JS.Consumer(ctx, w.cfg.Stream, want.Durable)
+	switch {
+	case err == nil:
+		info := existing.CachedInfo()
+		want.DeliverPolicy, want.OptStartSeq, want.OptStartTime = info.Config.DeliverPolicy, info.Config.OptStartSeq, info.Config.OptStartTime
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		w.mu.Lock()
+		known, floor := w.known, w.ackFloor
+		w.mu.Unlock()
+		if known {
+			want.DeliverPolicy, want.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
+			w.log.Warn("ferry: consumer deleted behind Ferry's back; recreated after the last acknowledged message it knew, not from the start of the stream",
+				slog.String("worker", w.cfg.Name), slog.String("consumer", want.Durable), slog.Uint64("from_stream_sequence", floor+1))
+		}
+	default:
+		return nil, err
+	}
+	cons, err := w.cfg.JS.CreateOrUpdateConsumer(ctx, w.cfg.Stream, want)
+	var apiErr *jetstream.APIError
+	if err != nil && existing != nil && errors.As(err, &apiErr) && strings.Contains(apiErr.Description, "can not be updated") {
+		w.warnOnce.Do(func() {
+			w.log.Warn("ferry: consumer configuration changed in a way JetStream cannot apply in place; consuming with the existing consumer until it is migrated (docs/events.md, \"Migrating a stream\")",
+				slog.String("worker", w.cfg.Name), slog.String("consumer", want.Durable), slog.String("stream", w.cfg.Stream), slog.String("reason", apiErr.Description))
+		})
+		cons, err = existing, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	w.cons, w.known = cons, true
+	w.ackFloor = max(w.ackFloor, cons.CachedInfo().AckFloor.Stream)
+	w.mu.Unlock()
+	return cons, nil
+}
+
+// loop supervises the pull: it (re)creates the consumer and its pull, runs
+// the slots on it, and starts again when JetStream ends the pull for good
+// (a deleted consumer, an iterator closed after a server restart), until
+// the worker stops.
+func (w *Worker) loop() {
+	defer close(w.loopDone)
+	for attempt := 0; ; attempt++ {
+		if w.stopped() {
+			return
+		}
+		if attempt > 0 {
+			select {
+			case <-time.After(min(time.Duration(attempt)*200*time.Millisecond, 5*time.Second)):
+			case <-w.stopping:
+				return
+			}
+		}
+		ctx, cancel := context.WithTimeout(w.base, 10*time.Second)
+		cons, err := w.ensureConsumer(ctx)
+		cancel()
+		if err != nil {
+			w.log.Warn("ferry: cannot (re)create the consumer; retrying", slog.String("worker", w.cfg.Name), slog.String("err", err.Error()))
+			continue
+		}
+		iter, err := cons.Messages(jetstream.PullMaxMessages(w.cfg.Concurrency), jetstream.PullExpiry(pullExpiry),
+			jetstream.PullHeartbeat(HeartbeatInterval))
+		if err != nil {
+			w.log.Warn("ferry: cannot pull; retrying", slog.String("worker", w.cfg.Name), slog.String("err", err.Error()))
+			continue
+		}
+		w.mu.Lock()
+		w.iter = iter
+		w.mu.Unlock()
+		if w.stopped() {
+			iter.Drain()
+		}
+		var slots sync.WaitGroup
+		for range w.cfg.Concurrency {
+			slots.Go(func() { w.slot(iter) })
+		}
+		slots.Wait()
+		if w.stopped() {
+			return
+		}
+		iter.Stop()
+		attempt = 0
+	}
+}
+
+// slot is one of the worker's concurrency slots: it takes the next message
+// only when it is free to run it. It returns when the pull ends; once the
+// worker is stopping, messages still buffered are handed back.
+func (w *Worker) slot(iter jetstream.MessagesContext) {
+	for {
+		msg, err := iter.Next()
+		if err != nil {
+			switch {
+			case w.stopped(), errors.Is(err, jetstream.ErrMsgIteratorClosed):
+				return
+			case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrBadRequest):
+				w.log.Warn("ferry: pull ended; recreating the consumer", slog.String("worker", w.cfg.Name), slog.String("err", err.Error()))
+				iter.Stop() // ends the other slots' Next too
+				return
+			default:
+				w.log.Debug("ferry: pull", slog.String("worker", w.cfg.Name), slog.String("err", err.Error()))
+				continue
+			}
+		}
+		if w.stopped() {
+			w.handBack(msg, 0)
+			continue
+		}
+		w.run(msg)
+	}
+}
+
+// run runs one delivery and settles it.
+func (w *Worker) run(msg jetstream.Msg) {
+	w.active.Add(1)
+	defer w.active.Add(-1)
+	md, err := msg.Metadata()
+	if err != nil {
+		_ = msg.Nak()
+		return
+	}
+	d := &Delivery{Msg: msg, Meta: md, Attempt: md.NumDelivered}
+	var rec record
+	if md.NumDelivered > 1 {
+		rec = w.records.get(w.base, md.Sequence.Stream)
+		d.Attempt = md.NumDelivered - min(rec.Free, md.NumDelivered-1)
+	}
+	switch {
+	case rec.Verdict != "":
+		w.deadLetter(d, rec, rec.Verdict) // decided before: the handler does not run again
+		return
+	case d.Attempt > uint64(w.cfg.MaxAttempts):
+		w.deadLetter(d, rec, fmt.Sprintf("delivered %d times without an acknowledgement: the handler hung past its ack wait, or its process died",
+			d.Attempt-1))
+		return
+	}
+
+	ctx, cancel := context.WithTimeout(w.base, w.cfg.Timeout)
+	w.running.Store(msg, ctx)
+	res := w.handle(ctx, d)
+	w.running.Delete(msg)
+	cancel()
+
+	switch {
+	case res.Outcome == Ack:
+		w.ack(msg, rec)
+	case w.base.Err() != nil:
+		w.handBack(msg, 0) // cut off by the shutdown: not the handler's failure
+	case res.Outcome == Defer:
+		w.handBack(msg, res.Delay)
+	case res.Outcome == DeadLetter, d.Attempt >= uint64(w.cfg.MaxAttempts):
+		w.deadLetter(d, rec, res.Reason)
+	default:
+		delay := w.cfg.Backoff(d.Attempt)
+		w.log.Warn("ferry: handler failed; retrying", slog.String("worker", w.cfg.Name), slog.Uint64("sequence", md.Sequence.Stream),
+			slog.Uint64("attempt", d.Attempt), slog.Int("max_attempts", w.cfg.MaxAttempts), slog.Duration("retry_in", delay),
+			slog.String("err", res.Reason))
+		_ = msg.NakWithDelay(delay)
+	}
+}
+
+// handle runs the handler, turning a panic into a failed run.
+func (w *Worker) handle(ctx context.Context, d *Delivery) (res Result) {
+	defer func() {
+		if v := recover(); v != nil {
+			w.log.Error("ferry: handler panicked", slog.String("worker", w.cfg.Name), slog.Uint64("sequence", d.Meta.Sequence.Stream),
+				slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+			res = Result{Outcome: Retry, Reason: fmt.Sprintf("panic: %v", v)}
+		}
+	}()
+	return w.cfg.Handle(ctx, d)
+}
+
+// ack acknowledges a message and forgets its record.
+func (w *Worker) ack(msg jetstream.Msg, rec record) {
+	_ = msg.Ack()
+	if md, err := msg.Metadata(); err == nil && md.Sequence.Stream > w.lastAck.Load() {
+		w.lastAck.Store(md.Sequence.Stream)
+	}
+	w.acked.Store(true)
+	if rec.revision != 0 {
+		w.records.forget(w.base, rec)
+	}
+}
+
+// handBack returns a message without counting the delivery: the record
+// gains a free delivery, then the message is nak'ed (after delay).
+func (w *Worker) handBack(msg jetstream.Msg, delay time.Duration) {
+	if md, err := msg.Metadata(); err == nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.base), 2*time.Second)
+		w.records.addFree(ctx, md.Sequence.Stream)
+		cancel()
+	}
+	if delay > 0 {
+		_ = msg.NakWithDelay(delay)
+		return
+	}
+	_ = msg.Nak()
+}
+
+// deadLetter stores the dead letter and acknowledges the message. If it
+// cannot be stored, the verdict is recorded (the handler does not run
+// again), the failure is logged once per message, and the message is
+// retried with backoff until the dead letter is stored.
+func (w *Worker) deadLetter(d *Delivery, rec record, reason string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.base), 10*time.Second)
+	defer cancel()
+	seq := d.Meta.Sequence.Stream
+	if err := w.cfg.DeadLetter(ctx, d, reason); err != nil {
+		if rec.Verdict == "" {
+			w.log.Error("ferry: dead letter not stored; the message stays in its stream and is retried until it is",
+				slog.String("worker", w.cfg.Name), slog.Uint64("sequence", seq), slog.String("reason", reason), slog.String("err", err.Error()))
+			w.records.setVerdict(ctx, seq, reason)
+		}
+		_ = d.Msg.NakWithDelay(min(w.cfg.Backoff(d.Meta.NumDelivered), time.Minute))
+		return
+	}
+	w.log.Warn("ferry: dead-lettered", slog.String("worker", w.cfg.Name), slog.Uint64("sequence", seq), slog.String("reason", reason))
+	w.ack(d.Msg, rec)
+}
+
+// reportProgress tells JetStream, every third of the ack wait, that each
+// running handler is still at work, so a long run keeps its message; a run
+// past its timeout is no longer reported, so a message whose handler hangs
+// is redelivered after the ack wait. It also refreshes the consumer's ack
+// floor while messages are acknowledged.
+func (w *Worker) reportProgress() {
+	progress := time.NewTicker(w.cfg.Consumer.AckWait / 3)
+	defer progress.Stop()
+	floor := time.NewTicker(floorRefresh)
+	defer floor.Stop()
+	for {
+		select {
+		case <-progress.C:
+			w.running.Range(func(k, v any) bool {
+				if v.(context.Context).Err() == nil {
+					_ = k.(jetstream.Msg).InProgress()
+				}
+				return true
+			})
+		case <-floor.C:
+			if w.acked.Swap(false) {
+				w.refreshAckFloor()
+			}
+		case <-w.loopDone:
+			return
+		}
+	}
+}
+
+// floorRefresh is how often the ack floor is read while messages are
+// acknowledged: a deleted consumer is recreated no further back than this.
+const floorRefresh = 250 * time.Millisecond
+
+func (w *Worker) refreshAckFloor() {
+	w.mu.Lock()
+	cons := w.cons
+	w.mu.Unlock()
+	if cons == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(w.base, 2*time.Second)
+	defer cancel()
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return
+	}
+	w.mu.Lock()
+	w.ackFloor = max(w.ackFloor, info.AckFloor.Stream)
+	w.mu.Unlock()
+	if info.AckFloor.Stream < w.lastAck.Load() {
+		w.acked.Store(true) // not there yet: read it again
+	}
+}
