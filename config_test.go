@@ -30,6 +30,10 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad port", env: map[string]string{"PORT": "99999"}, wantErr: "PORT"},
 		{name: "bad flag names the flag", args: []string{"-log-format", "xml"}, wantErr: "log-format"},
 		{name: "negative grace", args: []string{"-shutdown-grace", "-1s"}, wantErr: "shutdown-grace"},
+		{name: "body over NATS's limit", env: map[string]string{"FERRY_MAX_BODY": "1024GiB"}, wantErr: "FERRY_MAX_BODY"},
+		{name: "body at the limit", args: []string{"-max-body", "64MiB"}, want: ferry.Config{MaxBody: 64 << 20}},
+		{name: "provision none", env: map[string]string{"FERRY_PROVISION": "none"}, want: ferry.Config{Provision: "none"}},
+		{name: "bad provision", args: []string{"-provision", "some"}, wantErr: "provision"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
