@@ -2,7 +2,7 @@
 // a temporary store and the services on free loopback ports, in one line,
 // stopped when the test ends; and a polling helper instead of sleeps.
 //
-//	svc := ferry.MustNew("items", "1.0.0", ferry.WithConfig(ferrytest.Config(t)))
+//	svc := ferry.MustNew("items", "1.0.0", ferry.WithNATS())
 //	ferry.Handle(svc, itemsapi.GetItem, getItem)
 //	h := ferrytest.Start(t, svc)
 //	out, err := itemsapi.GetItem.Call(ctx, h.Client, &itemsapi.GetItemInput{ItemID: 42})
@@ -45,10 +45,10 @@ type Host struct {
 }
 
 // Start hosts services on an embedded broker in a temporary store, starts
-// them, and stops them when the test ends. Services meant to listen on
-// HTTP should be created with ferry.WithConfig(Config(t)) (or an address
-// of 127.0.0.1:0) so parallel tests do not collide. It fails the test if
-// the host cannot start.
+// them, and stops them when the test ends. Services created without a
+// configuration of their own take the host's: each listens on a free
+// loopback port (parallel tests do not collide) and logs into the test's
+// output. It fails the test if the host cannot start.
 func Start(t testing.TB, services ...*ferry.Service) *Host {
 	t.Helper()
 	return StartWith(t, Config(t), services...)

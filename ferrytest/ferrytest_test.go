@@ -3,6 +3,7 @@ package ferrytest_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/ferrygo/ferry"
@@ -62,5 +63,16 @@ func TestEventually(t *testing.T) {
 	ferrytest.Eventually(t, func() bool { n++; return n == 3 }, "the third poll")
 	if n != 3 {
 		t.Errorf("polled %d times", n)
+	}
+}
+
+// TestStartGivesEachServiceAFreePort: services created with no
+// configuration listen on free loopback ports of their own.
+func TestStartGivesEachServiceAFreePort(t *testing.T) {
+	a, b := ferry.MustNew("a", "1.0.0"), ferry.MustNew("b", "1.0.0")
+	ferrytest.Start(t, a, b)
+	if a.Addr() == nil || b.Addr() == nil || a.Addr().String() == b.Addr().String() ||
+		!strings.HasPrefix(a.Addr().String(), "127.0.0.1:") {
+		t.Fatalf("addresses %v and %v", a.Addr(), b.Addr())
 	}
 }
