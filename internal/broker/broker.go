@@ -19,8 +19,10 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// MinServerVersion is the oldest nats-server Ferry works with.
-const MinServerVersion = "2.10.0"
+// MinServerVersion is the oldest nats-server Ferry works with: 2.11 brought
+// per-message TTL (JetStream API level 1), which the idempotency store's
+// per-key expiry (KV LimitMarkerTTL) needs.
+const MinServerVersion = "2.11.0"
 
 // Options configure Open.
 type Options struct {

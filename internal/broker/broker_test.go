@@ -89,3 +89,39 @@ func TestListenPortTaken(t *testing.T) {
 		t.Fatalf("Open on a taken port: %v", err)
 	}
 }
+
+// TestMinServerVersion: a server older than MinServerVersion is refused
+// with a message that names the version needed and why; newer ones are
+// accepted. nats-server 2.10 lacks the per-message TTL the idempotency
+// store is created with.
+func TestMinServerVersion(t *testing.T) {
+	tests := []struct {
+		version string
+		refused bool
+	}{
+		{"2.9.25", true},
+		{"2.10.22", true},
+		{"2.11.0", false},
+		{"2.12.1", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.version, func(t *testing.T) {
+			url := fakeServer(t, tt.version, "FAKE")
+			b, err := Open(context.Background(), Options{URL: url})
+			if !tt.refused {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				b.Conn().Close()
+				return
+			}
+			if err == nil {
+				b.Conn().Close()
+				t.Fatalf("nats-server %s accepted; Ferry needs %s", tt.version, MinServerVersion)
+			}
+			if !containsAll(err.Error(), "2.11.0", tt.version, "TTL") {
+				t.Errorf("error %q does not name the version needed, the server's, and why", err)
+			}
+		})
+	}
+}

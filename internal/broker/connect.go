@@ -82,7 +82,7 @@ func connect(ctx context.Context, url string, o Options) (*nats.Conn, error) {
 	}
 	if v := nc.ConnectedServerVersion(); !atLeast(v, MinServerVersion) {
 		nc.Close()
-		return nil, fmt.Errorf("ferry: broker: server %s runs nats-server %s; Ferry needs %s or newer (JetStream API and headers it uses)",
+		return nil, fmt.Errorf("ferry: broker: server %s runs nats-server %s; Ferry needs %s or newer (per-message TTL, which the idempotency store's per-key expiry uses)",
 			redact(url), v, MinServerVersion)
 	}
 	o.Logger.Info("ferry: connected to broker", slog.String("url", nc.ConnectedUrlRedacted()),
