@@ -25,6 +25,13 @@ import (
 // adjusted by configure, and returns its client URL.
 func startTestServer(t *testing.T, configure func(*server.Options)) string {
 	t.Helper()
+	return testServer(t, configure).ClientURL()
+}
+
+// testServer runs a nats-server on a random loopback port with opts
+// adjusted by configure, stopped when the test ends.
+func testServer(t *testing.T, configure func(*server.Options)) *server.Server {
+	t.Helper()
 	opts := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true}
 	configure(opts)
 	srv, err := server.NewServer(opts)
@@ -36,7 +43,7 @@ func startTestServer(t *testing.T, configure func(*server.Options)) string {
 		t.Fatal("test server not ready")
 	}
 	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	return srv.ClientURL()
+	return srv
 }
 
 // selfSigned makes a self-signed certificate for 127.0.0.1 and

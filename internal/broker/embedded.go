@@ -82,12 +82,14 @@ func startServer(ctx context.Context, o Options, lock *os.File) (*Broker, error)
 	b := &Broker{nc: nc, srv: srv, lock: lock, logger: o.Logger}
 	if o.Listen != "" {
 		b.url = srv.ClientURL()
-		b.urlFile = filepath.Join(o.DataDir, urlFileName)
-		if err := writeFileAtomic(b.urlFile, []byte(b.url+"\n")); err != nil {
-			nc.Close()
-			return fail(fmt.Errorf("ferry: embedded broker: publish URL: %w", err))
-		}
 	}
+	// Published last, once the broker is ready: a process that finds the
+	// directory locked waits for this record.
+	if err := writeRecord(o.DataDir, record{URL: b.url, ServerID: srv.ID()}); err != nil {
+		nc.Close()
+		return fail(fmt.Errorf("ferry: embedded broker: publish its record in %s: %w", o.DataDir, err))
+	}
+	b.record = filepath.Join(o.DataDir, urlFileName)
 	o.Logger.Info("ferry: embedded broker started", slog.String("data_dir", o.DataDir), slog.String("url", b.url),
 		slog.Bool("sync_always", o.SyncAlways))
 	return b, nil
