@@ -113,8 +113,10 @@ func openEmbedded(ctx context.Context, o Options) (*Broker, error) {
 func (b *Broker) Conn() *nats.Conn { return b.nc }
 
 // URL returns the URL other processes can connect to: the external URL,
-// the joined broker's, or the embedded broker's listen URL; "" for an
-// embedded broker reachable only in process.
+// the joined broker's, or the embedded broker's listen URL (its loopback
+// address when it listens on all of them); "" for an embedded broker
+// reachable only in process. An embedded broker listening beyond loopback
+// also wants the NKey in its data directory's broker.nkey.
 func (b *Broker) URL() string { return b.url }
 
 // Embedded reports whether this process runs the broker.

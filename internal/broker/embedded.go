@@ -52,6 +52,13 @@ func startServer(ctx context.Context, o Options, lock *os.File) (*Broker, error)
 			port = server.RANDOM_PORT
 		}
 		sopts.Host, sopts.Port = host, port
+		if !isLoopback(host) {
+			pub, err := brokerNKey(o.DataDir)
+			if err != nil {
+				return nil, fmt.Errorf("ferry: embedded broker: the key that guards %s (FERRY_NATS_LISTEN): %w", o.Listen, err)
+			}
+			sopts.Nkeys = []*server.NkeyUser{{Nkey: pub}}
+		}
 	}
 	srv, err := server.NewServer(sopts)
 	if err != nil {
@@ -75,17 +82,25 @@ func startServer(ctx context.Context, o Options, lock *os.File) (*Broker, error)
 	if !srv.JetStreamEnabled() {
 		return fail(fmt.Errorf("ferry: embedded broker: JetStream did not start in %s: %s", o.DataDir, logs.fatalOr("unknown reason")))
 	}
-	nc, err := nats.Connect("", append(connOptions(o), nats.InProcessServer(srv))...)
+	copts := append(connOptions(o), nats.InProcessServer(srv))
+	if len(sopts.Nkeys) > 0 {
+		opt, err := nats.NkeyOptionFromSeed(filepath.Join(o.DataDir, nkeyFileName))
+		if err != nil {
+			return fail(fmt.Errorf("ferry: embedded broker: %w", err))
+		}
+		copts = append(copts, opt)
+	}
+	nc, err := nats.Connect("", copts...)
 	if err != nil {
 		return fail(fmt.Errorf("ferry: embedded broker: connect in process: %w", err))
 	}
 	b := &Broker{nc: nc, srv: srv, lock: lock, logger: o.Logger}
 	if o.Listen != "" {
-		b.url = srv.ClientURL()
+		b.url = joinURL(srv.ClientURL())
 	}
 	// Published last, once the broker is ready: a process that finds the
 	// directory locked waits for this record.
-	if err := writeRecord(o.DataDir, record{URL: b.url, ServerID: srv.ID()}); err != nil {
+	if err := writeRecord(o.DataDir, record{URL: b.url, ServerID: srv.ID(), NKey: len(sopts.Nkeys) > 0}); err != nil {
 		nc.Close()
 		return fail(fmt.Errorf("ferry: embedded broker: publish its record in %s: %w", o.DataDir, err))
 	}

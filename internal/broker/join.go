@@ -109,6 +109,13 @@ func join(ctx context.Context, o Options, raw []byte) (b *Broker, retry bool, er
 	}
 	jo := o
 	jo.CredsFile, jo.NKeyFile, jo.TLSCA, jo.TLSCert, jo.TLSKey = "", "", "", "", "" // settings of an external server
+	if rec.NKey {
+		jo.NKeyFile = filepath.Join(dir, nkeyFileName)
+		if _, err := os.ReadFile(jo.NKeyFile); err != nil {
+			return nil, false, fmt.Errorf("ferry: embedded broker: the broker of the process that holds %s admits only the key in %s: %w",
+				dir, jo.NKeyFile, err)
+		}
+	}
 	nc, err := connect(ctx, rec.URL, jo)
 	if err != nil {
 		return nil, false, fmt.Errorf("ferry: embedded broker: joining the broker of the process that holds %s: %w", dir, err)
