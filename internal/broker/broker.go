@@ -89,6 +89,8 @@ func Open(ctx context.Context, o Options) (*Broker, error) {
 		if err != nil {
 			return nil, err
 		}
+		o.Logger.Info("ferry: connected to broker", slog.String("url", redact(nc.ConnectedUrl())),
+			slog.String("server_version", nc.ConnectedServerVersion()))
 		return &Broker{nc: nc, url: o.URL, logger: o.Logger}, nil
 	}
 	return openEmbedded(ctx, o)

@@ -105,8 +105,17 @@ func startServer(ctx context.Context, o Options, lock *os.File) (*Broker, error)
 		return fail(fmt.Errorf("ferry: embedded broker: publish its record in %s: %w", o.DataDir, err))
 	}
 	b.record = filepath.Join(o.DataDir, urlFileName)
-	o.Logger.Info("ferry: embedded broker started", slog.String("data_dir", o.DataDir), slog.String("url", b.url),
-		slog.Bool("sync_always", o.SyncAlways))
+	if b.url == "" {
+		o.Logger.Info("ferry: embedded broker started in this process; other processes cannot reach it (FERRY_NATS_LISTEN lets them join)",
+			slog.String("data_dir", o.DataDir), slog.Bool("sync_always", o.SyncAlways))
+	} else {
+		attrs := []any{slog.String("data_dir", o.DataDir), slog.String("url", b.url), slog.Bool("sync_always", o.SyncAlways)}
+		if len(sopts.Nkeys) > 0 {
+			attrs = append(attrs, slog.String("nkey", filepath.Join(o.DataDir, nkeyFileName)))
+		}
+		o.Logger.Info("ferry: embedded broker started", attrs...)
+	}
+	o.Logger.Warn("ferry: embedded broker: production replicas need FERRY_NATS_URL; N replicas without it are N separate brokers that share no calls or events")
 	return b, nil
 }
 

@@ -126,6 +126,7 @@ func join(ctx context.Context, o Options, raw []byte) (b *Broker, retry bool, er
 			"the file is stale (left by a process that was killed?) or another server took the port; stop the process holding %s, or remove the file",
 			path, rec.ServerID, redact(rec.URL), id, dir)
 	}
-	o.Logger.Info("ferry: joined the embedded broker of another process", slog.String("url", redact(rec.URL)), slog.String("data_dir", dir))
+	o.Logger.Info("ferry: joined the embedded broker of the process holding the data directory",
+		slog.String("url", redact(rec.URL)), slog.String("data_dir", dir))
 	return &Broker{nc: nc, url: rec.URL, joined: true, logger: o.Logger}, false, nil
 }
