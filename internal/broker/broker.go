@@ -1,8 +1,9 @@
 // Package broker gives a Ferry process its one NATS connection: to an
 // external server or cluster when a URL is configured, otherwise to a
 // nats-server with JetStream embedded in the process, storing in a locked
-// data directory, reachable in-process and, when asked, on a loopback port
-// that other local processes join.
+// data directory, reachable in-process and, when asked, on a port that
+// other processes join (beyond loopback, only with the NKey it keeps in the
+// data directory).
 package broker
 
 import (

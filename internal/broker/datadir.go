@@ -53,7 +53,7 @@ func parseRecord(data []byte) (record, error) {
 		return record{}, err
 	}
 	if rec.ServerID == "" {
-		return record{}, fmt.Errorf("no server_id")
+		return record{}, errors.New("no server_id")
 	}
 	return rec, nil
 }

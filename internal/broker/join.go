@@ -14,7 +14,7 @@ import (
 
 // ownerStartWait bounds how long a process waits for the holder of its
 // data directory to publish its broker; the holder gives its own server
-// 10s to become ready.
+// 10s to become ready once JetStream has recovered its store.
 const ownerStartWait = 10 * time.Second
 
 // ownerPoll is how often a waiting process looks at the data directory.
@@ -54,8 +54,9 @@ func takeOrJoin(ctx context.Context, o Options) (*Broker, error) {
 			if stale != nil {
 				return nil, stale
 			}
-			return nil, fmt.Errorf("ferry: embedded broker: data directory %s is held by another process that has not started its broker after %s; "+
-				"stop that process if it is stuck, or give this one its own FERRY_DATA_DIR", dir, ownerStartWait)
+			return nil, fmt.Errorf("ferry: embedded broker: data directory %s is held by another process that has not published its broker after %s "+
+				"(a large store can take longer to recover: try again); stop that process if it is stuck, or give this one its own FERRY_DATA_DIR",
+				dir, ownerStartWait)
 		}
 		if !waiting {
 			waiting = true
@@ -100,8 +101,8 @@ func join(ctx context.Context, o Options, raw []byte) (b *Broker, retry bool, er
 	path := filepath.Join(dir, urlFileName)
 	rec, err := parseRecord(raw)
 	if err != nil {
-		return nil, true, fmt.Errorf("ferry: embedded broker: %s does not describe a running broker (%v; written by an older Ferry?); "+
-			"stop the process holding %s, or remove the file", path, err, dir)
+		return nil, true, fmt.Errorf("ferry: embedded broker: %s does not describe a running broker (written by an older Ferry?); "+
+			"stop the process holding %s, or remove the file: %w", path, dir, err)
 	}
 	if rec.URL == "" {
 		return nil, false, fmt.Errorf("ferry: embedded broker: data directory %s is in use by another process whose broker does not listen; "+
