@@ -74,11 +74,16 @@ func TestTwoProcesses(t *testing.T) {
 
 	// A plain NATS client, as `nats req` is: discovery lists both services,
 	// and a request on the endpoint's subject answers what HTTP answered.
-	url, err := os.ReadFile(filepath.Join(dataDir, "broker.url"))
+	// catalog published its broker's URL (and server ID) as JSON in the data directory.
+	raw, err := os.ReadFile(filepath.Join(dataDir, "broker.url"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(strings.TrimSpace(string(url)))
+	var record struct{ URL string }
+	if err := json.Unmarshal(raw, &record); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(record.URL)
 	if err != nil {
 		t.Fatal(err)
 	}

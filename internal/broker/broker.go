@@ -1,8 +1,9 @@
 // Package broker gives a Ferry process its one NATS connection: to an
 // external server or cluster when a URL is configured, otherwise to a
 // nats-server with JetStream embedded in the process, storing in a locked
-// data directory, reachable in-process and, when asked, on a loopback port
-// that other local processes join.
+// data directory, reachable in-process and, when asked, on a port that
+// other processes join (beyond loopback, only with the NKey it keeps in the
+// data directory).
 package broker
 
 import (
@@ -12,15 +13,16 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 )
 
-// MinServerVersion is the oldest nats-server Ferry works with.
-const MinServerVersion = "2.10.0"
+// MinServerVersion is the oldest nats-server Ferry works with: 2.11 brought
+// per-message TTL (JetStream API level 1), which the idempotency store's
+// per-key expiry (KV LimitMarkerTTL) needs.
+const MinServerVersion = "2.11.0"
 
 // Options configure Open.
 type Options struct {
@@ -34,8 +36,8 @@ type Options struct {
 	// DataDir is the embedded broker's store. Open locks it.
 	DataDir string
 	// Listen, when set, makes the embedded broker also listen on this
-	// address (port 0 picks one) and publish its URL in DataDir, so another
-	// process started on the same DataDir joins it instead of failing.
+	// address (port 0 picks one), so another process started on the same
+	// DataDir joins it instead of failing.
 	Listen string
 	// SyncAlways syncs every JetStream write to disk before acknowledging
 	// it; otherwise writes are synced every SyncInterval (default 1s).
@@ -55,7 +57,7 @@ type Broker struct {
 	nc       *nats.Conn
 	srv      embeddedServer // nil unless this process runs the broker
 	lock     *os.File
-	urlFile  string
+	record   string // the broker.url this process published
 	url      string
 	joined   bool
 	logger   *slog.Logger
@@ -68,13 +70,17 @@ type embeddedServer interface {
 	WaitForShutdown()
 }
 
-// urlFileName is where a listening embedded broker publishes its URL.
-const urlFileName = "broker.url"
-
 // Open connects as the options say. It fails with an error that names the
 // setting to change when the URL is unreachable, the server too old, the
 // data directory locked by a process whose broker does not listen, or the
 // listen address taken.
+//
+// Without a URL, the first process to lock DataDir runs the broker and,
+// once it is ready, publishes in DataDir/broker.url its URL and server ID.
+// Another process that finds DataDir locked waits for that record (at most
+// 10s, and no longer than ctx allows), joins the URL, and checks that the
+// server it reached has that ID; if the holder gives up, it takes DataDir
+// itself.
 func Open(ctx context.Context, o Options) (*Broker, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -84,6 +90,8 @@ func Open(ctx context.Context, o Options) (*Broker, error) {
 		if err != nil {
 			return nil, err
 		}
+		o.Logger.Info("ferry: connected to broker", slog.String("url", redact(nc.ConnectedUrl())),
+			slog.String("server_version", nc.ConnectedServerVersion()))
 		return &Broker{nc: nc, url: o.URL, logger: o.Logger}, nil
 	}
 	return openEmbedded(ctx, o)
@@ -93,47 +101,25 @@ func openEmbedded(ctx context.Context, o Options) (*Broker, error) {
 	if o.DataDir == "" {
 		return nil, errors.New("ferry: embedded broker: no data directory (FERRY_DATA_DIR)")
 	}
-	if err := os.MkdirAll(o.DataDir, 0o750); err != nil {
+	dir, err := filepath.Abs(o.DataDir)
+	if err != nil {
 		return nil, fmt.Errorf("ferry: embedded broker: data directory (FERRY_DATA_DIR): %w", err)
 	}
-	lock, err := lockDir(o.DataDir)
-	if errors.Is(err, errLocked) {
-		return join(ctx, o)
+	o.DataDir = dir
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("ferry: embedded broker: data directory (FERRY_DATA_DIR): %w", err)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("ferry: embedded broker: lock %s: %w", o.DataDir, err)
-	}
-	b, err := startServer(ctx, o, lock)
-	if err != nil {
-		_ = unlockDir(lock)
-		return nil, err
-	}
-	return b, nil
-}
-
-// join connects to the broker of the process that holds the data
-// directory, if it listens.
-func join(ctx context.Context, o Options) (*Broker, error) {
-	raw, err := os.ReadFile(filepath.Join(o.DataDir, urlFileName))
-	url := strings.TrimSpace(string(raw))
-	if err != nil || url == "" {
-		return nil, fmt.Errorf("ferry: embedded broker: data directory %s is in use by another process whose broker does not listen; "+
-			"start that process with FERRY_NATS_LISTEN (flag -nats-listen) so others can join it, or give this one its own FERRY_DATA_DIR", o.DataDir)
-	}
-	nc, err := connect(ctx, url, o)
-	if err != nil {
-		return nil, fmt.Errorf("ferry: embedded broker: joining the broker of the process that holds %s: %w", o.DataDir, err)
-	}
-	o.Logger.Info("ferry: joined the embedded broker of another process", slog.String("url", url), slog.String("data_dir", o.DataDir))
-	return &Broker{nc: nc, url: url, joined: true, logger: o.Logger}, nil
+	return takeOrJoin(ctx, o)
 }
 
 // Conn returns the connection.
 func (b *Broker) Conn() *nats.Conn { return b.nc }
 
 // URL returns the URL other processes can connect to: the external URL,
-// the joined broker's, or the embedded broker's listen URL; "" for an
-// embedded broker reachable only in process.
+// the joined broker's, or the embedded broker's listen URL (its loopback
+// address when it listens on all of them); "" for an embedded broker
+// reachable only in process. An embedded broker listening beyond loopback
+// also wants the NKey in its data directory's broker.nkey.
 func (b *Broker) URL() string { return b.url }
 
 // Embedded reports whether this process runs the broker.
@@ -158,8 +144,8 @@ func (b *Broker) Close(ctx context.Context) error {
 			}
 		}
 		if b.srv != nil {
-			if b.urlFile != "" {
-				_ = os.Remove(b.urlFile)
+			if b.record != "" {
+				_ = os.Remove(b.record)
 			}
 			b.srv.Shutdown()
 			b.srv.WaitForShutdown()
@@ -168,12 +154,4 @@ func (b *Broker) Close(ctx context.Context) error {
 		}
 	})
 	return err
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o640); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

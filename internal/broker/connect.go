@@ -33,7 +33,7 @@ func connOptions(o Options) []nats.Option {
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("ferry: broker connection restored", slog.String("url", nc.ConnectedUrlRedacted()))
+			log.Info("ferry: broker connection restored", slog.String("url", redact(nc.ConnectedUrl())))
 		}),
 		nats.ClosedHandler(func(*nats.Conn) { log.Debug("ferry: broker connection closed") }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
@@ -54,7 +54,8 @@ func reconnectDelay(attempts int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// connect dials an external server or cluster and checks its version.
+// connect dials a server or cluster and checks its version; the caller
+// logs the connection.
 func connect(ctx context.Context, url string, o Options) (*nats.Conn, error) {
 	opts := connOptions(o)
 	if o.CredsFile != "" {
@@ -82,15 +83,15 @@ func connect(ctx context.Context, url string, o Options) (*nats.Conn, error) {
 	}
 	if v := nc.ConnectedServerVersion(); !atLeast(v, MinServerVersion) {
 		nc.Close()
-		return nil, fmt.Errorf("ferry: broker: server %s runs nats-server %s; Ferry needs %s or newer (JetStream API and headers it uses)",
+		return nil, fmt.Errorf("ferry: broker: server %s runs nats-server %s; Ferry needs %s or newer (per-message TTL, which the idempotency store's per-key expiry uses)",
 			redact(url), v, MinServerVersion)
 	}
-	o.Logger.Info("ferry: connected to broker", slog.String("url", nc.ConnectedUrlRedacted()),
-		slog.String("server_version", nc.ConnectedServerVersion()))
 	return nc, nil
 }
 
-// redact hides credentials in URLs for messages.
+// redact hides credentials in URLs for messages and logs: a user and
+// password, or a token alone (which url.URL.Redacted, and so
+// nats.Conn.ConnectedUrlRedacted, would show).
 func redact(urls string) string {
 	parts := strings.Split(urls, ",")
 	for i, u := range parts {

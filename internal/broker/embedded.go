@@ -52,6 +52,13 @@ func startServer(ctx context.Context, o Options, lock *os.File) (*Broker, error)
 			port = server.RANDOM_PORT
 		}
 		sopts.Host, sopts.Port = host, port
+		if !isLoopback(host) {
+			pub, err := brokerNKey(o.DataDir)
+			if err != nil {
+				return nil, fmt.Errorf("ferry: embedded broker: the key that guards %s (FERRY_NATS_LISTEN): %w", o.Listen, err)
+			}
+			sopts.Nkeys = []*server.NkeyUser{{Nkey: pub}}
+		}
 	}
 	srv, err := server.NewServer(sopts)
 	if err != nil {
@@ -75,21 +82,40 @@ func startServer(ctx context.Context, o Options, lock *os.File) (*Broker, error)
 	if !srv.JetStreamEnabled() {
 		return fail(fmt.Errorf("ferry: embedded broker: JetStream did not start in %s: %s", o.DataDir, logs.fatalOr("unknown reason")))
 	}
-	nc, err := nats.Connect("", append(connOptions(o), nats.InProcessServer(srv))...)
+	copts := append(connOptions(o), nats.InProcessServer(srv))
+	if len(sopts.Nkeys) > 0 {
+		opt, err := nats.NkeyOptionFromSeed(filepath.Join(o.DataDir, nkeyFileName))
+		if err != nil {
+			return fail(fmt.Errorf("ferry: embedded broker: %w", err))
+		}
+		copts = append(copts, opt)
+	}
+	nc, err := nats.Connect("", copts...)
 	if err != nil {
 		return fail(fmt.Errorf("ferry: embedded broker: connect in process: %w", err))
 	}
 	b := &Broker{nc: nc, srv: srv, lock: lock, logger: o.Logger}
 	if o.Listen != "" {
-		b.url = srv.ClientURL()
-		b.urlFile = filepath.Join(o.DataDir, urlFileName)
-		if err := writeFileAtomic(b.urlFile, []byte(b.url+"\n")); err != nil {
-			nc.Close()
-			return fail(fmt.Errorf("ferry: embedded broker: publish URL: %w", err))
-		}
+		b.url = joinURL(srv.ClientURL())
 	}
-	o.Logger.Info("ferry: embedded broker started", slog.String("data_dir", o.DataDir), slog.String("url", b.url),
-		slog.Bool("sync_always", o.SyncAlways))
+	// Published last, once the broker is ready: a process that finds the
+	// directory locked waits for this record.
+	if err := writeRecord(o.DataDir, record{URL: b.url, ServerID: srv.ID(), NKey: len(sopts.Nkeys) > 0}); err != nil {
+		nc.Close()
+		return fail(fmt.Errorf("ferry: embedded broker: publish its record in %s: %w", o.DataDir, err))
+	}
+	b.record = filepath.Join(o.DataDir, urlFileName)
+	if b.url == "" {
+		o.Logger.Info("ferry: embedded broker started in this process; other processes cannot reach it (FERRY_NATS_LISTEN lets them join)",
+			slog.String("data_dir", o.DataDir), slog.Bool("sync_always", o.SyncAlways))
+	} else {
+		attrs := []any{slog.String("data_dir", o.DataDir), slog.String("url", b.url), slog.Bool("sync_always", o.SyncAlways)}
+		if len(sopts.Nkeys) > 0 {
+			attrs = append(attrs, slog.String("nkey", filepath.Join(o.DataDir, nkeyFileName)))
+		}
+		o.Logger.Info("ferry: embedded broker started", attrs...)
+	}
+	o.Logger.Warn("ferry: embedded broker: production replicas need FERRY_NATS_URL; N replicas without it are N separate brokers that share no calls or events")
 	return b, nil
 }
 
