@@ -466,7 +466,14 @@ func TestResponsesMatchMicro(t *testing.T) {
 		}
 		r.Record("create", 1500*time.Nanosecond, true, 500, "internal error")
 		ours := decode[micro.Stats](t, request(t, nc, controlSubject(t, micro.StatsVerb, "orders", r.ID())))
-		theirs := decode[micro.Stats](t, request(t, nc, controlSubject(t, micro.StatsVerb, "orders", ms.Info().ID)))
+		// micro counts a request after it has answered it: poll until it has.
+		var theirs micro.Stats
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			theirs = decode[micro.Stats](t, request(t, nc, controlSubject(t, micro.StatsVerb, "orders", ms.Info().ID)))
+			if len(theirs.Endpoints) > 0 && theirs.Endpoints[0].NumRequests > 0 || time.Now().After(deadline) {
+				break
+			}
+		}
 		for _, s := range []*micro.Stats{&ours, &theirs} {
 			s.ID, s.Started = "", time.Time{}
 			for _, e := range s.Endpoints {
