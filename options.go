@@ -66,7 +66,7 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithMiddleware appends middleware to the service's chain, which every
-// endpoint call (and, as they land, every event and job) passes through.
+// endpoint call and every event delivery passes through.
 // The first middleware given is the outermost; [Recover] always runs
 // inside all of them, so they see a handler's panic as a 500 error.
 // Service only.

@@ -16,10 +16,13 @@ import (
 )
 
 // The replica contenders are diagnostic: the raw consumer with, one by
-// one, the steps Ferry's consume.go (subscription.handle) takes per
-// event, to measure what each step costs and what a proposed change would
+// one, the steps Ferry's consume path took per event when they were
+// written (subscription.handle then; internal/worker and subscription.go
+// now), to measure what each step costs and what a proposed change would
 // save. Name one as "replica" followed by features to add (+f) or remove
-// (-f), in order; "all" is every step Ferry takes today:
+// (-f), in order; "all" is every step of that path (it started a
+// goroutine and a progress ticker per event, since replaced by long-lived
+// workers and one reporter per subscription):
 //
 //	replica+all                 ≈ Ferry's consume path
 //	replica+all-goroutine       handlers on 64 long-lived workers instead of a goroutine per event

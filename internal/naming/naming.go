@@ -1,6 +1,6 @@
 // Package naming holds Ferry's naming scheme in one place: which service,
-// version and endpoint names are valid, and (as the transports land) the
-// subjects, stream and consumer names and headers derived from them.
+// version and endpoint names are valid, and the subjects, stream, consumer
+// and bucket names and headers derived from them.
 //
 // Names are part of the wire contract: they become NATS subjects, metric
 // labels and OpenAPI operation IDs, so they are explicit and checked once,
