@@ -134,7 +134,7 @@ func (h *Host) provision(ctx context.Context) error {
 	}
 	client := NewClient(b.Conn())
 	for _, s := range h.services {
-		rt := serviceRuntime{client: client, js: js}
+		rt := serviceRuntime{client: client, js: js, retryScale: h.retryScale}
 		if len(s.subs) > 0 {
 			rt.state, err = provision.Bucket(ctx, js, jetstream.KeyValueConfig{
 				Bucket:         naming.StateBucket(s.name),

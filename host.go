@@ -33,8 +33,9 @@ import (
 // answering while co-hosted services still drain HTTP requests that call
 // them. Run and Shutdown are safe to call twice.
 type Host struct {
-	config Config
-	logger *slog.Logger
+	config     Config
+	logger     *slog.Logger
+	retryScale float64 // WithRetryScale; 0 means 1
 
 	mu       sync.Mutex
 	services []*Service
@@ -59,13 +60,13 @@ const (
 // NewHost creates a host. It reads [WithConfig] (the process settings:
 // broker, data directory, provisioning, shutdown grace, logging, and the
 // defaults of services given no configuration of their own) and
-// [WithLogger]; service-only options are ignored.
+// [WithLogger] and [WithRetryScale]; service-only options are ignored.
 func NewHost(opts ...Option) (*Host, error) {
 	o, err := buildOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	h := &Host{config: o.config, logger: o.logger, failed: make(chan error, 1)}
+	h := &Host{config: o.config, logger: o.logger, retryScale: o.retryScale, failed: make(chan error, 1)}
 	if h.logger == nil {
 		h.logger = o.config.newLogger(os.Stderr)
 	}

@@ -116,3 +116,12 @@ func TestConfigInCodeIsChecked(t *testing.T) {
 		t.Errorf("a 1 TiB body limit: %v", err)
 	}
 }
+
+// TestRetryScaleMustBePositive: a zero or negative scale is refused.
+func TestRetryScaleMustBePositive(t *testing.T) {
+	for _, scale := range []float64{0, -1} {
+		if _, err := ferry.NewHost(ferry.WithRetryScale(scale)); err == nil {
+			t.Errorf("WithRetryScale(%v) accepted", scale)
+		}
+	}
+}

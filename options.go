@@ -22,6 +22,7 @@ type options struct {
 	needsNATS   bool
 	description string
 	humaConfig  []func(*huma.Config)
+	retryScale  float64
 }
 
 func buildOptions(opts []Option) (*options, error) {
@@ -139,6 +140,20 @@ func WithHumaConfig(fn func(*huma.Config)) Option {
 			return errors.New("ferry: WithHumaConfig: nil function")
 		}
 		o.humaConfig = append(o.humaConfig, fn)
+		return nil
+	}
+}
+
+// WithRetryScale multiplies the retry delays of the host's subscriptions
+// (their backoff after a failed delivery) by scale, which must be
+// positive: ferrytest uses 0.01, so a test of "fails twice, then succeeds"
+// takes milliseconds instead of seconds. Host only.
+func WithRetryScale(scale float64) Option {
+	return func(o *options) error {
+		if !(scale > 0) {
+			return errors.New("ferry: WithRetryScale: the scale must be positive")
+		}
+		o.retryScale = scale
 		return nil
 	}
 }

@@ -129,9 +129,10 @@ func (s *Service) inherit(cfg Config, logger *slog.Logger) {
 // serviceRuntime is what a started host gives a service: its client, and
 // JetStream with the service's state bucket when it has subscriptions.
 type serviceRuntime struct {
-	client *Client
-	js     jetstream.JetStream
-	state  jetstream.KeyValue
+	client     *Client
+	js         jetstream.JetStream
+	state      jetstream.KeyValue
+	retryScale float64 // the host's WithRetryScale; 0 means 1
 }
 
 func (s *Service) runtime() serviceRuntime {

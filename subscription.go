@@ -86,6 +86,10 @@ func (s *subscription[T]) consumerConfig() jetstream.ConsumerConfig {
 func (s *subscription[T]) Start(ctx context.Context) error {
 	rt := s.svc.runtime()
 	s.js, s.state = rt.js, rt.state
+	backoff := s.opts.backoff
+	if rt.retryScale > 0 {
+		backoff = func(n uint64) time.Duration { return time.Duration(float64(s.opts.backoff(n)) * rt.retryScale) }
+	}
 	w, err := worker.New(worker.Config{
 		Name:        s.Name(),
 		JS:          s.js,
@@ -94,7 +98,7 @@ func (s *subscription[T]) Start(ctx context.Context) error {
 		Concurrency: s.opts.concurrency,
 		Timeout:     s.opts.timeout,
 		MaxAttempts: s.opts.maxDeliveries,
-		Backoff:     s.opts.backoff,
+		Backoff:     backoff,
 		Handle:      s.handle,
 		DeadLetter:  s.storeDeadLetter,
 		State:       s.state,

@@ -54,10 +54,15 @@ func Start(t testing.TB, services ...*ferry.Service) *Host {
 	return StartWith(t, Config(t), services...)
 }
 
+// RetryScale is the factor Start applies to retry delays
+// ([ferry.WithRetryScale]): a retry after a failed delivery comes after
+// about 1% of its production delay (10 ms instead of 1 s).
+const RetryScale = 0.01
+
 // StartWith is Start with the host configured by cfg.
 func StartWith(t testing.TB, cfg ferry.Config, services ...*ferry.Service) *Host {
 	t.Helper()
-	h, err := ferry.NewHost(ferry.WithConfig(cfg), ferry.WithLogger(Logger(t)))
+	h, err := ferry.NewHost(ferry.WithConfig(cfg), ferry.WithLogger(Logger(t)), ferry.WithRetryScale(RetryScale))
 	if err != nil {
 		t.Fatalf("ferrytest: %v", err)
 	}
