@@ -123,10 +123,14 @@ func Bucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueC
 	case errors.Is(err, jetstream.ErrBucketNotFound) && mode == ModeNone:
 		return nil, fmt.Errorf("ferry: bucket %s does not exist and provisioning is off (FERRY_PROVISION=none): create it as docs/events.md describes", cfg.Bucket)
 	case errors.Is(err, jetstream.ErrBucketNotFound):
-		kv, err = js.CreateKeyValue(ctx, cfg)
-		if err == nil || errors.Is(err, jetstream.ErrBucketExists) {
+		created, cerr := js.CreateKeyValue(ctx, cfg)
+		switch {
+		case cerr == nil:
+			return created, nil
+		case errors.Is(cerr, jetstream.ErrBucketExists):
 			return js.KeyValue(ctx, cfg.Bucket)
 		}
+		err = cerr
 	}
 	return nil, fmt.Errorf("ferry: bucket %s: %w", cfg.Bucket, err)
 }
