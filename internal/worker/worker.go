@@ -413,7 +413,9 @@ func (w *Worker) ack(msg jetstream.Msg, rec record) {
 	}
 	w.acked.Store(true)
 	if rec.revision != 0 {
-		w.records.forget(w.base, rec)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.base), 2*time.Second)
+		w.records.forget(ctx, rec)
+		cancel()
 	}
 }
 
