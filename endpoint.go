@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -50,7 +51,11 @@ type Endpoint[In, Out any] struct {
 	// travel as one message (streams such as Server-Sent Events).
 	HTTPOnly bool
 	// Operation, if set, adjusts the Huma operation before registration:
-	// the escape hatch for what the fields above do not cover.
+	// the escape hatch for what the fields above do not cover (security
+	// requirements, extensions, a per-endpoint MaxBodyBytes, …). Middleware
+	// it sets on the operation runs inside Ferry's own, after the service's
+	// chain; [Handle] panics if it changes OperationID, Method or Path,
+	// which HTTP and NATS route by.
 	Operation func(*huma.Operation)
 }
 
@@ -67,7 +72,8 @@ type boundEndpoint struct {
 //
 // Handle panics, with a message prefixed "ferry:", on setup mistakes: an
 // invalid or duplicate name, a missing method or path, invalid input or
-// output types, or a service that has already started.
+// output types, an Operation callback that moves the endpoint, or a
+// service that has already started.
 func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Context, *In) (*Out, error)) {
 	if err := naming.CheckEndpointName(ep.Name); err != nil {
 		panic(fmt.Sprintf("ferry: Handle on service %s: %v", s.name, err))
@@ -81,6 +87,27 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 	if ep.Service != "" && ep.Service != s.name {
 		panic(fmt.Sprintf("ferry: Handle %s.%s: the endpoint belongs to service %q", s.name, ep.Name, ep.Service))
 	}
+	op := huma.Operation{
+		OperationID:   ep.Name,
+		Method:        ep.Method,
+		Path:          ep.Path,
+		Summary:       ep.Summary,
+		Description:   ep.Description,
+		Tags:          ep.Tags,
+		DefaultStatus: ep.DefaultStatus,
+		Errors:        ep.Errors,
+		MaxBodyBytes:  s.config.maxBody(),
+	}
+	if ep.Operation != nil {
+		ep.Operation(&op)
+		checkOperation(s.name, ep.Name, ep.Method, ep.Path, &op)
+	}
+	// Ferry's middleware runs first, whatever the callback set: it builds
+	// the Request and runs the service's chain (request ID, deadline,
+	// recovery, the user's WithMiddleware), inside which the operation's
+	// own middleware and the handler run.
+	op.Middlewares = append(huma.Middlewares{s.endpointMiddleware(ep.Name)}, op.Middlewares...)
+
 	s.mu.Lock()
 	if s.started {
 		s.mu.Unlock()
@@ -93,21 +120,6 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 	s.endpoints[ep.Name] = &boundEndpoint{name: ep.Name, method: ep.Method, path: ep.Path, httpOnly: ep.HTTPOnly}
 	s.mu.Unlock()
 
-	op := huma.Operation{
-		OperationID:   ep.Name,
-		Method:        ep.Method,
-		Path:          ep.Path,
-		Summary:       ep.Summary,
-		Description:   ep.Description,
-		Tags:          ep.Tags,
-		DefaultStatus: ep.DefaultStatus,
-		Errors:        ep.Errors,
-		MaxBodyBytes:  s.config.maxBody(),
-		Middlewares:   huma.Middlewares{s.endpointMiddleware(ep.Name)},
-	}
-	if ep.Operation != nil {
-		ep.Operation(&op)
-	}
 	huma.Register(s.api, op, func(ctx context.Context, in *In) (*Out, error) {
 		out, err := fn(ctx, in)
 		if err != nil {
@@ -115,6 +127,26 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 		}
 		return out, nil
 	})
+}
+
+// checkOperation panics if an Operation callback changed what HTTP and
+// NATS route by: the operation ID (the endpoint's name, which NATS calls
+// look up), the method or the path.
+func checkOperation(service, name, method, path string, op *huma.Operation) {
+	var changed []string
+	if op.OperationID != name {
+		changed = append(changed, fmt.Sprintf("OperationID %q (was %q)", op.OperationID, name))
+	}
+	if op.Method != method {
+		changed = append(changed, fmt.Sprintf("Method %q (was %q)", op.Method, method))
+	}
+	if op.Path != path {
+		changed = append(changed, fmt.Sprintf("Path %q (was %q)", op.Path, path))
+	}
+	if len(changed) > 0 {
+		panic(fmt.Sprintf("ferry: Handle %s.%s: the Operation callback changed %s; set Name, Method and Path on the Endpoint instead",
+			service, name, strings.Join(changed, ", ")))
+	}
 }
 
 // Get binds fn to a GET endpoint declared in place: the one-line form of

@@ -1,0 +1,117 @@
+package ferry_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/ferrygo/ferry"
+	"github.com/ferrygo/ferry/internal/envelope"
+)
+
+// mustPanic runs bind and returns what it panicked with; it fails the test
+// unless the panic is a string prefixed "ferry: " that contains every want.
+func mustPanic(t *testing.T, bind func(), want ...string) {
+	t.Helper()
+	defer func() {
+		t.Helper()
+		v := recover()
+		msg, ok := v.(string)
+		if !ok || !strings.HasPrefix(msg, "ferry: ") {
+			t.Fatalf("recovered %v, want a panic prefixed ferry:", v)
+		}
+		for _, w := range want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("panic %q lacks %q", msg, w)
+			}
+		}
+	}()
+	bind()
+}
+
+// TestOperationKeepsFerrysChain: an Operation callback that sets its own
+// Huma middleware adds to Ferry's chain instead of replacing it, over HTTP
+// and without HTTP alike.
+func TestOperationKeepsFerrysChain(t *testing.T) {
+	var mu sync.Mutex
+	var steps []string
+	step := func(s string) {
+		mu.Lock()
+		steps = append(steps, s)
+		mu.Unlock()
+	}
+	service := func(next ferry.Handler) ferry.Handler {
+		return func(ctx context.Context, req *ferry.Request) error {
+			step("service middleware")
+			return next(ctx, req)
+		}
+	}
+	svc := ferry.MustNew("ops", "1.0.0", quiet, ferry.WithMiddleware(service))
+	ep := ferry.Endpoint[Empty, Empty]{Service: "ops", Name: "custom", Method: http.MethodGet, Path: "/custom",
+		Operation: func(op *huma.Operation) {
+			op.Middlewares = huma.Middlewares{func(ctx huma.Context, next func(huma.Context)) {
+				step("operation middleware")
+				next(ctx)
+			}}
+		}}
+	ferry.Handle(svc, ep, func(ctx context.Context, _ *Empty) (*Empty, error) {
+		step("handler " + ferry.RequestIDFromContext(ctx))
+		return &Empty{}, nil
+	})
+
+	want := []string{"service middleware", "operation middleware", "handler op-1"}
+	check := func(via string, status int, id string) {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		if status != http.StatusNoContent || id != "op-1" {
+			t.Errorf("%s: status %d, X-Request-Id %q", via, status, id)
+		}
+		if strings.Join(steps, ", ") != strings.Join(want, ", ") {
+			t.Errorf("%s: ran %q, want %q", via, steps, want)
+		}
+		steps = nil
+	}
+	rec := do(t, svc.Handler(), "GET", "/custom", "", http.Header{ferry.HeaderRequestID: {"op-1"}})
+	check("HTTP", rec.Code, rec.Header().Get(ferry.HeaderRequestID))
+	resp := svc.Invoke(context.Background(), "custom", &envelope.Request{Header: http.Header{ferry.HeaderRequestID: {"op-1"}}})
+	check("memory", resp.Status, resp.Header.Get(ferry.HeaderRequestID))
+}
+
+// TestOperationCannotMoveTheEndpoint: the callback may adjust the
+// operation but not the name, method or path that HTTP and NATS route by.
+func TestOperationCannotMoveTheEndpoint(t *testing.T) {
+	tests := []struct {
+		name   string
+		adjust func(*huma.Operation)
+		want   string
+	}{
+		{"operation ID", func(op *huma.Operation) { op.OperationID = "other" }, `OperationID "other"`},
+		{"method", func(op *huma.Operation) { op.Method = http.MethodPost }, `Method "POST"`},
+		{"path", func(op *huma.Operation) { op.Path = "/elsewhere" }, `Path "/elsewhere"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc := ferry.MustNew("ops", "1.0.0", quiet)
+			ep := ferry.Endpoint[Empty, Empty]{Service: "ops", Name: "custom", Method: http.MethodGet, Path: "/custom", Operation: tt.adjust}
+			mustPanic(t, func() {
+				ferry.Handle(svc, ep, func(context.Context, *Empty) (*Empty, error) { return &Empty{}, nil })
+			}, "ops.custom", tt.want)
+			if len(svc.Endpoints()) != 0 {
+				t.Errorf("a refused endpoint stays bound: %v", svc.Endpoints())
+			}
+		})
+	}
+	// Documentation fields are the callback's to change.
+	svc := ferry.MustNew("ops", "1.0.0", quiet)
+	ferry.Handle(svc, ferry.Endpoint[Empty, Empty]{Service: "ops", Name: "documented", Method: http.MethodGet, Path: "/documented",
+		Operation: func(op *huma.Operation) { op.Summary, op.Deprecated = "Changed", true }},
+		func(context.Context, *Empty) (*Empty, error) { return &Empty{}, nil })
+	if rec := do(t, svc.Handler(), "GET", "/openapi.json", "", nil); !strings.Contains(rec.Body.String(), `"summary":"Changed"`) {
+		t.Errorf("the callback's summary is not documented: %s", rec.Body)
+	}
+}
