@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -47,8 +48,9 @@ type Endpoint[In, Out any] struct {
 	DefaultStatus int
 	// Errors lists the error statuses to document besides the defaults.
 	Errors []int
-	// HTTPOnly keeps the endpoint off NATS, for responses that cannot
-	// travel as one message (streams such as Server-Sent Events).
+	// HTTPOnly keeps the endpoint off NATS, for inputs and responses that
+	// cannot travel as one message: cookies, forms and raw bodies (which
+	// [Handle] refuses otherwise), streams such as Server-Sent Events.
 	HTTPOnly bool
 	// Operation, if set, adjusts the Huma operation before registration:
 	// the escape hatch for what the fields above do not cover (security
@@ -72,7 +74,8 @@ type boundEndpoint struct {
 //
 // Handle panics, with a message prefixed "ferry:", on setup mistakes: an
 // invalid or duplicate name, a missing method or path, invalid input or
-// output types, an Operation callback that moves the endpoint, or a
+// output types, inputs NATS cannot carry (cookies, forms, RawBody) on an
+// endpoint that is not HTTPOnly, an Operation callback that moves the endpoint, or a
 // service that has already started.
 func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Context, *In) (*Out, error)) {
 	if err := naming.CheckEndpointName(ep.Name); err != nil {
@@ -86,6 +89,9 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 	}
 	if ep.Service != "" && ep.Service != s.name {
 		panic(fmt.Sprintf("ferry: Handle %s.%s: the endpoint belongs to service %q", s.name, ep.Name, ep.Service))
+	}
+	if !ep.HTTPOnly {
+		checkNATSInputs(s.name, ep.Name, reflect.TypeFor[In]())
 	}
 	op := huma.Operation{
 		OperationID:   ep.Name,

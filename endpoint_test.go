@@ -115,3 +115,75 @@ func TestOperationCannotMoveTheEndpoint(t *testing.T) {
 		t.Errorf("the callback's summary is not documented: %s", rec.Body)
 	}
 }
+
+// Inputs that only HTTP carries.
+type (
+	cookieInput struct {
+		Session string `cookie:"session"`
+	}
+	embeddedCookie struct {
+		Theme string `cookie:"theme"`
+	}
+	embeddedCookieInput struct {
+		embeddedCookie
+		ID int `query:"id"`
+	}
+	EmbeddedCookie struct {
+		Theme string `cookie:"theme"`
+	}
+	exportedEmbeddedCookieInput struct {
+		EmbeddedCookie
+	}
+	formInput struct {
+		Name string `form:"name"`
+	}
+	rawBodyInput struct {
+		RawBody []byte
+	}
+	multipartInput struct {
+		RawBody huma.MultipartFormFiles[struct {
+			Title string `form:"title"`
+		}]
+	}
+)
+
+// TestInputsOnlyHTTPCarries: an input NATS cannot carry (cookies, forms,
+// the raw body) is refused at Handle unless the endpoint is HTTP-only.
+func TestInputsOnlyHTTPCarries(t *testing.T) {
+	tests := []struct {
+		name string
+		bind func(s *ferry.Service, httpOnly bool)
+		want []string // in the panic without HTTPOnly
+	}{
+		{"cookie", func(s *ferry.Service, h bool) {
+			ferry.Handle(s, ferry.Endpoint[cookieInput, Empty]{Service: "svc", Name: "e", Method: "GET", Path: "/e", HTTPOnly: h},
+				func(context.Context, *cookieInput) (*Empty, error) { return &Empty{}, nil })
+		}, []string{"svc.e", `Session (cookie "session")`, "HTTPOnly: true"}},
+		{"cookie in an exported embedded struct", func(s *ferry.Service, h bool) {
+			ferry.Handle(s, ferry.Endpoint[exportedEmbeddedCookieInput, Empty]{Service: "svc", Name: "e", Method: "GET", Path: "/e", HTTPOnly: h},
+				func(context.Context, *exportedEmbeddedCookieInput) (*Empty, error) { return &Empty{}, nil })
+		}, []string{`Theme (cookie "theme")`}},
+		{"form field", func(s *ferry.Service, h bool) {
+			ferry.Handle(s, ferry.Endpoint[formInput, Empty]{Service: "svc", Name: "e", Method: "POST", Path: "/e", HTTPOnly: h},
+				func(context.Context, *formInput) (*Empty, error) { return &Empty{}, nil })
+		}, []string{`Name (form "name")`, "HTTPOnly: true"}},
+		{"raw body", func(s *ferry.Service, h bool) {
+			ferry.Handle(s, ferry.Endpoint[rawBodyInput, Empty]{Service: "svc", Name: "e", Method: "POST", Path: "/e", HTTPOnly: h},
+				func(context.Context, *rawBodyInput) (*Empty, error) { return &Empty{}, nil })
+		}, []string{"RawBody", "HTTPOnly: true"}},
+		{"multipart form", func(s *ferry.Service, h bool) {
+			ferry.Handle(s, ferry.Endpoint[multipartInput, Empty]{Service: "svc", Name: "e", Method: "POST", Path: "/e", HTTPOnly: h},
+				func(context.Context, *multipartInput) (*Empty, error) { return &Empty{}, nil })
+		}, []string{"RawBody", "HTTPOnly: true"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mustPanic(t, func() { tt.bind(ferry.MustNew("svc", "1.0.0", quiet), false) }, tt.want...)
+			tt.bind(ferry.MustNew("svc", "1.0.0", quiet), true) // HTTP-only: accepted
+		})
+	}
+	// A cookie in an unexported embedded struct is no parameter at all
+	// (Huma binds exported fields only), so there is nothing to refuse.
+	ferry.Handle(ferry.MustNew("svc", "1.0.0", quiet), ferry.Endpoint[embeddedCookieInput, Empty]{Service: "svc", Name: "e", Method: "GET", Path: "/e"},
+		func(context.Context, *embeddedCookieInput) (*Empty, error) { return &Empty{}, nil })
+}
