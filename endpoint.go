@@ -29,9 +29,10 @@ type contextT = context.Context
 // metric label and the OpenAPI operation ID): it must match
 // ^[A-Za-z0-9_-]+$ and must not change when the path does.
 type Endpoint[In, Out any] struct {
-	// Service is the name of the service that owns the endpoint. A typed
-	// client needs it to address calls; [Handle] checks that it names the
-	// service the handler is bound on (empty: any).
+	// Service is the name of the service that serves the endpoint: with
+	// Name, it is the address callers use ([Endpoint.Call] sends to
+	// ferry.<Service>.<Name>). [Handle] requires it to name the service the
+	// handler is bound on; [Get], [Post], … fill it in.
 	Service string
 	// Name is the endpoint's stable name, unique within its service.
 	Name string
@@ -73,7 +74,8 @@ type boundEndpoint struct {
 // text is logged with the request ID but never sent.
 //
 // Handle panics, with a message prefixed "ferry:", on setup mistakes: an
-// invalid or duplicate name, a missing method or path, invalid input or
+// invalid or duplicate name, a Service that is empty or names another
+// service, a missing method or path, invalid input or
 // output types, inputs NATS cannot carry (cookies, forms, RawBody) on an
 // endpoint that is not HTTPOnly, an Operation callback that moves the endpoint, or a
 // service that has already started.
@@ -87,7 +89,11 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 	if fn == nil {
 		panic(fmt.Sprintf("ferry: Handle %s.%s: nil handler", s.name, ep.Name))
 	}
-	if ep.Service != "" && ep.Service != s.name {
+	switch ep.Service {
+	case s.name:
+	case "":
+		panic(fmt.Sprintf("ferry: Handle %s.%s: the endpoint declares no Service; set Service: %q so callers can address it", s.name, ep.Name, s.name))
+	default:
 		panic(fmt.Sprintf("ferry: Handle %s.%s: the endpoint belongs to service %q", s.name, ep.Name, ep.Service))
 	}
 	if !ep.HTTPOnly {
@@ -155,30 +161,30 @@ func checkOperation(service, name, method, path string, op *huma.Operation) {
 	}
 }
 
-// Get binds fn to a GET endpoint declared in place: the one-line form of
-// [Handle] for services whose contract is not shared.
+// Get binds fn to a GET endpoint declared in place, on service s: the
+// one-line form of [Handle] for endpoints whose contract is not shared.
 func Get[In, Out any](s *Service, name, path string, fn func(context.Context, *In) (*Out, error)) {
-	Handle(s, Endpoint[In, Out]{Name: name, Method: http.MethodGet, Path: path}, fn)
+	Handle(s, Endpoint[In, Out]{Service: s.name, Name: name, Method: http.MethodGet, Path: path}, fn)
 }
 
 // Post binds fn to a POST endpoint declared in place; see [Get].
 func Post[In, Out any](s *Service, name, path string, fn func(context.Context, *In) (*Out, error)) {
-	Handle(s, Endpoint[In, Out]{Name: name, Method: http.MethodPost, Path: path}, fn)
+	Handle(s, Endpoint[In, Out]{Service: s.name, Name: name, Method: http.MethodPost, Path: path}, fn)
 }
 
 // Put binds fn to a PUT endpoint declared in place; see [Get].
 func Put[In, Out any](s *Service, name, path string, fn func(context.Context, *In) (*Out, error)) {
-	Handle(s, Endpoint[In, Out]{Name: name, Method: http.MethodPut, Path: path}, fn)
+	Handle(s, Endpoint[In, Out]{Service: s.name, Name: name, Method: http.MethodPut, Path: path}, fn)
 }
 
 // Patch binds fn to a PATCH endpoint declared in place; see [Get].
 func Patch[In, Out any](s *Service, name, path string, fn func(context.Context, *In) (*Out, error)) {
-	Handle(s, Endpoint[In, Out]{Name: name, Method: http.MethodPatch, Path: path}, fn)
+	Handle(s, Endpoint[In, Out]{Service: s.name, Name: name, Method: http.MethodPatch, Path: path}, fn)
 }
 
 // Delete binds fn to a DELETE endpoint declared in place; see [Get].
 func Delete[In, Out any](s *Service, name, path string, fn func(context.Context, *In) (*Out, error)) {
-	Handle(s, Endpoint[In, Out]{Name: name, Method: http.MethodDelete, Path: path}, fn)
+	Handle(s, Endpoint[In, Out]{Service: s.name, Name: name, Method: http.MethodDelete, Path: path}, fn)
 }
 
 // handlerError turns a handler's error into the *Error answered to the

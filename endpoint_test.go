@@ -187,3 +187,26 @@ func TestInputsOnlyHTTPCarries(t *testing.T) {
 	ferry.Handle(ferry.MustNew("svc", "1.0.0", quiet), ferry.Endpoint[embeddedCookieInput, Empty]{Service: "svc", Name: "e", Method: "GET", Path: "/e"},
 		func(context.Context, *embeddedCookieInput) (*Empty, error) { return &Empty{}, nil })
 }
+
+// TestEndpointsNameTheirService: an endpoint declared in place belongs to
+// the service it is bound on; an Endpoint value must say which service
+// serves it, or callers could not address it.
+func TestEndpointsNameTheirService(t *testing.T) {
+	ok := func(context.Context, *Empty) (*Empty, error) { return &Empty{}, nil }
+	svc := ferry.MustNew("svc", "1.0.0", quiet)
+	ferry.Get(svc, "get", "/r", ok)
+	ferry.Post(svc, "post", "/r", ok)
+	ferry.Put(svc, "put", "/r", ok)
+	ferry.Patch(svc, "patch", "/r", ok)
+	ferry.Delete(svc, "delete", "/r", ok)
+	if got := strings.Join(svc.Endpoints(), ","); got != "delete,get,patch,post,put" {
+		t.Errorf("bound %s", got)
+	}
+
+	defer func() {
+		if v := recover(); v != `ferry: Handle svc.name: the endpoint declares no Service; set Service: "svc" so callers can address it` {
+			t.Errorf("recovered %v", v)
+		}
+	}()
+	ferry.Handle(ferry.MustNew("svc", "1.0.0", quiet), ferry.Endpoint[Empty, Empty]{Name: "name", Method: "GET", Path: "/name"}, ok)
+}
