@@ -77,7 +77,9 @@ type boundEndpoint struct {
 // invalid or duplicate name, a Service that is empty or names another
 // service, a missing method or path, invalid input or
 // output types, inputs NATS cannot carry (cookies, forms, RawBody) on an
-// endpoint that is not HTTPOnly, an Operation callback that moves the endpoint, or a
+// endpoint that is not HTTPOnly, json-tagged input fields outside a Body
+// that nothing fills, path parameters that the template and the input's
+// path tags disagree on, an Operation callback that moves the endpoint, or a
 // service that has already started.
 func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Context, *In) (*Out, error)) {
 	if err := naming.CheckEndpointName(ep.Name); err != nil {
@@ -96,8 +98,13 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 	default:
 		panic(fmt.Sprintf("ferry: Handle %s.%s: the endpoint belongs to service %q", s.name, ep.Name, ep.Service))
 	}
-	if !ep.HTTPOnly {
-		checkNATSInputs(s.name, ep.Name, reflect.TypeFor[In]())
+	in := reflect.TypeFor[In]()
+	if in.Kind() == reflect.Struct {
+		if !ep.HTTPOnly {
+			checkNATSInputs(s.name, ep.Name, in)
+		}
+		checkUnboundJSON(s.name, ep.Name, ep.Method, in)
+		checkPathParams(s.name, ep.Name, ep.Path, in)
 	}
 	op := huma.Operation{
 		OperationID:   ep.Name,

@@ -210,3 +210,71 @@ func TestEndpointsNameTheirService(t *testing.T) {
 	}()
 	ferry.Handle(ferry.MustNew("svc", "1.0.0", quiet), ferry.Endpoint[Empty, Empty]{Name: "name", Method: "GET", Path: "/name"}, ok)
 }
+
+// TestInputTypeMatchesTheRequest: an input type that the request would
+// never fill — JSON fields outside a Body, path parameters that the
+// template and the tags disagree on — is refused at Handle, instead of
+// answering zero values or 422 to every request.
+func TestInputTypeMatchesTheRequest(t *testing.T) {
+	type bodyless struct {
+		SKU string `json:"sku"`
+		Qty int    `json:"qty"`
+	}
+	type id struct {
+		ID string `path:"id"`
+	}
+	type sku struct {
+		SKU string `path:"sku"`
+	}
+	type skuAndBody struct {
+		SKU  string `path:"sku" json:"sku"`
+		Note string `json:"-"`
+		Body struct {
+			Qty int `json:"qty"`
+		}
+	}
+	type paramsWithJSON struct {
+		Limit int    `query:"limit" json:"limit"`
+		Token string `header:"X-Token" json:"token"`
+	}
+	type rest struct {
+		Rest string `path:"rest"`
+	}
+	tests := []struct {
+		name string
+		bind func(*ferry.Service)
+		want []string // the panic's pieces; nil: accepted
+	}{
+		{"POST JSON fields without Body", bindInput[bodyless]("POST", "/p"), []string{"svc.e", "SKU", "Qty", "Body field"}},
+		{"PUT JSON fields without Body", bindInput[bodyless]("PUT", "/p"), []string{"SKU", "Body field"}},
+		{"PATCH JSON fields without Body", bindInput[bodyless]("PATCH", "/p"), []string{"SKU", "Body field"}},
+		{"GET JSON fields without Body", bindInput[bodyless]("GET", "/p"), []string{"SKU", "query"}},
+		{"JSON tags beside parameter tags", bindInput[paramsWithJSON]("POST", "/p"), nil},
+		{"JSON tags beside a Body", bindInput[skuAndBody]("POST", "/p/{sku}"), nil},
+		{"template and tag differ", bindInput[id]("GET", "/q/{sku}"), []string{"svc.e", "/q/{sku}", "{sku}", `ID (path "id")`}},
+		{"template parameter unbound", bindInput[Empty]("GET", "/q/{sku}"), []string{"no input field binds parameter {sku}"}},
+		{"tag without template parameter", bindInput[sku]("GET", "/q"), []string{`SKU (path "sku")`, "/q"}},
+		{"template and tag agree", bindInput[sku]("GET", "/q/{sku}"), nil},
+		{"wildcard", bindInput[rest]("GET", "/files/{rest...}"), nil},
+		{"exact match marker", bindInput[sku]("GET", "/q/{sku}/{$}"), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := ferry.MustNew("svc", "1.0.0", quiet)
+			if tt.want == nil {
+				tt.bind(s)
+				return
+			}
+			mustPanic(t, func() { tt.bind(s) }, tt.want...)
+		})
+	}
+}
+
+// bindInput returns a function that binds an endpoint with input type In
+// on a service named svc.
+func bindInput[In any](method, path string) func(*ferry.Service) {
+	return func(s *ferry.Service) {
+		ferry.Handle(s, ferry.Endpoint[In, Empty]{Service: "svc", Name: "e", Method: method, Path: path},
+			func(context.Context, *In) (*Empty, error) { return &Empty{}, nil })
+	}
+}
