@@ -23,7 +23,11 @@ type contextT = context.Context
 //
 // In and Out follow Huma's conventions: In has fields tagged path, query
 // and header, and a Body field; Out has a Body field and header fields.
-// Validation comes from struct tags (minimum, maxLength, pattern, …).
+// Validation comes from struct tags (minimum, maxLength, pattern, …). A
+// request body may carry properties In does not declare: they are ignored,
+// so callers can send a new field before every replica knows it (a body
+// type opts out with a field `_ struct{} additionalProperties:"false"`);
+// docs/protocol.md, "Compatibility rules", has the whole rule.
 //
 // Name is part of the wire contract (it becomes the NATS subject, the
 // metric label and the OpenAPI operation ID): it must match
@@ -146,6 +150,9 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 		}
 		return out, nil
 	})
+	if rec, ok := s.adapter.lookup(ep.Name); ok {
+		tolerateRequestBody(s.api.OpenAPI().Components.Schemas, rec.op)
+	}
 }
 
 // checkOperation panics if an Operation callback changed what HTTP and
