@@ -30,6 +30,11 @@ var (
 	ErrCallTimeout = errors.New("ferry: call timed out")
 )
 
+// errNoClient is the error of a call made without a client, with the two
+// usual causes and their fixes.
+var errNoClient = errors.New("no client: add ferry.WithNATS() to the calling service, " +
+	"and call svc.Client() inside a handler (it is nil before the host starts)")
+
 // Client calls endpoints of other services over NATS. A service's client
 // is [Service.Client]; [NewClient] makes one from any connection. A Client
 // is safe for concurrent use.
@@ -61,7 +66,7 @@ func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In) (*Out, 
 			Detail: "the endpoint value " + ep.Name + " declares no Service, so it cannot be called; set Endpoint.Service to the name of the service that serves it"}
 	}
 	if c == nil || c.nc == nil {
-		return nil, fmt.Errorf("ferry: call %s.%s: no client (is the host connected to a broker?)", ep.Service, ep.Name)
+		return nil, fmt.Errorf("ferry: call %s.%s: %w", ep.Service, ep.Name, errNoClient)
 	}
 	if in == nil {
 		in = new(In)

@@ -39,3 +39,19 @@ func TestCallChecksTheEndpointValue(t *testing.T) {
 		})
 	}
 }
+
+// TestCallWithoutClient: a call without a client says how to get one.
+func TestCallWithoutClient(t *testing.T) {
+	ep := ferry.Endpoint[Empty, Empty]{Service: "items", Name: "get-item"}
+	for _, c := range []*ferry.Client{nil, ferry.NewClient(nil)} {
+		_, err := ep.Call(context.Background(), c, nil)
+		if err == nil {
+			t.Fatal("a call without a client succeeded")
+		}
+		for _, want := range []string{"ferry: call items.get-item: no client", "ferry.WithNATS()", "svc.Client() inside a handler", "nil before the host starts"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%q lacks %q", err, want)
+			}
+		}
+	}
+}
