@@ -143,6 +143,17 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 	s.endpoints[ep.Name] = &boundEndpoint{name: ep.Name, method: ep.Method, path: ep.Path, httpOnly: ep.HTTPOnly}
 	s.mu.Unlock()
 
+	defer func() {
+		// Huma's own setup panics (a pointer parameter, a schema name clash)
+		// name neither the service nor the endpoint, and would leave the
+		// name bound.
+		if v := recover(); v != nil {
+			s.mu.Lock()
+			delete(s.endpoints, ep.Name)
+			s.mu.Unlock()
+			panic(fmt.Sprintf("ferry: Handle %s.%s: %v", s.name, ep.Name, v))
+		}
+	}()
 	huma.Register(s.api, op, func(ctx context.Context, in *In) (*Out, error) {
 		out, err := fn(ctx, in)
 		if err != nil {

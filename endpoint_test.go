@@ -278,3 +278,18 @@ func bindInput[In any](method, path string) func(*ferry.Service) {
 			func(context.Context, *In) (*Empty, error) { return &Empty{}, nil })
 	}
 }
+
+// TestHumaSetupPanicsNameTheEndpoint: a mistake only Huma detects (here a
+// pointer parameter) panics with Ferry's prefix and the endpoint's name,
+// and leaves nothing bound.
+func TestHumaSetupPanicsNameTheEndpoint(t *testing.T) {
+	type pointerParam struct {
+		Limit *int `query:"limit"`
+	}
+	svc := ferry.MustNew("svc", "1.0.0", quiet)
+	mustPanic(t, func() { bindInput[pointerParam]("GET", "/p")(svc) }, "ferry: Handle svc.e: ", "pointers are not supported")
+	if len(svc.Endpoints()) != 0 {
+		t.Errorf("a refused endpoint stays bound: %v", svc.Endpoints())
+	}
+	bindInput[Empty]("GET", "/p")(svc) // the name is free again
+}
