@@ -78,13 +78,13 @@ type boundEndpoint struct {
 // text is logged with the request ID but never sent.
 //
 // Handle panics, with a message prefixed "ferry:", on setup mistakes: an
-// invalid or duplicate name, a Service that is empty or names another
-// service, a missing method or path, invalid input or
-// output types, inputs NATS cannot carry (cookies, forms, RawBody) on an
-// endpoint that is not HTTPOnly, json-tagged input fields outside a Body
-// that nothing fills, path parameters that the template and the input's
-// path tags disagree on, an Operation callback that moves the endpoint, or a
-// service that has already started.
+// invalid or duplicate name; a Service that is empty or names another
+// service; a missing method or path; invalid input or output types; inputs
+// NATS cannot carry (cookies, forms, RawBody) on an endpoint that is not
+// HTTPOnly; json-tagged input fields outside a Body, which nothing fills;
+// path parameters that the template and the input's path tags disagree
+// on; an Operation callback that moves the endpoint; or a service that has
+// already started.
 func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Context, *In) (*Out, error)) {
 	if err := naming.CheckEndpointName(ep.Name); err != nil {
 		panic(fmt.Sprintf("ferry: Handle on service %s: %v", s.name, err))
