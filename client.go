@@ -30,6 +30,11 @@ var (
 	ErrCallTimeout = errors.New("ferry: call timed out")
 )
 
+// errNoClient is the error of a call made without a client, with the two
+// usual causes and their fixes.
+var errNoClient = errors.New("no client: add ferry.WithNATS() to the calling service, " +
+	"and call svc.Client() inside a handler (it is nil before the host starts)")
+
 // Client calls endpoints of other services over NATS. A service's client
 // is [Service.Client]; [NewClient] makes one from any connection. A Client
 // is safe for concurrent use.
@@ -53,14 +58,15 @@ func (c *Client) Conn() *nats.Conn { return c.nc }
 // answered it (status, code, detail, field errors), or one made here —
 // 503 no_responders (errors.Is [ErrNoResponders]), 504 deadline_exceeded
 // (errors.Is [ErrCallTimeout] and context.DeadlineExceeded), 413 when the
-// request exceeds the broker's max payload; a cancelled ctx returns
-// context.Canceled.
+// request exceeds the broker's max payload, 500 endpoint_without_service
+// when ep has no Service; a cancelled ctx returns context.Canceled.
 func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In) (*Out, error) {
-	if c == nil || c.nc == nil {
-		return nil, fmt.Errorf("ferry: call %s.%s: no client (is the host connected to a broker?)", ep.Service, ep.Name)
-	}
 	if ep.Service == "" {
-		return nil, fmt.Errorf("ferry: call %s: the endpoint declares no Service", ep.Name)
+		return nil, &Error{Status: http.StatusInternalServerError, Code: "endpoint_without_service",
+			Detail: "the endpoint value " + ep.Name + " declares no Service, so it cannot be called; set Endpoint.Service to the name of the service that serves it"}
+	}
+	if c == nil || c.nc == nil {
+		return nil, fmt.Errorf("ferry: call %s.%s: %w", ep.Service, ep.Name, errNoClient)
 	}
 	if in == nil {
 		in = new(In)

@@ -1,22 +1,29 @@
 // Package ferry is a toolkit for asynchronous microservices: write a typed
-// Go function once, and Ferry serves it over HTTP with OpenAPI — and, as
-// the transports land, over NATS — with one error type, one middleware
-// chain and one lifecycle for every transport.
+// Go function once, and Ferry serves it over HTTP with OpenAPI and over
+// NATS to typed clients, with one error type, one middleware chain and one
+// lifecycle for every transport.
 //
 // # Services and endpoints
 //
 // A [Service] has a name and a version. An [Endpoint] is a value that
-// declares a request/response operation — a stable name, a method and path,
-// and typed input and output — usually in a contract package that other
-// services import. [Handle] binds a handler to it:
+// declares a request/response operation — the service that serves it, a
+// stable name, a method and path, and typed input and output — usually in
+// a contract package that other services import. [Handle] binds a handler
+// to it, and other services call it through it with [Endpoint.Call]:
 //
 //	var GetItem = ferry.Endpoint[GetItemInput, GetItemOutput]{
-//		Name: "get-item", Method: http.MethodGet, Path: "/items/{item_id}",
+//		Service: "items", Name: "get-item", Method: http.MethodGet, Path: "/items/{item_id}",
 //	}
 //
 //	svc := ferry.MustNew("items", "1.0.0")
 //	ferry.Handle(svc, GetItem, func(ctx context.Context, in *GetItemInput) (*GetItemOutput, error) { … })
 //	err := ferry.Run(ctx, svc)
+//
+//	// in a handler of another service created with ferry.WithNATS():
+//	out, err := itemsapi.GetItem.Call(ctx, svc.Client(), &itemsapi.GetItemInput{ItemID: 42})
+//
+// [Get], [Post], [Put], [Patch] and [Delete] declare and bind an endpoint
+// in place, for one that no other service calls.
 //
 // Input and output types follow Huma's conventions (path, query and header
 // tags, a Body field, validation tags). Each service serves its OpenAPI 3.1

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -21,15 +23,20 @@ type contextT = context.Context
 //
 // In and Out follow Huma's conventions: In has fields tagged path, query
 // and header, and a Body field; Out has a Body field and header fields.
-// Validation comes from struct tags (minimum, maxLength, pattern, …).
+// Validation comes from struct tags (minimum, maxLength, pattern, …). A
+// request body may carry properties In does not declare: they are ignored,
+// so callers can send a new field before every replica knows it (a body
+// type opts out with a field `_ struct{} additionalProperties:"false"`);
+// docs/protocol.md, "Compatibility rules", has the whole rule.
 //
 // Name is part of the wire contract (it becomes the NATS subject, the
 // metric label and the OpenAPI operation ID): it must match
 // ^[A-Za-z0-9_-]+$ and must not change when the path does.
 type Endpoint[In, Out any] struct {
-	// Service is the name of the service that owns the endpoint. A typed
-	// client needs it to address calls; [Handle] checks that it names the
-	// service the handler is bound on (empty: any).
+	// Service is the name of the service that serves the endpoint: with
+	// Name, it is the address callers use ([Endpoint.Call] sends to
+	// ferry.<Service>.<Name>). [Handle] requires it to name the service the
+	// handler is bound on; [Get], [Post], … fill it in.
 	Service string
 	// Name is the endpoint's stable name, unique within its service.
 	Name string
@@ -46,11 +53,16 @@ type Endpoint[In, Out any] struct {
 	DefaultStatus int
 	// Errors lists the error statuses to document besides the defaults.
 	Errors []int
-	// HTTPOnly keeps the endpoint off NATS, for responses that cannot
-	// travel as one message (streams such as Server-Sent Events).
+	// HTTPOnly keeps the endpoint off NATS, for inputs and responses that
+	// cannot travel as one message: cookies, forms and raw bodies (which
+	// [Handle] refuses otherwise), streams such as Server-Sent Events.
 	HTTPOnly bool
 	// Operation, if set, adjusts the Huma operation before registration:
-	// the escape hatch for what the fields above do not cover.
+	// the escape hatch for what the fields above do not cover (security
+	// requirements, extensions, a per-endpoint MaxBodyBytes, …). Middleware
+	// it sets on the operation runs inside Ferry's own, after the service's
+	// chain; [Handle] panics if it changes OperationID, Method or Path,
+	// which HTTP and NATS route by.
 	Operation func(*huma.Operation)
 }
 
@@ -66,8 +78,13 @@ type boundEndpoint struct {
 // text is logged with the request ID but never sent.
 //
 // Handle panics, with a message prefixed "ferry:", on setup mistakes: an
-// invalid or duplicate name, a missing method or path, invalid input or
-// output types, or a service that has already started.
+// invalid or duplicate name; a Service that is empty or names another
+// service; a missing method or path; invalid input or output types; inputs
+// NATS cannot carry (cookies, forms, RawBody) on an endpoint that is not
+// HTTPOnly; json-tagged input fields outside a Body, which nothing fills;
+// path parameters that the template and the input's path tags disagree
+// on; an Operation callback that moves the endpoint; or a service that has
+// already started.
 func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Context, *In) (*Out, error)) {
 	if err := naming.CheckEndpointName(ep.Name); err != nil {
 		panic(fmt.Sprintf("ferry: Handle on service %s: %v", s.name, err))
@@ -78,9 +95,42 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 	if fn == nil {
 		panic(fmt.Sprintf("ferry: Handle %s.%s: nil handler", s.name, ep.Name))
 	}
-	if ep.Service != "" && ep.Service != s.name {
+	switch ep.Service {
+	case s.name:
+	case "":
+		panic(fmt.Sprintf("ferry: Handle %s.%s: the endpoint declares no Service; set Service: %q so callers can address it", s.name, ep.Name, s.name))
+	default:
 		panic(fmt.Sprintf("ferry: Handle %s.%s: the endpoint belongs to service %q", s.name, ep.Name, ep.Service))
 	}
+	in := reflect.TypeFor[In]()
+	if in.Kind() == reflect.Struct {
+		if !ep.HTTPOnly {
+			checkNATSInputs(s.name, ep.Name, in)
+		}
+		checkUnboundJSON(s.name, ep.Name, ep.Method, in)
+		checkPathParams(s.name, ep.Name, ep.Path, in)
+	}
+	op := huma.Operation{
+		OperationID:   ep.Name,
+		Method:        ep.Method,
+		Path:          ep.Path,
+		Summary:       ep.Summary,
+		Description:   ep.Description,
+		Tags:          ep.Tags,
+		DefaultStatus: ep.DefaultStatus,
+		Errors:        ep.Errors,
+		MaxBodyBytes:  s.config.maxBody(),
+	}
+	if ep.Operation != nil {
+		ep.Operation(&op)
+		checkOperation(s.name, ep.Name, ep.Method, ep.Path, &op)
+	}
+	// Ferry's middleware runs first, whatever the callback set: it builds
+	// the Request and runs the service's chain (request ID, deadline,
+	// recovery, the user's WithMiddleware), inside which the operation's
+	// own middleware and the handler run.
+	op.Middlewares = append(huma.Middlewares{s.endpointMiddleware(ep.Name)}, op.Middlewares...)
+
 	s.mu.Lock()
 	if s.started {
 		s.mu.Unlock()
@@ -93,21 +143,17 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 	s.endpoints[ep.Name] = &boundEndpoint{name: ep.Name, method: ep.Method, path: ep.Path, httpOnly: ep.HTTPOnly}
 	s.mu.Unlock()
 
-	op := huma.Operation{
-		OperationID:   ep.Name,
-		Method:        ep.Method,
-		Path:          ep.Path,
-		Summary:       ep.Summary,
-		Description:   ep.Description,
-		Tags:          ep.Tags,
-		DefaultStatus: ep.DefaultStatus,
-		Errors:        ep.Errors,
-		MaxBodyBytes:  s.config.maxBody(),
-		Middlewares:   huma.Middlewares{s.endpointMiddleware(ep.Name)},
-	}
-	if ep.Operation != nil {
-		ep.Operation(&op)
-	}
+	defer func() {
+		// Huma's own setup panics (a pointer parameter, a schema name clash)
+		// name neither the service nor the endpoint, and would leave the
+		// name bound.
+		if v := recover(); v != nil {
+			s.mu.Lock()
+			delete(s.endpoints, ep.Name)
+			s.mu.Unlock()
+			panic(fmt.Sprintf("ferry: Handle %s.%s: %v", s.name, ep.Name, v))
+		}
+	}()
 	huma.Register(s.api, op, func(ctx context.Context, in *In) (*Out, error) {
 		out, err := fn(ctx, in)
 		if err != nil {
@@ -115,32 +161,55 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 		}
 		return out, nil
 	})
+	if rec, ok := s.adapter.lookup(ep.Name); ok {
+		tolerateRequestBody(s.api.OpenAPI().Components.Schemas, rec.op)
+	}
 }
 
-// Get binds fn to a GET endpoint declared in place: the one-line form of
-// [Handle] for services whose contract is not shared.
+// checkOperation panics if an Operation callback changed what HTTP and
+// NATS route by: the operation ID (the endpoint's name, which NATS calls
+// look up), the method or the path.
+func checkOperation(service, name, method, path string, op *huma.Operation) {
+	var changed []string
+	if op.OperationID != name {
+		changed = append(changed, fmt.Sprintf("OperationID %q (was %q)", op.OperationID, name))
+	}
+	if op.Method != method {
+		changed = append(changed, fmt.Sprintf("Method %q (was %q)", op.Method, method))
+	}
+	if op.Path != path {
+		changed = append(changed, fmt.Sprintf("Path %q (was %q)", op.Path, path))
+	}
+	if len(changed) > 0 {
+		panic(fmt.Sprintf("ferry: Handle %s.%s: the Operation callback changed %s; set Name, Method and Path on the Endpoint instead",
+			service, name, strings.Join(changed, ", ")))
+	}
+}
+
+// Get binds fn to a GET endpoint declared in place, on service s: the
+// one-line form of [Handle] for endpoints whose contract is not shared.
 func Get[In, Out any](s *Service, name, path string, fn func(context.Context, *In) (*Out, error)) {
-	Handle(s, Endpoint[In, Out]{Name: name, Method: http.MethodGet, Path: path}, fn)
+	Handle(s, Endpoint[In, Out]{Service: s.name, Name: name, Method: http.MethodGet, Path: path}, fn)
 }
 
 // Post binds fn to a POST endpoint declared in place; see [Get].
 func Post[In, Out any](s *Service, name, path string, fn func(context.Context, *In) (*Out, error)) {
-	Handle(s, Endpoint[In, Out]{Name: name, Method: http.MethodPost, Path: path}, fn)
+	Handle(s, Endpoint[In, Out]{Service: s.name, Name: name, Method: http.MethodPost, Path: path}, fn)
 }
 
 // Put binds fn to a PUT endpoint declared in place; see [Get].
 func Put[In, Out any](s *Service, name, path string, fn func(context.Context, *In) (*Out, error)) {
-	Handle(s, Endpoint[In, Out]{Name: name, Method: http.MethodPut, Path: path}, fn)
+	Handle(s, Endpoint[In, Out]{Service: s.name, Name: name, Method: http.MethodPut, Path: path}, fn)
 }
 
 // Patch binds fn to a PATCH endpoint declared in place; see [Get].
 func Patch[In, Out any](s *Service, name, path string, fn func(context.Context, *In) (*Out, error)) {
-	Handle(s, Endpoint[In, Out]{Name: name, Method: http.MethodPatch, Path: path}, fn)
+	Handle(s, Endpoint[In, Out]{Service: s.name, Name: name, Method: http.MethodPatch, Path: path}, fn)
 }
 
 // Delete binds fn to a DELETE endpoint declared in place; see [Get].
 func Delete[In, Out any](s *Service, name, path string, fn func(context.Context, *In) (*Out, error)) {
-	Handle(s, Endpoint[In, Out]{Name: name, Method: http.MethodDelete, Path: path}, fn)
+	Handle(s, Endpoint[In, Out]{Service: s.name, Name: name, Method: http.MethodDelete, Path: path}, fn)
 }
 
 // handlerError turns a handler's error into the *Error answered to the

@@ -22,9 +22,10 @@ type GreetOutput struct {
 	}
 }
 
-// Greet is the endpoint's contract: a value another service can import.
+// Greet is the endpoint's contract: a value another service can import,
+// naming the service that serves it.
 var Greet = ferry.Endpoint[GreetInput, GreetOutput]{
-	Name: "greet", Method: http.MethodGet, Path: "/greet/{name}",
+	Service: "greeter", Name: "greet", Method: http.MethodGet, Path: "/greet/{name}",
 }
 
 // A service binds a handler to a contract value; the service's Handler
@@ -86,7 +87,7 @@ func ExampleMiddleware() {
 			return next(ctx, req)
 		}
 	}
-	svc := ferry.MustNew("guarded", "1.0.0", ferry.WithMiddleware(requireKey))
+	svc := ferry.MustNew("greeter", "1.0.0", ferry.WithMiddleware(requireKey))
 	ferry.Handle(svc, Greet, func(ctx context.Context, in *GreetInput) (*GreetOutput, error) {
 		out := &GreetOutput{}
 		out.Body.Message = "hi " + in.Name + ", request " + ferry.RequestIDFromContext(ctx)
@@ -111,7 +112,7 @@ func ExampleMiddleware() {
 func ExampleHost() {
 	gateway := ferry.MustNew("gateway", "1.0.0", ferry.WithAddr("127.0.0.1:0"), quiet)
 	catalog := ferry.MustNew("catalog", "1.0.0", ferry.WithoutHTTP(), quiet)
-	ferry.Handle(gateway, Greet, func(ctx context.Context, in *GreetInput) (*GreetOutput, error) {
+	ferry.Get(gateway, "welcome", "/welcome/{name}", func(ctx context.Context, in *GreetInput) (*GreetOutput, error) {
 		out := &GreetOutput{}
 		out.Body.Message = "welcome, " + in.Name
 		return out, nil
@@ -125,7 +126,7 @@ func ExampleHost() {
 	}
 	defer host.Shutdown(context.Background())
 
-	resp, err := http.Get("http://" + gateway.Addr().String() + "/greet/bob")
+	resp, err := http.Get("http://" + gateway.Addr().String() + "/welcome/bob")
 	if err != nil {
 		fmt.Println(err)
 		return

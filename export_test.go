@@ -9,7 +9,7 @@ import (
 
 // Invoke exposes the in-memory transport to the external tests.
 func (s *Service) Invoke(ctx context.Context, name string, req *envelope.Request) *envelope.Response {
-	return s.invoke(ctx, TransportMemory, name, req)
+	return s.invoke(ctx, transportMemory, name, req)
 }
 
 // LoadConfigEnv is LoadConfig with a fake environment.

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -134,6 +136,11 @@ func (s *Service) transform(hctx huma.Context, _ string, v any) (any, error) {
 		fe = e
 	case *huma.ErrorModel:
 		fe = errorFrom(e)
+		if fe.Status == http.StatusUnsupportedMediaType {
+			// Huma says "validation failed"; say what would succeed. The
+			// field error keeps the content type that was received.
+			fe.Detail = "send Content-Type: " + requestContentTypes(hctx.Operation())
+		}
 	default:
 		return v, nil
 	}
@@ -147,6 +154,24 @@ func (s *Service) transform(hctx huma.Context, _ string, v any) (any, error) {
 		req.outcome = out
 	}
 	return out, nil
+}
+
+// requestContentTypes names the content types op reads request bodies in:
+// application/json for every body Ferry declares, others only when an
+// Operation callback added them.
+func requestContentTypes(op *huma.Operation) string {
+	if op == nil || op.RequestBody == nil || len(op.RequestBody.Content) == 0 {
+		return "application/json"
+	}
+	if _, ok := op.RequestBody.Content["application/json"]; ok {
+		return "application/json"
+	}
+	types := make([]string, 0, len(op.RequestBody.Content))
+	for ct := range op.RequestBody.Content {
+		types = append(types, ct)
+	}
+	slices.Sort(types)
+	return strings.Join(types, " or ")
 }
 
 // writeHumaError writes fe as problem details through a huma.Context.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/ferrygo/ferry"
+	"github.com/ferrygo/ferry/internal/envelope"
 	"github.com/ferrygo/ferry/internal/fixture/catalog"
 	"github.com/ferrygo/ferry/internal/fixture/orders"
 )
@@ -31,7 +33,7 @@ func TestHTTPProblems(t *testing.T) {
 		{name: "path below minimum", method: "POST", target: "/echo/0", body: `{"name":"a"}`, status: 422, location: "path.id"},
 		{name: "query above maximum", method: "POST", target: "/echo/1?limit=101", body: `{"name":"a"}`, status: 422, location: "query.limit"},
 		{name: "body field too short", method: "POST", target: "/echo/1", body: `{"name":""}`, status: 422, location: "body.name"},
-		{name: "body unknown field", method: "POST", target: "/echo/1", body: `{"name":"a","x":1}`, status: 422, location: "body.x"},
+		{name: "body unknown field ignored", method: "POST", target: "/echo/1", body: `{"name":"a","x":1}`, status: 200},
 		{name: "body malformed", method: "POST", target: "/echo/1", body: `{"name":`, status: 400},
 		{name: "unknown route", method: "GET", target: "/nowhere", status: 404, code: "not_found"},
 		{name: "wrong method", method: "DELETE", target: "/echo/1", status: 405, code: "method_not_allowed", header: [2]string{"Allow", "POST"}},
@@ -222,6 +224,37 @@ func TestHandleSetupMistakesPanic(t *testing.T) {
 				}
 			}()
 			tt.bind(ferry.MustNew("svc", "1.0.0"))
+		})
+	}
+}
+
+// TestUnsupportedMediaType: a body sent with a content type the endpoint
+// does not read is answered 415 with a detail that says what to send, over
+// HTTP and in memory alike.
+func TestUnsupportedMediaType(t *testing.T) {
+	svc, _ := newTestService(t)
+	for _, ct := range []string{"application/x-www-form-urlencoded", "text/plain"} {
+		t.Run(ct, func(t *testing.T) {
+			req := httptest.NewRequest("POST", "/echo/1", strings.NewReader(`{"name":"a"}`))
+			req.Header.Set("Content-Type", ct)
+			req.Header.Set(ferry.HeaderRequestID, "ct-1")
+			rec := httptest.NewRecorder()
+			svc.Handler().ServeHTTP(rec, req)
+			resp := svc.Invoke(context.Background(), "echo", &envelope.Request{Params: map[string]string{"id": "1"},
+				Header: http.Header{"Content-Type": {ct}, ferry.HeaderRequestID: {"ct-1"}}, Body: []byte(`{"name":"a"}`)})
+			if rec.Code != http.StatusUnsupportedMediaType || resp.Status != http.StatusUnsupportedMediaType {
+				t.Fatalf("HTTP %d, memory %d: %s", rec.Code, resp.Status, rec.Body)
+			}
+			if rec.Body.String() != resp.Body.String() {
+				t.Errorf("bodies differ\nHTTP:   %s\nmemory: %s", rec.Body, resp.Body.String())
+			}
+			p := problem(t, rec.Body.Bytes())
+			if p["detail"] != "send Content-Type: application/json" {
+				t.Errorf("detail %q", p["detail"])
+			}
+			if errs, _ := p["errors"].([]any); len(errs) != 1 || !strings.Contains(errs[0].(map[string]any)["message"].(string), ct) {
+				t.Errorf("errors %v, want the content type received", p["errors"])
+			}
 		})
 	}
 }

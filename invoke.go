@@ -13,7 +13,7 @@ import (
 // HTTP, through exactly the operation Huma registered for HTTP: the same
 // binding, validation, middleware, handler and error mapping, so the bytes
 // answered are the bytes HTTP would answer. transport names the carrier for
-// middleware (TransportMemory, TransportNATS).
+// middleware (transportMemory, TransportNATS).
 func (s *Service) invoke(ctx context.Context, transport, name string, req *envelope.Request) *envelope.Response {
 	resp := &envelope.Response{Header: http.Header{}}
 	rec, ok := s.adapter.lookup(name)

@@ -166,6 +166,13 @@ func TestTypedClient(t *testing.T) {
 	if errors.Is(err, ferry.ErrCallTimeout) {
 		t.Error("no responders is also a timeout")
 	}
+
+	// An Endpoint value without Service cannot be addressed: an *Error that
+	// says what to set, not a plain error that hides it behind a 500.
+	_, err = ferry.Endpoint[Empty, Empty]{Name: "get-item"}.Call(ctx, h.Client, nil)
+	if !errors.As(err, &fe) || fe.Status != 500 || fe.Code != "endpoint_without_service" || !strings.Contains(fe.Detail, "set Endpoint.Service") {
+		t.Errorf("endpoint without service error = %v", err)
+	}
 }
 
 // TestRequestIDFollowsTheCall: a handler that calls another service passes

@@ -15,16 +15,17 @@ const (
 	KindEndpoint Kind = "endpoint"
 	// KindEvent is a message delivered to a subscription.
 	KindEvent Kind = "event"
-	// KindJob is a run of a durable job.
-	KindJob Kind = "job"
 )
 
 // Transport names, as found in [Request.Transport].
 const (
-	TransportHTTP   = "http"
-	TransportNATS   = "nats"
-	TransportMemory = "memory"
+	TransportHTTP = "http"
+	TransportNATS = "nats"
 )
+
+// transportMemory names calls run in memory, without HTTP or NATS: the
+// transport tests compare the others with.
+const transportMemory = "memory"
 
 // HeaderRequestID is the header that carries a request ID, over HTTP and
 // NATS alike. A valid incoming ID is kept; otherwise Ferry makes one.
@@ -32,7 +33,7 @@ const HeaderRequestID = "X-Request-Id"
 
 // Request is the transport-neutral view of one unit of work as it passes
 // through a service's [Middleware]: an endpoint call arriving over HTTP or
-// NATS, and (as they land) an event delivery or a job run. Middleware reads
+// NATS, or an event delivered to a subscription. Middleware reads
 // it to decide (authentication, limits) and to report (logs, metrics,
 // traces); the typed input is decoded after the middleware, by the
 // transport, so a Request carries metadata, not the payload.
@@ -43,10 +44,10 @@ type Request struct {
 	Kind Kind
 	// Service is the name of the service handling it.
 	Service string
-	// Name is the stable name of the endpoint (or subscription or job).
+	// Name is the stable name of the endpoint, or of the subscription's
+	// consumer.
 	Name string
-	// Transport is how it arrived: TransportHTTP, TransportNATS or
-	// TransportMemory.
+	// Transport is how it arrived: TransportHTTP or TransportNATS.
 	Transport string
 	// ID is the request ID: the caller's X-Request-Id when valid, otherwise
 	// a fresh one. It is echoed in the response and in every problem body.

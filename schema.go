@@ -51,3 +51,70 @@ func packageLabel(pkgPath string) string {
 	}
 	return last
 }
+
+// tolerateRequestBody makes the schemas that op's request body reaches
+// accept properties they do not declare (additionalProperties: true),
+// which Huma's validation then lets through and the OpenAPI document
+// states: a tolerant reader, so a caller that sends a new field does not
+// break replicas that do not know it yet. A struct type that says
+// otherwise (a `_ struct{} additionalProperties:"false"` field) keeps its
+// rule; schemas only responses reach are left as they are.
+func tolerateRequestBody(r huma.Registry, op *huma.Operation) {
+	if op.RequestBody == nil {
+		return
+	}
+	seen := map[*huma.Schema]bool{}
+	for _, mt := range op.RequestBody.Content {
+		if mt != nil {
+			tolerate(r, mt.Schema, seen)
+		}
+	}
+}
+
+func tolerate(r huma.Registry, s *huma.Schema, seen map[*huma.Schema]bool) {
+	if s == nil || seen[s] {
+		return
+	}
+	seen[s] = true
+	if s.Ref != "" {
+		target := r.SchemaFromRef(s.Ref)
+		if target == nil {
+			return
+		}
+		if addl, ok := target.AdditionalProperties.(bool); ok && !addl && !declaresAdditionalProperties(r.TypeFromRef(s.Ref)) {
+			target.AdditionalProperties = true
+		}
+		tolerate(r, target, seen)
+		return
+	}
+	for _, p := range s.Properties {
+		tolerate(r, p, seen)
+	}
+	tolerate(r, s.Items, seen)
+	if addl, ok := s.AdditionalProperties.(*huma.Schema); ok {
+		tolerate(r, addl, seen)
+	}
+	for _, group := range [][]*huma.Schema{s.OneOf, s.AnyOf, s.AllOf} {
+		for _, sub := range group {
+			tolerate(r, sub, seen)
+		}
+	}
+	tolerate(r, s.Not, seen)
+}
+
+// declaresAdditionalProperties reports whether struct type t sets its own
+// rule with an additionalProperties tag on a field named _ (Huma's way).
+func declaresAdditionalProperties(t reflect.Type) bool {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return false
+	}
+	f, ok := t.FieldByName("_")
+	if !ok {
+		return false
+	}
+	_, ok = f.Tag.Lookup("additionalProperties")
+	return ok
+}
