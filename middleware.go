@@ -18,7 +18,7 @@ type Handler func(ctx context.Context, req *Request) error
 
 // Middleware wraps a Handler, in the spirit of net/http's
 // func(http.Handler) http.Handler but for every transport: HTTP requests,
-// NATS calls and (as they land) events and jobs pass through the same chain.
+// NATS calls and event deliveries pass through the same chain.
 // A middleware may add to the context, refuse the request by returning an
 // error (preferably an *[Error]) without calling next, or observe next's
 // outcome.
