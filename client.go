@@ -40,6 +40,7 @@ var errNoClient = errors.New("no client: add ferry.WithNATS() to the calling ser
 // is safe for concurrent use.
 type Client struct {
 	nc     *nats.Conn
+	hint   string // added to a no-responders error: why nobody may answer
 	jsOnce sync.Once
 	js     jetstream.JetStream
 	jsErr  error
@@ -86,7 +87,7 @@ func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In) (*Out, 
 	msg := natsproto.EncodeRequest(naming.EndpointSubject(ep.Service, ep.Name), req)
 	reply, err := c.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
-		return nil, ep.callError(ctx, err)
+		return nil, ep.callError(ctx, c, err)
 	}
 	resp, err := natsproto.DecodeResponse(reply)
 	if err != nil {
@@ -103,12 +104,12 @@ func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In) (*Out, 
 }
 
 // callError maps a transport failure to the error a caller gets.
-func (ep Endpoint[In, Out]) callError(ctx context.Context, err error) error {
+func (ep Endpoint[In, Out]) callError(ctx context.Context, c *Client, err error) error {
 	target := ep.Service + "." + ep.Name
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "no_responders",
-			Detail: "no instance of service " + ep.Service + " serves " + ep.Name, cause: errors.Join(ErrNoResponders, err)}
+			Detail: "no instance of service " + ep.Service + " serves " + ep.Name + c.hint, cause: errors.Join(ErrNoResponders, err)}
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
 		return &Error{Status: http.StatusGatewayTimeout, Code: "deadline_exceeded",
 			Detail: "no answer from " + target + " within the call's deadline", cause: errors.Join(ErrCallTimeout, context.DeadlineExceeded)}

@@ -133,6 +133,9 @@ func (h *Host) provision(ctx context.Context) error {
 		}
 	}
 	client := NewClient(b.Conn())
+	if b.Embedded() && b.URL() == "" {
+		client.hint = " (this process runs its own embedded broker, which no other process can reach: start the process that serves it with FERRY_NATS_LISTEN and this one on the same FERRY_DATA_DIR, or both with FERRY_NATS_URL)"
+	}
 	for _, s := range h.services {
 		rt := serviceRuntime{client: client, js: js, retryScale: h.retryScale}
 		if len(s.subs) > 0 {

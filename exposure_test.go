@@ -81,3 +81,15 @@ func TestReplyLargerThanMaxPayload(t *testing.T) {
 		t.Errorf("the failure is not counted in $SRV.STATS: %s", msg.Data)
 	}
 }
+
+// TestNoRespondersOnAPrivateBrokerSaysSo: a call that nobody answers, made
+// from a process whose embedded broker no other process can reach, says
+// so in the error.
+func TestNoRespondersOnAPrivateBrokerSaysSo(t *testing.T) {
+	caller := ferry.MustNew("caller", "1.0.0", ferry.WithoutHTTP(), ferry.WithNATS(), quiet)
+	ferrytest.Start(t, caller)
+	_, err := Absent.Call(context.Background(), caller.Client(), &Empty{})
+	if !errors.Is(err, ferry.ErrNoResponders) || !strings.Contains(err.Error(), "FERRY_NATS_LISTEN") {
+		t.Fatalf("no responders on a private broker: %v", err)
+	}
+}
