@@ -188,3 +188,38 @@ func (e *invalidPayload) Error() string {
 }
 
 func (e *invalidPayload) Unwrap() []error { return e.details }
+
+// fieldErrors returns the problems as field errors located under at
+// ("event", "events[3]").
+func (e *invalidPayload) fieldErrors(at string) []*FieldError {
+	out := make([]*FieldError, 0, len(e.details))
+	for _, d := range e.details {
+		fe := &FieldError{Message: d.Error(), Location: at}
+		var detail *huma.ErrorDetail
+		if errors.As(d, &detail) {
+			fe.Message, fe.Value = detail.Message, detail.Value
+			if detail.Location != "" {
+				fe.Location = at + "." + detail.Location
+			}
+		}
+		out = append(out, fe)
+	}
+	return out
+}
+
+// topicValidators caches the validator of each topic published with
+// [Topic.Publish] or [Topic.PublishBatch] (without a service's
+// [Publisher]), by topic name and payload type, so each is compiled once
+// per process. Unexported: it holds only what the topics' types determine.
+var topicValidators sync.Map // payloadKey → func([]byte) error
+
+// publishValidator returns the validator of a topic published without a
+// service's declaration.
+func publishValidator(d topicDecl) func([]byte) error {
+	k := payloadKey{d.name, d.payload}
+	if v, ok := topicValidators.Load(k); ok {
+		return v.(func([]byte) error)
+	}
+	v, _ := topicValidators.LoadOrStore(k, newMessageSchemas().validator(d))
+	return v.(func([]byte) error)
+}

@@ -69,16 +69,22 @@ func WithMessageID(id string) PublishOption {
 }
 
 // Publish publishes one event and returns once JetStream has stored it
-// (the publish acknowledgement). A failure is an error to retry — with the
-// same message ID, so a retry of an event that was in fact stored is not
-// stored twice.
+// (the publish acknowledgement). An event that breaks the topic's schema
+// (T's validation tags) is not published: the error is a 422 *[Error]
+// with the code "invalid_event" and a field error for each problem. Any
+// other failure is an error to retry — with the same message ID, so a
+// retry of an event that was in fact stored is not stored twice.
 func (t Topic[T]) Publish(ctx context.Context, c *Client, event *T, opts ...PublishOption) error {
-	return t.publish(ctx, c, event, "", opts)
+	return t.publish(ctx, c, event, "", publishValidator(declOf(t)), opts)
 }
 
 // publish publishes one event on behalf of source ("" when none).
-func (t Topic[T]) publish(ctx context.Context, c *Client, event *T, source string, opts []PublishOption) error {
-	msg, err := t.message(ctx, c, event, source, opts)
+func (t Topic[T]) publish(ctx context.Context, c *Client, event *T, source string, validate func([]byte) error, opts []PublishOption) error {
+	data, err := t.encode(event, validate)
+	if err != nil {
+		return t.invalid(err, "event")
+	}
+	msg, err := t.message(ctx, c, data, source, opts)
 	if err != nil {
 		return err
 	}
@@ -93,17 +99,38 @@ func (t Topic[T]) publish(ctx context.Context, c *Client, event *T, source strin
 }
 
 // PublishBatch publishes events without waiting for each acknowledgement
-// in turn, then waits for all of them: for throughput. It returns the
-// first failure; events that failed may be published again (each keeps its
-// generated message ID only within this call).
+// in turn, then waits for all of them: for throughput. If an event breaks
+// the topic's schema, nothing is published and the error is a 422 *[Error]
+// ("invalid_event") whose field errors are located at events[i]. It
+// returns the first failure; events that failed may be published again
+// (each keeps its generated message ID only within this call).
 func (t Topic[T]) PublishBatch(ctx context.Context, c *Client, events []*T) error {
+	validate := publishValidator(declOf(t))
+	payloads := make([][]byte, len(events))
+	var invalid []*FieldError
+	var causes []error
+	for i, e := range events {
+		data, err := t.encode(e, validate)
+		var ip *invalidPayload
+		switch {
+		case errors.As(err, &ip):
+			invalid = append(invalid, ip.fieldErrors(fmt.Sprintf("events[%d]", i))...)
+			causes = append(causes, err)
+		case err != nil:
+			return fmt.Errorf("ferry: publish %s: events[%d]: %w", t.Name, i, err)
+		}
+		payloads[i] = data
+	}
+	if len(invalid) > 0 {
+		return t.invalidEvents(fmt.Sprintf("%d of the %d events break", len(causes), len(events)), invalid, errors.Join(causes...))
+	}
 	js, err := c.jetStream()
 	if err != nil {
 		return err
 	}
 	futures := make([]jetstream.PubAckFuture, 0, len(events))
-	for _, e := range events {
-		msg, err := t.message(ctx, c, e, "", nil)
+	for _, data := range payloads {
+		msg, err := t.message(ctx, c, data, "", nil)
 		if err != nil {
 			return err
 		}
@@ -125,12 +152,42 @@ func (t Topic[T]) PublishBatch(ctx context.Context, c *Client, events []*T) erro
 	return nil
 }
 
-func (t Topic[T]) message(ctx context.Context, c *Client, event *T, source string, opts []PublishOption) (*nats.Msg, error) {
+// encode returns the event as JSON after checking it against the topic's
+// schema; an event that breaks it fails with an *invalidPayload.
+func (t Topic[T]) encode(event *T, validate func([]byte) error) ([]byte, error) {
+	if event == nil {
+		return nil, errors.New("nil event")
+	}
+	data, err := json.Marshal(event)
+	if err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	if err := validate(data); err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+// invalid returns the error of an event that could not be encoded or
+// breaks the topic's schema, located at at.
+func (t Topic[T]) invalid(err error, at string) error {
+	var ip *invalidPayload
+	if errors.As(err, &ip) {
+		return t.invalidEvents("the event breaks", ip.fieldErrors(at), err)
+	}
+	return fmt.Errorf("ferry: publish %s: %w", t.Name, err)
+}
+
+// invalidEvents is the 422 of events that break the topic's schema; what
+// says which ("the event breaks").
+func (t Topic[T]) invalidEvents(what string, fields []*FieldError, cause error) error {
+	return &Error{Status: http.StatusUnprocessableEntity, Code: "invalid_event",
+		Detail: what + " the schema of topic " + t.Name + "; nothing was published", Errors: fields, cause: cause}
+}
+
+func (t Topic[T]) message(ctx context.Context, c *Client, data []byte, source string, opts []PublishOption) (*nats.Msg, error) {
 	if c == nil || c.nc == nil {
 		return nil, fmt.Errorf("ferry: publish %s: no client (is the host connected to a broker?)", t.Name)
-	}
-	if event == nil {
-		return nil, fmt.Errorf("ferry: publish %s: nil event", t.Name)
 	}
 	var o publishOptions
 	for _, opt := range opts {
@@ -138,10 +195,6 @@ func (t Topic[T]) message(ctx context.Context, c *Client, event *T, source strin
 	}
 	if o.id == "" {
 		o.id = nuid.Next()
-	}
-	data, err := json.Marshal(event)
-	if err != nil {
-		return nil, fmt.Errorf("ferry: publish %s: encode: %w", t.Name, err)
 	}
 	msg := nats.NewMsg(t.Subject)
 	msg.Data = data
@@ -183,8 +236,9 @@ func (t Topic[T]) publishError(err error) error {
 // that it sends the topic (its stream is created when the host starts, and
 // its AsyncAPI document lists it), and events carry the service's name.
 type Publisher[T any] struct {
-	svc   *Service
-	topic Topic[T]
+	svc      *Service
+	topic    Topic[T]
+	validate func([]byte) error
 }
 
 // NewPublisher declares that svc publishes topic and returns its publisher.
@@ -194,14 +248,16 @@ func NewPublisher[T any](svc *Service, topic Topic[T]) *Publisher[T] {
 	if err := topic.check(); err != nil {
 		panic(fmt.Sprintf("ferry: NewPublisher on service %s: %v", svc.name, err))
 	}
-	svc.declareTopic(declOf(topic))
-	return &Publisher[T]{svc: svc, topic: topic}
+	d := declOf(topic)
+	svc.declareTopic(d)
+	return &Publisher[T]{svc: svc, topic: topic, validate: svc.messages.validator(d)}
 }
 
-// Publish publishes event; see [Topic.Publish]. It fails until the
-// service's host has started.
+// Publish publishes event; see [Topic.Publish]. It checks the event
+// against the schema the service documents for the topic. It fails until
+// the service's host has started.
 func (p *Publisher[T]) Publish(ctx context.Context, event *T, opts ...PublishOption) error {
-	return p.topic.publish(ctx, p.svc.Client(), event, p.svc.name, opts)
+	return p.topic.publish(ctx, p.svc.Client(), event, p.svc.name, p.validate, opts)
 }
 
 // Topic returns the published topic.
