@@ -53,59 +53,114 @@ func (t Topic[T]) check() error {
 	return naming.CheckSubject(t.Subject)
 }
 
-// PublishOption adjusts one publish.
+// PublishOption adjusts a publish.
 type PublishOption func(*publishOptions)
 
 type publishOptions struct {
-	id string
+	id  string
+	ids []string
+	set int // how many ID options were given, to report a conflict
 }
 
 // WithMessageID sets the event's message ID. JetStream stores a message
 // once per ID within the stream's duplicate window (2 minutes), so a
 // publish retried with the same ID is stored once. Without it, a unique ID
-// is generated.
+// is generated (and returned in [PublishResult].ID). For a batch, use
+// [WithMessageIDs].
 func WithMessageID(id string) PublishOption {
-	return func(o *publishOptions) { o.id = id }
+	return func(o *publishOptions) { o.id, o.set = id, o.set+1 }
+}
+
+// WithMessageIDs sets the message IDs of a batch's events, one per event
+// in order; an empty ID is generated. Retrying the events a batch failed to
+// store with the IDs its results report stores each event once.
+func WithMessageIDs(ids ...string) PublishOption {
+	return func(o *publishOptions) { o.ids, o.set = ids, o.set+1 }
+}
+
+// PublishResult is the outcome of publishing one event.
+type PublishResult struct {
+	// ID is the event's message ID, given or generated; it is set even
+	// when the publish failed, to retry with.
+	ID string
+	// Sequence is the event's sequence in the topic's stream (for a
+	// duplicate, the sequence of the event stored first); zero when the
+	// event was not stored.
+	Sequence uint64
+	// Duplicate reports that the stream already held an event with this ID,
+	// published within its duplicate window: nothing new was stored.
+	Duplicate bool
+	// Err is why the event was not stored (or may not have been: a
+	// cancelled wait), nil once it was. [Topic.Publish] also returns it as
+	// its error.
+	Err error
 }
 
 // Publish publishes one event and returns once JetStream has stored it
-// (the publish acknowledgement). An event that breaks the topic's schema
-// (T's validation tags) is not published: the error is a 422 *[Error]
-// with the code "invalid_event" and a field error for each problem. Any
-// other failure is an error to retry — with the same message ID, so a
-// retry of an event that was in fact stored is not stored twice.
-func (t Topic[T]) Publish(ctx context.Context, c *Client, event *T, opts ...PublishOption) error {
+// (the publish acknowledgement), with the event's message ID and stream
+// sequence. An event that breaks the topic's schema (T's validation tags)
+// is not published: the error is a 422 *[Error] with the code
+// "invalid_event" and a field error for each problem, located at
+// event.<field>. Any other failure is an error to retry with the same
+// message ID (WithMessageID(result.ID)), so an event that was in fact
+// stored is not stored twice.
+func (t Topic[T]) Publish(ctx context.Context, c *Client, event *T, opts ...PublishOption) (PublishResult, error) {
 	return t.publish(ctx, c, event, "", publishValidator(declOf(t)), opts)
 }
 
 // publish publishes one event on behalf of source ("" when none).
-func (t Topic[T]) publish(ctx context.Context, c *Client, event *T, source string, validate func([]byte) error, opts []PublishOption) error {
+func (t Topic[T]) publish(ctx context.Context, c *Client, event *T, source string, validate func([]byte) error, opts []PublishOption) (PublishResult, error) {
+	o, err := t.options(opts, false)
+	if err != nil {
+		return PublishResult{}, err
+	}
+	res := PublishResult{ID: o.id}
+	if res.ID == "" {
+		res.ID = nuid.Next()
+	}
+	fail := func(err error) (PublishResult, error) {
+		res.Err = err
+		return res, err
+	}
 	data, err := t.encode(event, validate)
 	if err != nil {
-		return t.invalid(err, "event")
+		return fail(t.invalid(err, "event"))
 	}
-	msg, err := t.message(ctx, c, data, source, opts)
+	js, err := t.jetStream(c)
 	if err != nil {
-		return err
+		return fail(err)
 	}
-	js, err := c.jetStream()
+	ack, err := js.PublishMsg(ctx, t.message(ctx, data, res.ID, source), jetstream.WithExpectStream(naming.TopicStream(t.Name)))
 	if err != nil {
-		return err
+		return fail(t.publishError(err))
 	}
-	if _, err := js.PublishMsg(ctx, msg, jetstream.WithExpectStream(naming.TopicStream(t.Name))); err != nil {
-		return t.publishError(err)
-	}
-	return nil
+	res.Sequence, res.Duplicate = ack.Sequence, ack.Duplicate
+	return res, nil
 }
 
 // PublishBatch publishes events without waiting for each acknowledgement
-// in turn, then waits for all of them: for throughput. If an event breaks
-// the topic's schema, nothing is published and the error is a 422 *[Error]
-// ("invalid_event") whose field errors are located at events[i]. It
-// returns the first failure; events that failed may be published again
-// (each keeps its generated message ID only within this call).
-func (t Topic[T]) PublishBatch(ctx context.Context, c *Client, events []*T) error {
-	validate := publishValidator(declOf(t))
+// in turn, then waits for all of them: for throughput. It returns one
+// result per event, in order, each with its message ID (given with
+// [WithMessageIDs], or generated), its stream sequence and its own error;
+// the error returned is nil when every event was stored, and otherwise
+// wraps the first failure. Publish the failed events again with their
+// result IDs: an event that was in fact stored is not stored twice.
+//
+// If an event breaks the topic's schema, nothing is published: the
+// results are nil and the error is a 422 *[Error] ("invalid_event") whose
+// field errors are located at events[i].<field>.
+func (t Topic[T]) PublishBatch(ctx context.Context, c *Client, events []*T, opts ...PublishOption) ([]PublishResult, error) {
+	return t.publishBatch(ctx, c, events, "", publishValidator(declOf(t)), opts)
+}
+
+func (t Topic[T]) publishBatch(ctx context.Context, c *Client, events []*T, source string, validate func([]byte) error, opts []PublishOption) ([]PublishResult, error) {
+	o, err := t.options(opts, true)
+	if err != nil {
+		return nil, err
+	}
+	if o.ids != nil && len(o.ids) != len(events) {
+		return nil, fmt.Errorf("ferry: publish %s: %d message IDs for %d events", t.Name, len(o.ids), len(events))
+	}
 	payloads := make([][]byte, len(events))
 	var invalid []*FieldError
 	var causes []error
@@ -117,39 +172,85 @@ func (t Topic[T]) PublishBatch(ctx context.Context, c *Client, events []*T) erro
 			invalid = append(invalid, ip.fieldErrors(fmt.Sprintf("events[%d]", i))...)
 			causes = append(causes, err)
 		case err != nil:
-			return fmt.Errorf("ferry: publish %s: events[%d]: %w", t.Name, i, err)
+			return nil, fmt.Errorf("ferry: publish %s: events[%d]: %w", t.Name, i, err)
 		}
 		payloads[i] = data
 	}
 	if len(invalid) > 0 {
-		return t.invalidEvents(fmt.Sprintf("%d of the %d events break", len(causes), len(events)), invalid, errors.Join(causes...))
+		return nil, t.invalidEvents(fmt.Sprintf("%d of the %d events break", len(causes), len(events)), invalid, errors.Join(causes...))
 	}
-	js, err := c.jetStream()
+	js, err := t.jetStream(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	futures := make([]jetstream.PubAckFuture, 0, len(events))
-	for _, data := range payloads {
-		msg, err := t.message(ctx, c, data, "", nil)
-		if err != nil {
-			return err
+
+	results := make([]PublishResult, len(events))
+	futures := make([]jetstream.PubAckFuture, len(events))
+	for i, data := range payloads {
+		r := &results[i]
+		if o.ids != nil {
+			r.ID = o.ids[i]
 		}
-		f, err := js.PublishMsgAsync(msg, jetstream.WithExpectStream(naming.TopicStream(t.Name)))
-		if err != nil {
-			return t.publishError(err)
+		if r.ID == "" {
+			r.ID = nuid.Next()
 		}
-		futures = append(futures, f)
+		if err := ctx.Err(); err != nil {
+			r.Err = fmt.Errorf("ferry: publish %s: %w", t.Name, err)
+			continue
+		}
+		f, err := js.PublishMsgAsync(t.message(ctx, data, r.ID, source), jetstream.WithExpectStream(naming.TopicStream(t.Name)))
+		if err != nil {
+			r.Err = t.publishError(err)
+			continue
+		}
+		futures[i] = f
 	}
-	for _, f := range futures {
+	for i, f := range futures {
+		r := &results[i]
+		if f == nil {
+			continue
+		}
 		select {
-		case <-f.Ok():
+		case ack := <-f.Ok():
+			r.Sequence, r.Duplicate = ack.Sequence, ack.Duplicate
 		case err := <-f.Err():
-			return t.publishError(err)
+			r.Err = t.publishError(err)
 		case <-ctx.Done():
-			return fmt.Errorf("ferry: publish %s: %w", t.Name, ctx.Err())
+			r.Err = fmt.Errorf("ferry: publish %s: stored or not, unknown: %w", t.Name, ctx.Err())
 		}
 	}
-	return nil
+	failed := 0
+	var first error
+	for _, r := range results {
+		if r.Err != nil {
+			failed++
+			if first == nil {
+				first = r.Err
+			}
+		}
+	}
+	if failed > 0 {
+		return results, fmt.Errorf("ferry: publish %s: %d of %d events not stored (publish them again with their result IDs): %w", t.Name, failed, len(events), first)
+	}
+	return results, nil
+}
+
+// options applies opts, refusing the ID options of the other kind of
+// publish.
+func (t Topic[T]) options(opts []PublishOption, batch bool) (publishOptions, error) {
+	var o publishOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	switch {
+	case o.set > 1:
+		return o, fmt.Errorf("ferry: publish %s: message IDs given twice", t.Name)
+	case batch && o.id != "":
+		return o, fmt.Errorf("ferry: publish %s: WithMessageID on a batch; use WithMessageIDs", t.Name)
+	case !batch && o.ids != nil:
+		return o, fmt.Errorf("ferry: publish %s: WithMessageIDs on a single event; use WithMessageID", t.Name)
+	}
+	return o, nil
 }
 
 // encode returns the event as JSON after checking it against the topic's
@@ -185,26 +286,26 @@ func (t Topic[T]) invalidEvents(what string, fields []*FieldError, cause error) 
 		Detail: what + " the schema of topic " + t.Name + "; nothing was published", Errors: fields, cause: cause}
 }
 
-func (t Topic[T]) message(ctx context.Context, c *Client, data []byte, source string, opts []PublishOption) (*nats.Msg, error) {
+// jetStream returns the client's JetStream context.
+func (t Topic[T]) jetStream(c *Client) (jetstream.JetStream, error) {
 	if c == nil || c.nc == nil {
 		return nil, fmt.Errorf("ferry: publish %s: no client (is the host connected to a broker?)", t.Name)
 	}
-	var o publishOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.id == "" {
-		o.id = nuid.Next()
-	}
+	return c.jetStream()
+}
+
+// message is the event as published: its payload, message ID, content
+// type, source service and the request ID and trace context of ctx.
+func (t Topic[T]) message(ctx context.Context, data []byte, id, source string) *nats.Msg {
 	msg := nats.NewMsg(t.Subject)
 	msg.Data = data
-	msg.Header.Set(naming.HeaderMsgID, o.id)
+	msg.Header.Set(naming.HeaderMsgID, id)
 	msg.Header.Set("Content-Type", "application/json")
 	if source != "" {
 		msg.Header.Set(naming.HeaderSource, source)
 	}
 	propagate(ctx, msg.Header.Set)
-	return msg, nil
+	return msg
 }
 
 // JetStream errors of a full stream: the store refused the message
@@ -254,10 +355,18 @@ func NewPublisher[T any](svc *Service, topic Topic[T]) *Publisher[T] {
 }
 
 // Publish publishes event; see [Topic.Publish]. It checks the event
-// against the schema the service documents for the topic. It fails until
-// the service's host has started.
-func (p *Publisher[T]) Publish(ctx context.Context, event *T, opts ...PublishOption) error {
+// against the schema the service documents for the topic, and the event
+// carries the service's name (Ferry-Source). It fails until the service's
+// host has started.
+func (p *Publisher[T]) Publish(ctx context.Context, event *T, opts ...PublishOption) (PublishResult, error) {
 	return p.topic.publish(ctx, p.svc.Client(), event, p.svc.name, p.validate, opts)
+}
+
+// PublishBatch publishes events; see [Topic.PublishBatch]. Like
+// [Publisher.Publish], it checks them against the service's schema and
+// they carry the service's name.
+func (p *Publisher[T]) PublishBatch(ctx context.Context, events []*T, opts ...PublishOption) ([]PublishResult, error) {
+	return p.topic.publishBatch(ctx, p.svc.Client(), events, p.svc.name, p.validate, opts)
 }
 
 // Topic returns the published topic.

@@ -73,7 +73,7 @@ func newOrders(opts ...ferry.Option) *ferry.Service {
 		event := ordersapi.OrderPlaced{OrderID: nuid.Next(), SKU: in.Body.SKU, Quantity: in.Body.Quantity}
 		// The order ID is the message ID: a retried request that publishes
 		// the same order again is stored once.
-		if err := placed.Publish(ctx, &event, ferry.WithMessageID(event.OrderID)); err != nil {
+		if _, err := placed.Publish(ctx, &event, ferry.WithMessageID(event.OrderID)); err != nil {
 			return nil, err
 		}
 		return &ordersapi.PlaceOrderOutput{Body: event}, nil
