@@ -132,7 +132,7 @@ func (t Topic[T]) publish(ctx context.Context, c *Client, event *T, source strin
 	}
 	ack, err := js.PublishMsg(ctx, t.message(ctx, data, res.ID, source), jetstream.WithExpectStream(naming.TopicStream(t.Name)))
 	if err != nil {
-		return fail(t.publishError(err))
+		return fail(publishError(t.Name, err))
 	}
 	res.Sequence, res.Duplicate = ack.Sequence, ack.Duplicate
 	return res, nil
@@ -200,7 +200,7 @@ func (t Topic[T]) publishBatch(ctx context.Context, c *Client, events []*T, sour
 		}
 		f, err := js.PublishMsgAsync(t.message(ctx, data, r.ID, source), jetstream.WithExpectStream(naming.TopicStream(t.Name)))
 		if err != nil {
-			r.Err = t.publishError(err)
+			r.Err = publishError(t.Name, err)
 			continue
 		}
 		futures[i] = f
@@ -214,7 +214,7 @@ func (t Topic[T]) publishBatch(ctx context.Context, c *Client, events []*T, sour
 		case ack := <-f.Ok():
 			r.Sequence, r.Duplicate = ack.Sequence, ack.Duplicate
 		case err := <-f.Err():
-			r.Err = t.publishError(err)
+			r.Err = publishError(t.Name, err)
 		case <-ctx.Done():
 			r.Err = fmt.Errorf("ferry: publish %s: stored or not, unknown: %w", t.Name, ctx.Err())
 		}
@@ -319,18 +319,20 @@ const (
 // ErrTopicFull reports a topic stream at its size limit.
 var ErrTopicFull = errors.New("ferry: topic stream is full")
 
-func (t Topic[T]) publishError(err error) error {
+// publishError is the error of a publish to topic that JetStream refused
+// or did not answer.
+func publishError(topic string, err error) error {
 	var apiErr *jetstream.APIError
 	switch {
 	case errors.As(err, &apiErr) && (apiErr.ErrorCode == jsErrStreamStoreFailed && strings.Contains(apiErr.Description, "maximum") ||
 		apiErr.ErrorCode == jsErrInsufficientResources):
 		return &Error{Status: http.StatusInsufficientStorage, Code: "topic_full",
-			Detail: "topic " + t.Name + " is full; nothing was published", cause: errors.Join(ErrTopicFull, err)}
+			Detail: "topic " + topic + " is full; nothing was published", cause: errors.Join(ErrTopicFull, err)}
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "no_stream",
-			Detail: "topic " + t.Name + " has no stream yet (no service declaring it has started) or the broker is unavailable", cause: err}
+			Detail: "topic " + topic + " has no stream yet (no service declaring it has started) or the broker is unavailable", cause: err}
 	}
-	return fmt.Errorf("ferry: publish %s: %w", t.Name, err)
+	return fmt.Errorf("ferry: publish %s: %w", topic, err)
 }
 
 // Publisher publishes a topic on behalf of a service: the service declares
