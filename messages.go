@@ -1,11 +1,14 @@
 package ferry
 
 import (
+	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 
@@ -147,13 +150,31 @@ func (r *frozenRegistry) RegisterTypeAlias(t, _ reflect.Type) {
 // topic into a T after checking it against the topic's schema: valid JSON,
 // valid for T's validation tags. It is built once, when the topic is
 // declared, and is safe for concurrent use.
+//
+// The check decodes the payload to a generic value for the schema, then
+// into a T. When the schema checks nothing json.Unmarshal into T does not
+// (see typesOnly), the payload is decoded into T alone; anything that
+// fails that way, or that the fast way could let through (null, a number
+// too large), takes the full check, so what is accepted, what is rejected
+// and the error texts are the same either way.
 func payloadDecoder[T any](m *messageSchemas, d topicDecl) func(data []byte, v *T) error {
 	validate := m.validator(d)
-	return func(data []byte, v *T) error {
+	checked := func(data []byte, v *T) error {
 		if err := validate(data); err != nil {
 			return err
 		}
 		return json.Unmarshal(data, v)
+	}
+	if !m.typesOnly(d) {
+		return checked
+	}
+	return func(data []byte, v *T) error {
+		if !isNull(data) && !mayOverflow(data) && json.Unmarshal(data, v) == nil {
+			return nil
+		}
+		var zero T
+		*v = zero
+		return checked(data, v)
 	}
 }
 
@@ -222,4 +243,152 @@ func publishValidator(d topicDecl) func([]byte) error {
 	}
 	v, _ := topicValidators.LoadOrStore(k, newMessageSchemas().validator(d))
 	return v.(func([]byte) error)
+}
+
+// typesOnly reports whether the topic's payload schema checks nothing that
+// json.Unmarshal into the payload type does not check as well, so that a
+// payload json.Unmarshal accepts (other than null) the schema accepts too:
+// every property optional (a null one is then skipped), no constraint of
+// any kind, no arrays or maps (whose null items the schema refuses and
+// json.Unmarshal lets through), and a payload type of plain structs,
+// scalars, pointers and empty interfaces (no custom unmarshaler, no
+// ",string" option, no embedded struct, no two field names equal but for
+// case).
+func (m *messageSchemas) typesOnly(d topicDecl) bool {
+	s, reg := m.declare(d)
+	return schemaTypesOnly(s, reg, map[*huma.Schema]bool{}) && goTypesOnly(d.payload, map[reflect.Type]bool{})
+}
+
+func schemaTypesOnly(s *huma.Schema, reg huma.Registry, seen map[*huma.Schema]bool) bool {
+	for s != nil && s.Ref != "" {
+		s = reg.SchemaFromRef(s.Ref)
+	}
+	switch {
+	case s == nil:
+		return false
+	case seen[s]:
+		return true
+	}
+	seen[s] = true
+	if len(s.Required) > 0 || s.Enum != nil || s.Pattern != "" ||
+		s.Minimum != nil || s.ExclusiveMinimum != nil || s.Maximum != nil || s.ExclusiveMaximum != nil || s.MultipleOf != nil ||
+		s.MinLength != nil || s.MaxLength != nil || s.MinItems != nil || s.MaxItems != nil || s.UniqueItems || s.Items != nil ||
+		s.MinProperties != nil || s.MaxProperties != nil || len(s.DependentRequired) > 0 ||
+		s.OneOf != nil || s.AnyOf != nil || s.AllOf != nil || s.Not != nil || s.Discriminator != nil {
+		return false
+	}
+	switch s.Type {
+	case huma.TypeString:
+		// Only strings are checked against their format.
+		return s.Format == "" && s.ContentEncoding == "" && len(s.Properties) == 0 && s.AdditionalProperties == nil
+	case huma.TypeBoolean, huma.TypeInteger, huma.TypeNumber, "":
+		return len(s.Properties) == 0 && s.AdditionalProperties == nil
+	case huma.TypeObject:
+		if s.AdditionalProperties != nil && s.AdditionalProperties != true {
+			return false // a map's value schema
+		}
+		for _, p := range s.Properties {
+			if !schemaTypesOnly(p, reg, seen) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+var (
+	jsonUnmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+func goTypesOnly(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return true
+	}
+	seen[t] = true
+	for _, u := range []reflect.Type{t, reflect.PointerTo(t)} {
+		if u.Implements(jsonUnmarshalerType) || u.Implements(textUnmarshalerType) {
+			return false
+		}
+	}
+	switch t.Kind() {
+	case reflect.Bool, reflect.String, reflect.Float32, reflect.Float64,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	case reflect.Pointer:
+		return goTypesOnly(t.Elem(), seen)
+	case reflect.Interface:
+		return t.NumMethod() == 0
+	case reflect.Struct:
+		var names []string
+		for f := range t.Fields() {
+			if f.Anonymous {
+				return false
+			}
+			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if !f.IsExported() || name == "-" && opts == "" {
+				continue
+			}
+			if slices.Contains(strings.Split(opts, ","), "string") {
+				return false
+			}
+			if name == "" {
+				name = f.Name
+			}
+			for _, other := range names {
+				if strings.EqualFold(name, other) {
+					return false
+				}
+			}
+			names = append(names, name)
+			if !goTypesOnly(f.Type, seen) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// mayOverflow reports whether data may hold a number too large for a
+// float64, which decoding to a generic value refuses but json.Unmarshal
+// into a struct skips when no field takes it. Such a number has an
+// exponent of three digits or more, or, with a smaller exponent (at most
+// 99), more than 200 digits before its decimal point; the test is on the
+// bytes, so a string that looks like one only costs the fast path.
+func mayOverflow(data []byte) bool {
+	digits := 0
+	for i, c := range data {
+		if c >= '0' && c <= '9' {
+			digits++
+			if digits > 200 {
+				return true
+			}
+			continue
+		}
+		digits = 0
+		if c != 'e' && c != 'E' {
+			continue
+		}
+		j := i + 1
+		if j < len(data) && (data[j] == '+' || data[j] == '-') {
+			j++
+		}
+		k := j
+		for k < len(data) && data[k] >= '0' && data[k] <= '9' {
+			k++
+		}
+		if k-j >= 3 {
+			return true
+		}
+	}
+	return false
+}
+
+// isNull reports whether data is the JSON null, which json.Unmarshal
+// accepts for any type and the schema of an object refuses.
+func isNull(data []byte) bool {
+	return string(bytes.TrimSpace(data)) == "null"
 }
