@@ -1,6 +1,7 @@
 package ferry
 
 import (
+	"bytes"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,14 +16,25 @@ const AsyncAPIPath = "/asyncapi"
 
 // AsyncAPI returns the service's AsyncAPI 3.0 document as JSON.
 func (s *Service) AsyncAPI() ([]byte, error) {
-	doc, err := s.asyncAPIDocument()
+	doc, err := s.asyncAPI()
 	if err != nil {
 		return nil, err
 	}
-	return doc.JSON()
+	return bytes.Clone(doc.json), nil
 }
 
-func (s *Service) asyncAPIDocument() (*asyncapi.Document, error) {
+// builtAsyncAPI is a service's AsyncAPI document, encoded, and the
+// declarations it was built from.
+type builtAsyncAPI struct {
+	key        []docDecl
+	json, yaml []byte
+	err        error
+}
+
+// asyncAPI returns the service's AsyncAPI document. It is built once for
+// a set of declarations (so once and for all when the service has
+// started), from the frozen payload schemas, which it only reads.
+func (s *Service) asyncAPI() (*builtAsyncAPI, error) {
 	s.mu.Lock()
 	published := make([]topicDecl, 0, len(s.published))
 	for _, d := range s.published {
@@ -30,38 +42,66 @@ func (s *Service) asyncAPIDocument() (*asyncapi.Document, error) {
 	}
 	subs := slices.Clone(s.subs)
 	s.mu.Unlock()
-	topic := func(d topicDecl) asyncapi.Topic {
-		return asyncapi.Topic{Name: d.name, Subject: d.subject, Description: d.description, Payload: s.messages.schema(d)}
+	slices.SortFunc(published, func(a, b topicDecl) int { return strings.Compare(a.name, b.name) })
+
+	key := make([]docDecl, 0, len(published)+len(subs))
+	for _, d := range published {
+		key = append(key, docDecl{topicDecl: d})
 	}
-	info := asyncapi.Info{Title: s.name, Version: s.version, Description: s.description, Registry: s.messages.registry}
+	for _, sub := range subs {
+		key = append(key, docDecl{topicDecl: sub.decl(), consumer: sub.consumerName()})
+	}
+	m := s.messages
+	m.docMu.Lock()
+	defer m.docMu.Unlock()
+	if m.doc != nil && slices.Equal(m.doc.key, key) {
+		return m.doc, m.doc.err
+	}
+
+	topic := func(d topicDecl) asyncapi.Topic {
+		return asyncapi.Topic{Name: d.name, Subject: d.subject, Description: d.description, Payload: m.schema(d)}
+	}
+	info := asyncapi.Info{Title: s.name, Version: s.version, Description: s.description}
 	for _, d := range published {
 		info.Publishes = append(info.Publishes, topic(d))
 	}
 	for _, sub := range subs {
 		info.Subscribes = append(info.Subscribes, asyncapi.Subscription{Topic: topic(sub.decl()), Consumer: sub.consumerName()})
 	}
-	return asyncapi.Build(info)
+	info.Registry = m.snapshot() // after the schemas above: it resolves all of them
+	built := &builtAsyncAPI{key: key}
+	doc, err := asyncapi.Build(info)
+	if err == nil {
+		built.json, err = doc.JSON()
+	}
+	if err == nil {
+		built.yaml, err = doc.YAML()
+	}
+	built.err = err
+	m.doc = built
+	return built, err
 }
 
-// serveAsyncAPI answers /asyncapi.json and /asyncapi.yaml, built from the
-// service's declarations at each request.
+// docDecl is a declaration the AsyncAPI document shows: a published
+// topic, or a subscription's topic and consumer.
+type docDecl struct {
+	topicDecl
+	consumer string
+}
+
+// serveAsyncAPI answers /asyncapi.json and /asyncapi.yaml.
 func (s *Service) serveAsyncAPI(w http.ResponseWriter, r *http.Request) {
-	doc, err := s.asyncAPIDocument()
-	var body []byte
-	if err == nil {
-		if strings.HasSuffix(r.URL.Path, ".yaml") {
-			body, err = doc.YAML()
-			w.Header().Set("Content-Type", "application/yaml")
-		} else {
-			body, err = doc.JSON()
-			w.Header().Set("Content-Type", "application/json")
-		}
-	}
+	doc, err := s.asyncAPI()
 	if err != nil {
 		s.logger.Error("ferry: AsyncAPI document", "err", err.Error())
-		w.Header().Del("Content-Type")
 		writeProblem(w, (&Error{Status: http.StatusInternalServerError, Detail: "the AsyncAPI document could not be built"}).complete(requestID(r.Header.Get(HeaderRequestID))))
 		return
 	}
-	_, _ = w.Write(body)
+	if strings.HasSuffix(r.URL.Path, ".yaml") {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(doc.yaml)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(doc.json)
 }

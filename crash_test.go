@@ -76,7 +76,7 @@ func TestSubscriberKilledMidStream(t *testing.T) {
 	wg.Go(func() {
 		for i := 0; i < n; i += 100 {
 			for _, e := range events[i : i+100] {
-				if err := pub.Publish(context.Background(), e); err != nil {
+				if _, err := pub.Publish(context.Background(), e); err != nil {
 					t.Error(err)
 					return
 				}

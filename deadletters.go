@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,7 +19,9 @@ import (
 // dead-letter stream: the original payload and headers, where it failed,
 // and why.
 type DeadLetter struct {
-	// Sequence is the dead letter's sequence in the dead-letter stream.
+	// Sequence is the dead letter's sequence in the dead-letter stream:
+	// what [ReplayDeadLetter], [DeleteDeadLetter] and DeadLetterFilter.After
+	// take.
 	Sequence uint64
 	// Topic, Service and Consumer say which subscription gave up.
 	Topic, Service, Consumer string
@@ -42,6 +46,10 @@ type DeadLetter struct {
 // DeadLetterFilter selects dead letters; empty fields match all.
 type DeadLetterFilter struct {
 	Topic, Service, Consumer string
+	// After, when set, selects only dead letters with a greater sequence:
+	// pass the Sequence of the last dead letter a listing returned to get
+	// the next page.
+	After uint64
 }
 
 func (f DeadLetterFilter) subject() string {
@@ -55,13 +63,18 @@ func (f DeadLetterFilter) subject() string {
 }
 
 // ListDeadLetters returns up to limit dead letters matching filter, oldest
-// first, without removing them.
+// first, without removing them. To page through them, set filter.After to
+// the Sequence of the last one returned; an empty page is the end.
 func ListDeadLetters(ctx context.Context, c *Client, filter DeadLetterFilter, limit int) ([]DeadLetter, error) {
 	js, err := c.jetStream()
 	if err != nil {
 		return nil, err
 	}
-	cons, err := js.OrderedConsumer(ctx, naming.DeadLetterStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter.subject()}})
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter.subject()}}
+	if filter.After > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, filter.After+1
+	}
+	cons, err := js.OrderedConsumer(ctx, naming.DeadLetterStream, cfg)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, nil
 	}
@@ -96,7 +109,7 @@ func deadLetterOf(msg jetstream.Msg) DeadLetter {
 	dl := DeadLetter{
 		Topic: h.Get(naming.HeaderDLQTopic), Service: h.Get(naming.HeaderDLQService), Consumer: h.Get(naming.HeaderDLQConsumer),
 		Error: h.Get(naming.HeaderDLQError), Stream: h.Get(naming.HeaderDLQStream), Subject: h.Get(naming.HeaderDLQSubject),
-		MessageID: h.Get("Ferry-Dlq-Msg-Id"), Header: h, Data: msg.Data(),
+		MessageID: h.Get(headerDLQMsgID), Header: h, Data: msg.Data(),
 	}
 	dl.Deliveries, _ = strconv.ParseUint(h.Get(naming.HeaderDLQDeliveries), 10, 64)
 	dl.StreamSequence, _ = strconv.ParseUint(h.Get(naming.HeaderDLQSequence), 10, 64)
@@ -105,4 +118,118 @@ func deadLetterOf(msg jetstream.Msg) DeadLetter {
 		dl.Sequence = md.Sequence.Stream
 	}
 	return dl
+}
+
+// ReplayDeadLetter publishes the dead letter with sequence seq (its
+// [DeadLetter].Sequence) again, to the one subscription that gave up on it:
+// its payload and original headers go on the replay subject
+// ferry.replay.<topic>.<service>.<consumer>, which is in the topic's
+// stream and which only that consumer filters on, so the topic's other
+// subscriptions do not see the event again. The replay has a new message
+// ID, "replay:<seq>:<original message ID>", so the topic's de-duplication
+// does not swallow it, and a retried replay of the same dead letter is
+// stored once. Once JetStream has stored the replay, the dead letter is
+// deleted from the dead-letter stream; if that fails, the error says so
+// and [DeleteDeadLetter] removes it.
+//
+// A dead letter that does not exist is a 404 *[Error]
+// ("dead_letter_not_found"). The replay is handled like any delivery: it
+// is validated, retried and, failing again, dead-lettered again.
+func ReplayDeadLetter(ctx context.Context, c *Client, seq uint64) (PublishResult, error) {
+	stream, err := deadLetterStream(ctx, c, seq)
+	if err != nil {
+		return PublishResult{}, err
+	}
+	raw, err := stream.GetMsg(ctx, seq)
+	if err != nil {
+		return PublishResult{}, deadLetterError(seq, err)
+	}
+	h := raw.Header
+	topic, service, consumer := h.Get(naming.HeaderDLQTopic), h.Get(naming.HeaderDLQService), h.Get(naming.HeaderDLQConsumer)
+	if topic == "" || service == "" || consumer == "" {
+		return PublishResult{}, fmt.Errorf("ferry: replay dead letter %d: it names no topic, service and consumer (%s headers); not a Ferry dead letter", seq, dlqHeaderPrefix)
+	}
+	res := PublishResult{ID: "replay:" + strconv.FormatUint(seq, 10) + ":" + h.Get(headerDLQMsgID)}
+	msg := nats.NewMsg(naming.ReplaySubject(topic, service, consumer))
+	for k, vs := range h {
+		lower := strings.ToLower(k)
+		if strings.HasPrefix(lower, "nats-") || strings.HasPrefix(lower, strings.ToLower(dlqHeaderPrefix)) {
+			continue // the dead letter's own, and JetStream's
+		}
+		msg.Header[k] = append([]string(nil), vs...)
+	}
+	msg.Header.Set(naming.HeaderMsgID, res.ID)
+	msg.Data = raw.Data
+	js, _ := c.jetStream() // made by deadLetterStream
+	ack, err := js.PublishMsg(ctx, msg, jetstream.WithExpectStream(naming.TopicStream(topic)))
+	if err != nil {
+		res.Err = publishError(topic, err)
+		return res, fmt.Errorf("ferry: replay dead letter %d: %w", seq, res.Err)
+	}
+	res.Sequence, res.Duplicate = ack.Sequence, ack.Duplicate
+	if err := deleteDeadLetter(ctx, stream, seq); err != nil && !isNotFound(err) {
+		res.Err = fmt.Errorf("ferry: dead letter %d replayed (as %s), but not deleted; delete it with DeleteDeadLetter: %w", seq, res.ID, err)
+		return res, res.Err
+	}
+	return res, nil
+}
+
+// DeleteDeadLetter removes the dead letter with sequence seq from the
+// dead-letter stream, for good. A dead letter that does not exist is a 404
+// *[Error] ("dead_letter_not_found").
+func DeleteDeadLetter(ctx context.Context, c *Client, seq uint64) error {
+	stream, err := deadLetterStream(ctx, c, seq)
+	if err != nil {
+		return err
+	}
+	if err := deleteDeadLetter(ctx, stream, seq); err != nil {
+		return deadLetterError(seq, err)
+	}
+	return nil
+}
+
+// Headers of dead letters that have no constant in naming.
+const (
+	dlqHeaderPrefix = "Ferry-Dlq-"
+	headerDLQMsgID  = "Ferry-Dlq-Msg-Id"
+)
+
+// deadLetterStream returns the dead-letter stream; without one, there is
+// no dead letter seq.
+func deadLetterStream(ctx context.Context, c *Client, seq uint64) (jetstream.Stream, error) {
+	js, err := c.jetStream()
+	if err != nil {
+		return nil, err
+	}
+	stream, err := js.Stream(ctx, naming.DeadLetterStream)
+	if err != nil {
+		return nil, deadLetterError(seq, err)
+	}
+	return stream, nil
+}
+
+// deleteDeadLetter deletes the message seq; a missing one fails with
+// jetstream.ErrMsgNotFound (the delete itself only says "unsuccessful").
+func deleteDeadLetter(ctx context.Context, stream jetstream.Stream, seq uint64) error {
+	err := stream.DeleteMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful) {
+		if _, gerr := stream.GetMsg(ctx, seq); errors.Is(gerr, jetstream.ErrMsgNotFound) {
+			return gerr
+		}
+	}
+	return err
+}
+
+func isNotFound(err error) bool {
+	return errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, jetstream.ErrStreamNotFound)
+}
+
+// deadLetterError is a 404 *Error for a dead letter that does not exist,
+// and err wrapped otherwise.
+func deadLetterError(seq uint64, err error) error {
+	if isNotFound(err) {
+		return &Error{Status: http.StatusNotFound, Code: "dead_letter_not_found",
+			Detail: fmt.Sprintf("no dead letter %d", seq), cause: err}
+	}
+	return fmt.Errorf("ferry: dead letter %d: %w", seq, err)
 }

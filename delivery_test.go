@@ -153,7 +153,7 @@ func TestShutdownDoesNotSpendDeliveries(t *testing.T) {
 	h := run()
 	client := ferry.NewClient(h.NATS())
 	for _, id := range []string{"a", "b", "c", "d"} {
-		if err := placed.Publish(context.Background(), client, &OrderPlaced{OrderID: id, Quantity: 1}); err != nil {
+		if _, err := placed.Publish(context.Background(), client, &OrderPlaced{OrderID: id, Quantity: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -77,7 +77,7 @@ func deadLetters(t *testing.T, h *ferrytest.Host, consumer string) []ferry.DeadL
 
 func publish(t *testing.T, h *ferrytest.Host, e OrderPlaced, opts ...ferry.PublishOption) {
 	t.Helper()
-	if err := placed.Publish(context.Background(), h.Client, &e, opts...); err != nil {
+	if _, err := placed.Publish(context.Background(), h.Client, &e, opts...); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -276,7 +276,7 @@ func TestTopicFull(t *testing.T) {
 	ferrytest.Start(t, svc)
 	var err error
 	for i := 0; i < 200 && err == nil; i++ {
-		err = pub.Publish(context.Background(), &OrderPlaced{OrderID: strings.Repeat("x", 100), Quantity: 1})
+		_, err = pub.Publish(context.Background(), &OrderPlaced{OrderID: strings.Repeat("x", 100), Quantity: 1})
 	}
 	var fe *ferry.Error
 	if !errors.Is(err, ferry.ErrTopicFull) || !errors.As(err, &fe) || fe.Code != "topic_full" {
@@ -293,7 +293,7 @@ func TestPublishBatch(t *testing.T) {
 	for i := range events {
 		events[i] = &OrderPlaced{OrderID: "b", Quantity: i + 1}
 	}
-	if err := placed.PublishBatch(context.Background(), h.Client, events); err != nil {
+	if _, err := placed.PublishBatch(context.Background(), h.Client, events); err != nil {
 		t.Fatal(err)
 	}
 	ferrytest.Eventually(t, func() bool { return calls.Load() == 1000 }, "1000 events are handled (%d)", calls.Load())
@@ -381,7 +381,7 @@ func TestExistingConsumerKeepsItsStart(t *testing.T) {
 		t.Errorf("warnings in the logs:\n%s", logs)
 	}
 	client := ferry.NewClient(h.NATS())
-	if err := placed.Publish(context.Background(), client, &OrderPlaced{OrderID: "still-consumed", Quantity: 1}); err != nil {
+	if _, err := placed.Publish(context.Background(), client, &OrderPlaced{OrderID: "still-consumed", Quantity: 1}); err != nil {
 		t.Fatal(err)
 	}
 	ferrytest.Eventually(t, func() bool { return calls.get("still-consumed") == 1 }, "events are still handled")

@@ -71,7 +71,7 @@ func TestProvisionNone(t *testing.T) {
 	again := ferry.MustNew("orders", "1.0.0", ferry.WithoutHTTP(), quiet)
 	ferry.NewPublisher(again, placed)
 	h2 := ferrytest.StartWith(t, cfg, again)
-	if err := placed.Publish(context.Background(), h2.Client, &OrderPlaced{OrderID: "o", Quantity: 1}); err != nil {
+	if _, err := placed.Publish(context.Background(), h2.Client, &OrderPlaced{OrderID: "o", Quantity: 1}); err != nil {
 		t.Fatalf("publish on a stream made beforehand: %v", err)
 	}
 }

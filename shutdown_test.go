@@ -43,7 +43,7 @@ func TestShutdownReturnsWhateverHandlersDo(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := ferry.NewClient(h.NATS())
-	if err := placed.Publish(context.Background(), client, &OrderPlaced{OrderID: "o", Quantity: 1}); err != nil {
+	if _, err := placed.Publish(context.Background(), client, &OrderPlaced{OrderID: "o", Quantity: 1}); err != nil {
 		t.Fatal(err)
 	}
 	go func() { _, _ = hangEndpoint.Call(context.Background(), client, &Empty{}) }()
@@ -91,7 +91,7 @@ func TestFailedStartCleansUpPromptly(t *testing.T) {
 	producer := ferry.MustNew("orders", "1.0.0", ferry.WithoutHTTP(), quiet)
 	ferry.NewPublisher(producer, placed)
 	first := ferrytest.StartWith(t, cfg, producer)
-	if err := placed.Publish(context.Background(), first.Client, &OrderPlaced{OrderID: "o", Quantity: 1}); err != nil {
+	if _, err := placed.Publish(context.Background(), first.Client, &OrderPlaced{OrderID: "o", Quantity: 1}); err != nil {
 		t.Fatal(err)
 	}
 	js, _ := jetstream.New(first.NATS())

@@ -225,7 +225,7 @@ func startFerry(ctx context.Context, dir string, mode syncMode, consume bool, s 
 
 func (f *ferryInstance) publish(ctx context.Context, events []*OrderPlaced, batchSize int) error {
 	for i := 0; i < len(events); i += batchSize {
-		if err := placed.PublishBatch(ctx, f.client, events[i:min(i+batchSize, len(events))]); err != nil {
+		if _, err := placed.PublishBatch(ctx, f.client, events[i:min(i+batchSize, len(events))]); err != nil {
 			return err
 		}
 	}

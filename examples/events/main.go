@@ -4,9 +4,9 @@
 // lands in the dead-letter stream with the reason.
 //
 //	go run ./examples/events                                     # both, on the embedded broker
-//	curl -s localhost:8000/orders -d '{"sku":"kettle","quantity":1}'
+//	curl -s localhost:8000/orders -H 'Content-Type: application/json' -d '{"sku":"kettle","quantity":1}'
 //	curl -s localhost:8001/shipments
-//	curl -s localhost:8000/orders -d '{"sku":"reject-me","quantity":1}'
+//	curl -s localhost:8000/orders -H 'Content-Type: application/json' -d '{"sku":"reject-me","quantity":1}'
 //	curl -s localhost:8001/dead-letters
 //
 // Separate processes: -service orders -nats-listen 127.0.0.1:4333, then
@@ -16,6 +16,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -70,15 +72,34 @@ func newOrders(opts ...ferry.Option) *ferry.Service {
 	svc := ferry.MustNew("orders", "1.0.0", append(opts, ferry.WithDescription("Takes orders and announces them."))...)
 	placed := ferry.NewPublisher(svc, ordersapi.Placed)
 	ferry.Handle(svc, ordersapi.PlaceOrder, func(ctx context.Context, in *ordersapi.PlaceOrderInput) (*ordersapi.PlaceOrderOutput, error) {
-		event := ordersapi.OrderPlaced{OrderID: nuid.Next(), SKU: in.Body.SKU, Quantity: in.Body.Quantity}
-		// The order ID is the message ID: a retried request that publishes
-		// the same order again is stored once.
-		if err := placed.Publish(ctx, &event, ferry.WithMessageID(event.OrderID)); err != nil {
+		event := ordersapi.OrderPlaced{OrderID: orderID(in.IdempotencyKey), SKU: in.Body.SKU, Quantity: in.Body.Quantity}
+		// The order ID is the message ID. With an Idempotency-Key it derives
+		// from the key, so a retried request (the client sends the same key
+		// and body again) publishes the same message ID: JetStream stores
+		// it once if the retry comes within the topic's duplicate window
+		// (2 minutes), and past it, shipping's idempotency records (24
+		// hours) keep it from being shipped twice. A real service would
+		// scope the key to the caller's account.
+		res, err := placed.Publish(ctx, &event, ferry.WithMessageID(event.OrderID))
+		if err != nil {
 			return nil, err
 		}
-		return &ordersapi.PlaceOrderOutput{Body: event}, nil
+		out := &ordersapi.PlaceOrderOutput{Body: event}
+		if res.Duplicate {
+			out.Replayed = "true"
+		}
+		return out, nil
 	})
 	return svc
+}
+
+// orderID returns a new order ID, or the one an idempotency key stands for.
+func orderID(idempotencyKey string) string {
+	if idempotencyKey == "" {
+		return nuid.Next()
+	}
+	sum := sha256.Sum256([]byte(idempotencyKey))
+	return "k" + base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
 // Shipment is an order shipping has handled.
@@ -122,6 +143,10 @@ func newShipping(opts ...ferry.Option) *ferry.Service {
 		defer mu.Unlock()
 		return &shipmentsOutput{Body: append([]Shipment{}, shipped...)}, nil
 	})
+	// GET /dead-letters shows the error texts of failed handlers, which may
+	// say more about the service's internals than its API does, to anyone
+	// who can reach its port: fine for a local example; a real service
+	// serves this on an admin listener or behind authorisation.
 	ferry.Get(svc, "list-dead-letters", "/dead-letters", func(ctx context.Context, _ *struct{}) (*deadLettersOutput, error) {
 		dls, err := ferry.ListDeadLetters(ctx, svc.Client(), ferry.DeadLetterFilter{Service: "shipping"}, 100)
 		if err != nil {

@@ -69,6 +69,50 @@ func TestOrdersAreShipped(t *testing.T) {
 	}
 }
 
+// TestRetriedOrderIsStoredOnce: two requests with one Idempotency-Key
+// answer the same order, and the order is stored, and shipped, once.
+func TestRetriedOrderIsStoredOnce(t *testing.T) {
+	cfg := ferrytest.Config(t)
+	opts := []ferry.Option{ferry.WithConfig(cfg), ferry.WithLogger(ferrytest.Logger(t))}
+	orders, shipping := newOrders(opts...), newShipping(opts...)
+	ferrytest.StartWith(t, cfg, orders, shipping)
+	ordersURL, shippingURL := ferrytest.URL(t, orders), ferrytest.URL(t, shipping)
+
+	placeOrder := func(key, body string) (string, http.Header) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, ordersURL+"/orders", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			OrderID string `json:"order_id"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusAccepted || out.OrderID == "" {
+			t.Fatalf("POST /orders: %d, %v", resp.StatusCode, err)
+		}
+		return out.OrderID, resp.Header
+	}
+	first, h1 := placeOrder("retry-me-1", `{"sku":"kettle","quantity":1}`)
+	second, h2 := placeOrder("retry-me-1", `{"sku":"kettle","quantity":1}`)
+	if first != second {
+		t.Errorf("a retried request placed order %s, then %s", first, second)
+	}
+	if h1.Get("Idempotent-Replayed") != "" || h2.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("Idempotent-Replayed: %q, then %q", h1.Get("Idempotent-Replayed"), h2.Get("Idempotent-Replayed"))
+	}
+	other, _ := placeOrder("", `{"sku":"teapot","quantity":1}`)
+	ferrytest.Eventually(t, func() bool { return strings.Contains(get(t, shippingURL+"/shipments"), other) }, "the later order is shipped")
+	if n := strings.Count(get(t, shippingURL+"/shipments"), first); n != 1 {
+		t.Errorf("the retried order was shipped %d times", n)
+	}
+}
+
 // TestAsyncAPIDocuments holds each service's /asyncapi.json in a golden
 // file and checks it with the official AsyncAPI parser.
 func TestAsyncAPIDocuments(t *testing.T) {

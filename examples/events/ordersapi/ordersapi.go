@@ -24,7 +24,11 @@ var Placed = ferry.Topic[OrderPlaced]{
 
 // PlaceOrderInput is the input of [PlaceOrder].
 type PlaceOrderInput struct {
-	Body struct {
+	// IdempotencyKey, when given, makes a retried request (the same key
+	// and the same body) place the same order: its ID and its event's
+	// message ID derive from the key.
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"128" doc:"Send the same key when retrying a request, so the order is placed once."`
+	Body           struct {
 		SKU      string `json:"sku" pattern:"^[a-z0-9-]+$" maxLength:"32"`
 		Quantity int    `json:"quantity" minimum:"1" maximum:"100"`
 	}
@@ -32,7 +36,10 @@ type PlaceOrderInput struct {
 
 // PlaceOrderOutput is the output of [PlaceOrder].
 type PlaceOrderOutput struct {
-	Body OrderPlaced
+	// Replayed is "true" when the order had already been placed with the
+	// request's Idempotency-Key.
+	Replayed string `header:"Idempotent-Replayed" doc:"true when a request with this Idempotency-Key had already placed the order."`
+	Body     OrderPlaced
 }
 
 // PlaceOrder accepts an order and publishes [Placed]; it answers once the
