@@ -109,7 +109,7 @@ func deadLetterOf(msg jetstream.Msg) DeadLetter {
 	dl := DeadLetter{
 		Topic: h.Get(naming.HeaderDLQTopic), Service: h.Get(naming.HeaderDLQService), Consumer: h.Get(naming.HeaderDLQConsumer),
 		Error: h.Get(naming.HeaderDLQError), Stream: h.Get(naming.HeaderDLQStream), Subject: h.Get(naming.HeaderDLQSubject),
-		MessageID: h.Get(headerDLQMsgID), Header: h, Data: msg.Data(),
+		MessageID: h.Get(naming.HeaderDLQMsgID), Header: h, Data: msg.Data(),
 	}
 	dl.Deliveries, _ = strconv.ParseUint(h.Get(naming.HeaderDLQDeliveries), 10, 64)
 	dl.StreamSequence, _ = strconv.ParseUint(h.Get(naming.HeaderDLQSequence), 10, 64)
@@ -149,7 +149,7 @@ func ReplayDeadLetter(ctx context.Context, c *Client, seq uint64) (PublishResult
 	if topic == "" || service == "" || consumer == "" {
 		return PublishResult{}, fmt.Errorf("ferry: replay dead letter %d: it names no topic, service and consumer (%s headers); not a Ferry dead letter", seq, dlqHeaderPrefix)
 	}
-	res := PublishResult{ID: "replay:" + strconv.FormatUint(seq, 10) + ":" + h.Get(headerDLQMsgID)}
+	res := PublishResult{ID: "replay:" + strconv.FormatUint(seq, 10) + ":" + h.Get(naming.HeaderDLQMsgID)}
 	msg := nats.NewMsg(naming.ReplaySubject(topic, service, consumer))
 	for k, vs := range h {
 		lower := strings.ToLower(k)
@@ -188,11 +188,8 @@ func DeleteDeadLetter(ctx context.Context, c *Client, seq uint64) error {
 	return nil
 }
 
-// Headers of dead letters that have no constant in naming.
-const (
-	dlqHeaderPrefix = "Ferry-Dlq-"
-	headerDLQMsgID  = "Ferry-Dlq-Msg-Id"
-)
+// dlqHeaderPrefix starts the headers Ferry adds to a dead letter.
+const dlqHeaderPrefix = "Ferry-Dlq-"
 
 // deadLetterStream returns the dead-letter stream; without one, there is
 // no dead letter seq.

@@ -251,7 +251,7 @@ func (t Topic[T]) invalidEvents(what string, fields []*FieldError, cause error) 
 // jetStream returns the client's JetStream context.
 func (t Topic[T]) jetStream(c *Client) (jetstream.JetStream, error) {
 	if c == nil || c.nc == nil {
-		return nil, fmt.Errorf("ferry: publish %s: no client (is the host connected to a broker?)", t.Name)
+		return nil, fmt.Errorf("ferry: publish %s: %w", t.Name, errNoClient)
 	}
 	return c.jetStream()
 }

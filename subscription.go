@@ -340,7 +340,7 @@ func (s *subscription[T]) storeDeadLetter(ctx context.Context, d *worker.Deliver
 	dl.Header.Set(naming.HeaderDLQSubject, msg.Subject())
 	dl.Header.Set(naming.HeaderDLQTime, time.Now().UTC().Format(time.RFC3339Nano))
 	if id := msg.Headers().Get(naming.HeaderMsgID); id != "" {
-		dl.Header.Set("Ferry-Dlq-Msg-Id", id)
+		dl.Header.Set(naming.HeaderDLQMsgID, id)
 	}
 	dl.Data = msg.Data()
 	_, err := s.js.PublishMsg(ctx, dl, jetstream.WithExpectStream(naming.DeadLetterStream))

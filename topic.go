@@ -2,7 +2,6 @@ package ferry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -90,7 +89,7 @@ func (p *Publisher[T]) Topic() Topic[T] { return p.topic }
 // jetStream returns the client's JetStream context, made once.
 func (c *Client) jetStream() (jetstream.JetStream, error) {
 	if c == nil || c.nc == nil {
-		return nil, errors.New("ferry: no client (is the host connected to a broker?)")
+		return nil, fmt.Errorf("ferry: %w", errNoClient)
 	}
 	c.jsOnce.Do(func() { c.js, c.jsErr = jetstream.New(c.nc) })
 	return c.js, c.jsErr

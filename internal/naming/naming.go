@@ -112,6 +112,7 @@ const (
 	HeaderDLQSequence   = "Ferry-Dlq-Sequence"
 	HeaderDLQSubject    = "Ferry-Dlq-Subject"
 	HeaderDLQTime       = "Ferry-Dlq-Time"
+	HeaderDLQMsgID      = "Ferry-Dlq-Msg-Id"
 )
 
 // CheckTopicName reports whether name is a valid topic name.
