@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,7 +57,7 @@ func TestReviewAddDoesNotRewriteAServiceAnotherHostRuns(t *testing.T) {
 	ferrytest.StartWith(t, small, svc)
 	url := ferrytest.URL(t, svc) + "/store"
 	body := `{"data":"` + strings.Repeat("x", 8<<10) + `"}`
-	post := func() int {
+	post := func(body string) int {
 		resp, err := http.Post(url, "application/json", strings.NewReader(body))
 		if err != nil {
 			t.Error(err)
@@ -65,12 +66,13 @@ func TestReviewAddDoesNotRewriteAServiceAnotherHostRuns(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if got := post(); got != http.StatusRequestEntityTooLarge {
+	if got := post(body); got != http.StatusRequestEntityTooLarge {
 		t.Fatalf("an 8 KiB body to a 1 KiB limit: %d, want 413", got)
 	}
 
 	// Requests in flight while another host adds the service.
 	stop := make(chan struct{})
+	var served atomic.Int64
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
@@ -78,10 +80,14 @@ func TestReviewAddDoesNotRewriteAServiceAnotherHostRuns(t *testing.T) {
 			case <-stop:
 				return
 			default:
-				post()
+				post(`{"data":"small"}`)
+				served.Add(1)
 			}
 		}
 	})
+	for served.Load() < 5 {
+		time.Sleep(time.Millisecond)
+	}
 	big := ferrytest.Config(t)
 	big.MaxBody = 32 << 20
 	other, err := ferry.NewHost(ferry.WithConfig(big), quiet)
@@ -89,12 +95,15 @@ func TestReviewAddDoesNotRewriteAServiceAnotherHostRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	addErr := other.Add(svc)
+	for n := served.Load(); served.Load() < n+5; {
+		time.Sleep(time.Millisecond)
+	}
 	close(stop)
 	wg.Wait()
 	if addErr == nil {
 		t.Errorf("Host.Add accepted a service another host is running")
 	}
-	if got := post(); got != http.StatusRequestEntityTooLarge {
+	if got := post(body); got != http.StatusRequestEntityTooLarge {
 		t.Errorf("after another host's Add, the running service answers an 8 KiB body with %d, want 413 (its host's 1 KiB limit)", got)
 	}
 }

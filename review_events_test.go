@@ -99,3 +99,49 @@ func TestReviewHungIdempotentHandlerIsDeadLettered(t *testing.T) {
 			info.Delivered.Consumer)
 	}
 }
+
+// REVIEW: docs/events.md says a deleted consumer is recreated "after the
+// last acknowledged event it knew ... never from the start of the stream".
+// The worker recreates it at the consumer's ack floor + 1, and the ack
+// floor stops at the first event still unacknowledged: one event waiting
+// out a retry backoff at the head of the stream keeps the floor at 0, so
+// the consumer is recreated from the start and every event acknowledged
+// after it is handled again.
+func TestReviewDeletedConsumerBehindARetryDoesNotRewind(t *testing.T) {
+	var calls counter
+	svc := ferry.MustNew("shipping", "1.0.0", ferry.WithoutHTTP(), quiet)
+	ferry.Subscribe(svc, placed, "ship", func(_ context.Context, e *OrderPlaced) error {
+		calls.add(e.OrderID)
+		if e.OrderID == "poison" {
+			return fmt.Errorf("downstream refuses %s for now", e.OrderID)
+		}
+		return nil
+	}, ferry.SubscribeBackoff(10*time.Minute, 10*time.Minute), ferry.SubscribeMaxDeliveries(100))
+	h := ferrytest.Start(t, svc)
+	publish(t, h, OrderPlaced{OrderID: "poison", Quantity: 1})
+	ferrytest.Eventually(t, func() bool { return calls.get("poison") == 1 }, "the first event fails once")
+	for i := range 10 {
+		publish(t, h, OrderPlaced{OrderID: fmt.Sprintf("ok-%d", i), Quantity: 1})
+	}
+	ferrytest.Eventually(t, func() bool { return calls.distinct() == 11 }, "10 more events handled")
+	time.Sleep(time.Second) // the subscription reads its ack floor every 250ms
+
+	js, _ := jetstream.New(h.NATS())
+	if err := js.DeleteConsumer(context.Background(), "ferry-order-placed", "shipping~ship"); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, h, OrderPlaced{OrderID: "after-delete", Quantity: 1})
+	ferrytest.Eventually(t, func() bool { return calls.get("after-delete") == 1 }, "the subscription resumes after its consumer was deleted")
+	time.Sleep(500 * time.Millisecond)
+	again := 0
+	for i := range 10 {
+		if calls.get(fmt.Sprintf("ok-%d", i)) > 1 {
+			again++
+		}
+	}
+	if again > 0 {
+		c, _ := js.Consumer(context.Background(), "ferry-order-placed", "shipping~ship")
+		t.Errorf("%d of 10 acknowledged events were handled again: the consumer was recreated from stream sequence %d, the start of the stream",
+			again, c.CachedInfo().Config.OptStartSeq)
+	}
+}
