@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -108,4 +109,36 @@ func TestReviewShutdownDuringStartReturnsByItsDeadline(t *testing.T) {
 	}
 	<-started
 	<-done
+}
+
+// REVIEW: goroutines outlive Shutdown: the NATS request pool's idle
+// workers wait out workerIdle (5s) after Close — Close cancels the
+// requests' context but does not tell idle workers to end — keeping the
+// pool (and the service's handler) alive after Shutdown has returned.
+func TestReviewShutdownLeavesNoRPCWorkers(t *testing.T) {
+	cfg := ferrytest.Config(t)
+	svc := ferry.MustNew("shipping", "1.0.0", ferry.WithConfig(cfg), ferry.WithNATS(), quiet)
+	ferry.Get(svc, "hang", "/hang", func(context.Context, *Empty) (*Empty, error) { return &Empty{}, nil })
+	h, err := ferry.NewHost(ferry.WithConfig(cfg), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = h.Add(svc)
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hangEndpoint.Call(context.Background(), ferry.NewClient(h.NATS()), &Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	if n := strings.Count(stacks, "internal/rpc.(*Server).worker"); n > 0 {
+		t.Errorf("%d NATS request worker(s) still running 200ms after Shutdown returned", n)
+	}
 }
