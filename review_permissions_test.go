@@ -1,0 +1,116 @@
+package ferry_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ferrygo/ferry"
+	"github.com/ferrygo/ferry/ferrytest"
+)
+
+// REVIEW: docs/events.md "Permissions" lists what a subscribing service's
+// NATS user needs; a user granted exactly that (owner mode) cannot run the
+// subscription: the table leaves out publishing acknowledgements
+// ($JS.ACK.ferry-<topic>.<service>~<consumer>.>: ack, nak, progress), the
+// replies discovery sends ($SRV requests are answered on the caller's
+// inbox), and the JetStream API subjects the state bucket is read through.
+func TestReviewPermissionsTableIsEnough(t *testing.T) {
+	stream, durable, bucket := "ferry-order-placed", "shipping~ship", "ferry-state-shipping"
+	pub := []string{
+		// subscribe: stream info (and create) for the topic and dead-letter streams
+		"$JS.API.STREAM.INFO." + stream, "$JS.API.STREAM.CREATE." + stream,
+		"$JS.API.STREAM.INFO.ferry-deadletters", "$JS.API.STREAM.CREATE.ferry-deadletters",
+		// the consumer: create, info, next
+		"$JS.API.CONSUMER.CREATE." + stream + "." + durable, "$JS.API.CONSUMER.CREATE." + stream + "." + durable + ".>",
+		"$JS.API.CONSUMER.INFO." + stream + "." + durable, "$JS.API.CONSUMER.MSG.NEXT." + stream + "." + durable,
+		// dead letters
+		"ferry.dlq.>",
+		// the KV bucket (create, read, write), read generously: every API on
+		// its stream, direct gets, account info, its subjects
+		"$JS.API.*.*.KV_" + bucket, "$JS.API.DIRECT.GET.KV_" + bucket + ".>", "$JS.API.INFO",
+		"$KV." + bucket + ".>",
+	}
+	sub := []string{"_INBOX.>", "$SRV.>"}
+	opts := &server.Options{
+		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
+		Users: []*server.User{
+			{Username: "admin", Password: "admin"},
+			{Username: "shipping", Password: "shipping", Permissions: &server.Permissions{
+				Publish:   &server.SubjectPermission{Allow: pub},
+				Subscribe: &server.SubjectPermission{Allow: sub},
+			}},
+		},
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	addr := srv.Addr().String()
+	admin, err := nats.Connect("nats://admin:admin@" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+
+	var calls counter
+	cfg := ferrytest.Config(t)
+	cfg.NATSURL = "nats://shipping:shipping@" + addr
+	svc := ferry.MustNew("shipping", "1.0.0", ferry.WithoutHTTP(), quiet)
+	ferry.Subscribe(svc, placed, "ship", func(_ context.Context, e *OrderPlaced) error { calls.add(e.OrderID); return nil },
+		ferry.SubscribeAckWait(time.Second))
+	h, err := ferry.NewHost(ferry.WithConfig(cfg), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = h.Add(svc)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.Start(ctx); err != nil {
+		t.Fatalf("a subscriber with the documented permissions does not start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = h.Shutdown(ctx)
+	})
+
+	if err := placed.Publish(context.Background(), ferry.NewClient(admin), &OrderPlaced{OrderID: "a", Quantity: 1}); err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(admin)
+	deadline := time.Now().Add(5 * time.Second)
+	var info *jetstream.ConsumerInfo
+	for time.Now().Before(deadline) {
+		c, err := js.Consumer(context.Background(), stream, durable)
+		if err == nil {
+			info, _ = c.Info(context.Background())
+		}
+		if info != nil && calls.get("a") > 0 && info.NumAckPending == 0 && info.NumPending == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if info == nil || calls.get("a") != 1 || info.NumAckPending != 0 {
+		desc := "no consumer"
+		if info != nil {
+			desc = fmt.Sprintf("delivered %d, ack pending %d", info.Delivered.Consumer, info.NumAckPending)
+		}
+		t.Errorf("with the documented permissions the event is not settled: handler ran %d times, %s", calls.get("a"), desc)
+	}
+
+	// Discovery: every service answers $SRV.PING.
+	if _, err := admin.Request("$SRV.PING.shipping", nil, 2*time.Second); err != nil {
+		t.Errorf("the service does not answer discovery with the documented permissions: %v", err)
+	}
+}
