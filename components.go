@@ -52,6 +52,9 @@ func (h *Host) brokerComponent() lifecycle.Component {
 			if b == nil {
 				return nil
 			}
+			if final := h.closeCtx.Load(); final != nil {
+				ctx = *final // the broker closes last, with the rest of the time
+			}
 			if ctx.Err() != nil {
 				// Past the deadline: the drain of the connection is cut at once.
 				var cancel context.CancelFunc
@@ -128,8 +131,15 @@ func (h *Host) provision(ctx context.Context) error {
 	}
 	if subscribed {
 		// Shared by every subscription: created when missing, never rewritten.
-		if err := provision.Stream(ctx, js, deadLetterStreamConfig(replicas, maxMsg), mode, provision.User, h.logger); err != nil {
+		dlq := deadLetterStreamConfig(replicas)
+		if err := provision.Stream(ctx, js, dlq, mode, provision.User, h.logger); err != nil {
 			return err
+		}
+		if mode == provision.ModeOwner {
+			// One made before the limit was raised: raising it loses nothing.
+			if err := provision.RaiseMessageSize(ctx, js, dlq.Name, dlq.MaxMsgSize); err != nil {
+				return err
+			}
 		}
 	}
 	client := NewClient(b.Conn())

@@ -42,6 +42,13 @@ type Host struct {
 	shared   int // services that took the host's address
 	group    *lifecycle.Group
 	state    hostState
+	// While the host starts: cancelStart ends the start, started closes
+	// when it returns.
+	cancelStart context.CancelFunc
+	started     chan struct{}
+	// closeCtx is the context of the shutdown under way: the broker closes
+	// within it, after the other components closed within their share.
+	closeCtx atomic.Pointer[context.Context]
 	failed   chan error
 	stopOnce sync.Once
 	stopErr  error
@@ -53,6 +60,7 @@ type hostState int
 
 const (
 	hostNew hostState = iota
+	hostStarting
 	hostStarted
 	hostStopped
 )
@@ -77,22 +85,32 @@ func NewHost(opts ...Option) (*Host, error) {
 // the host's (its address, body limit and call budget, and its logger);
 // when several do, each after the first listens on the next port (8001,
 // 8002, … after 8000), so they need no flags of their own. It fails if the
-// host has started, if a service is already hosted, or if two services
-// share a name.
+// host has started, if a service belongs to another host (a service has
+// one host for its life), or if two services share a name.
 func (h *Host) Add(services ...*Service) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.state != hostNew {
 		return errors.New("ferry: Host.Add: host already started")
 	}
-	for _, s := range services {
-		if s == nil {
+	names := map[string]bool{}
+	for _, s := range h.services {
+		names[s.name] = true
+	}
+	for _, s := range services { // check all before changing any
+		switch {
+		case s == nil:
 			return errors.New("ferry: Host.Add: nil service")
+		case names[s.name]:
+			return fmt.Errorf("ferry: Host.Add: two services named %q", s.name)
+		case s.hosted():
+			return fmt.Errorf("ferry: Host.Add: service %s already belongs to a host", s.name)
 		}
-		for _, other := range h.services {
-			if other.name == s.name {
-				return fmt.Errorf("ferry: Host.Add: two services named %q", s.name)
-			}
+		names[s.name] = true
+	}
+	for _, s := range services {
+		if err := s.adopt(h); err != nil {
+			return err
 		}
 		s.inherit(h.config, h.logger)
 		if !s.configSet && !s.addrSet {
@@ -118,11 +136,12 @@ func (h *Host) Services() []*Service {
 // had started.
 func (h *Host) Start(ctx context.Context) error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.state != hostNew {
+		h.mu.Unlock()
 		return errors.New("ferry: Host.Start: host already started or stopped")
 	}
 	if len(h.services) == 0 {
+		h.mu.Unlock()
 		return errors.New("ferry: Host.Start: no services")
 	}
 	for i, s := range h.services {
@@ -130,18 +149,45 @@ func (h *Host) Start(ctx context.Context) error {
 			for _, started := range h.services[:i] {
 				started.unmarkStarted()
 			}
+			h.mu.Unlock()
 			return err
 		}
 	}
-	fail := func(err error) error {
+	// Shutdown may come while the start runs: it cancels the start and
+	// waits for it (as long as its own context allows), not for h.mu.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	h.state, h.cancelStart, h.started = hostStarting, cancel, make(chan struct{})
+	defer close(h.started)
+	h.mu.Unlock()
+
+	g, err := h.start(ctx)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case err != nil:
 		for _, s := range h.services {
 			s.unmarkStarted()
 		}
+		if h.state == hostStarting {
+			h.state = hostNew
+		}
 		return err
+	case h.state == hostStopped: // Shutdown came during the start
+		stopCtx, stop := context.WithTimeout(context.Background(), 0)
+		defer stop()
+		return errors.Join(errors.New("ferry: Host.Start: shut down while starting"), g.Stop(stopCtx, stopCtx))
 	}
+	h.group = g
+	h.state = hostStarted
+	return nil
+}
+
+// start opens the listeners and starts the components; see Start.
+func (h *Host) start(ctx context.Context) (*lifecycle.Group, error) {
 	listeners, err := h.listen(ctx)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	g := lifecycle.New(h.logger)
 	if h.needsBroker() {
@@ -166,11 +212,9 @@ func (h *Host) Start(ctx context.Context) error {
 		for _, l := range listeners {
 			_ = l.ln.Close()
 		}
-		return fail(err)
+		return nil, err
 	}
-	h.group = g
-	h.state = hostStarted
-	return nil
+	return g, nil
 }
 
 // listen opens the HTTP listener of every service that has an address.
@@ -248,22 +292,38 @@ func (h *Host) Run(ctx context.Context) error {
 func (h *Host) Shutdown(ctx context.Context) error {
 	h.stopOnce.Do(func() {
 		h.mu.Lock()
+		if h.state == hostStarting {
+			h.cancelStart()
+			started := h.started
+			h.state = hostStopped
+			h.mu.Unlock()
+			select {
+			case <-started: // the start stops what it started
+			case <-ctx.Done():
+				h.stopErr = fmt.Errorf("ferry: shutdown: the start under way did not stop in time: %w", ctx.Err())
+			}
+			return
+		}
 		g := h.group
 		h.state = hostStopped
 		h.mu.Unlock()
 		if g == nil {
 			return
 		}
-		drainCtx := ctx
+		// Drains end first, then the components close, then the broker: the
+		// last part of the time is kept for cancelling what is left and
+		// closing the connection and the embedded broker.
+		drainCtx, closeCtx := ctx, ctx
 		if deadline, ok := ctx.Deadline(); ok {
-			// Keep the last part of the time for cancelling what is left and
-			// closing the connection and the broker.
 			tail := min(time.Until(deadline)/5, time.Second)
-			var cancel context.CancelFunc
-			drainCtx, cancel = context.WithDeadline(ctx, deadline.Add(-tail))
-			defer cancel()
+			var cancelDrain, cancelClose context.CancelFunc
+			drainCtx, cancelDrain = context.WithDeadline(ctx, deadline.Add(-tail))
+			defer cancelDrain()
+			closeCtx, cancelClose = context.WithDeadline(ctx, deadline.Add(-tail/2))
+			defer cancelClose()
 		}
-		h.stopErr = g.Stop(drainCtx, ctx)
+		h.closeCtx.Store(&ctx)
+		h.stopErr = g.Stop(drainCtx, closeCtx)
 		h.logger.Info("ferry: stopped")
 	})
 	return h.stopErr

@@ -16,7 +16,7 @@ func TestReviewBackoffDoesNotPanic(t *testing.T) {
 	o := defaultSubscribeOptions()
 	SubscribeBackoff(time.Second, math.MaxInt64)(&o)
 	if err := o.check(); err != nil {
-		t.Fatalf("refused at declaration (fine): %v", err)
+		return // refused at declaration (fine)
 	}
 	for n := uint64(1); n <= 100; n++ {
 		func() {

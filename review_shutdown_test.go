@@ -42,7 +42,7 @@ func TestReviewShutdownReturnsByItsDeadline(t *testing.T) {
 	}
 	client := ferry.NewClient(h.NATS())
 	for range 200 { // something for the store to flush at shutdown
-		if err := placed.Publish(context.Background(), client, &OrderPlaced{OrderID: "o", Quantity: 1}); err != nil {
+		if _, err := placed.Publish(context.Background(), client, &OrderPlaced{OrderID: "o", Quantity: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}

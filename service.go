@@ -47,6 +47,7 @@ type Service struct {
 	endpoints map[string]*boundEndpoint
 	started   bool
 	listener  net.Addr
+	host      *Host // the host it was added to
 	rt        serviceRuntime
 
 	messages  *messageSchemas
@@ -265,6 +266,24 @@ func (s *Service) markStarted() error {
 		return fmt.Errorf("ferry: service %s: %w", s.name, errAlreadyStarted)
 	}
 	s.started = true
+	return nil
+}
+
+// hosted reports whether a host has the service.
+func (s *Service) hosted() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.host != nil || s.started
+}
+
+// adopt records that h hosts the service; a service has one host.
+func (s *Service) adopt(h *Host) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.host != nil || s.started {
+		return fmt.Errorf("ferry: Host.Add: service %s already belongs to a host", s.name)
+	}
+	s.host = h
 	return nil
 }
 

@@ -52,11 +52,16 @@ func (d topicDecl) streamConfig(replicas int, maxMsgSize int32) jetstream.Stream
 	}
 }
 
+// deadLetterMaxMsgSize is the dead-letter stream's message size limit:
+// the largest event any service may have (MaxMaxBody) with room for the
+// headers, so no body limit raised later makes a dead letter too large.
+const deadLetterMaxMsgSize = MaxMaxBody + maxHeaderBytes
+
 // deadLetterStreamConfig is the stream of dead letters: kept until removed
 // (by replay tooling or by hand), discard-new at 1 GiB so a full stream
 // makes dead-lettering fail (the message then stays in its topic, retried)
 // rather than losing older dead letters.
-func deadLetterStreamConfig(replicas int, maxMsgSize int32) jetstream.StreamConfig {
+func deadLetterStreamConfig(replicas int) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        naming.DeadLetterStream,
 		Description: "Ferry dead letters: events a subscription could not handle",
@@ -65,7 +70,7 @@ func deadLetterStreamConfig(replicas int, maxMsgSize int32) jetstream.StreamConf
 		Storage:     jetstream.FileStorage,
 		Discard:     jetstream.DiscardNew,
 		MaxBytes:    DefaultTopicMaxBytes,
-		MaxMsgSize:  maxMsgSize + 4096,
+		MaxMsgSize:  deadLetterMaxMsgSize,
 		Replicas:    replicas,
 		Duplicates:  2 * time.Minute,
 	}

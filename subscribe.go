@@ -20,6 +20,9 @@ const (
 	DefaultHandlerTimeout = 5 * time.Minute
 )
 
+// maxBackoff bounds SubscribeBackoff's maximum.
+const maxBackoff = 24 * time.Hour
+
 // SubscribeOption adjusts a subscription. Options of one operation are
 // named for it (SubscribeTimeout, SubscribeConcurrency, …), so each kind
 // of work can have its own; With… options configure a [Service] or a
@@ -53,8 +56,9 @@ func (o subscribeOptions) check() error {
 		return fmt.Errorf("SubscribeTimeout(%v): must be positive", o.timeout)
 	case o.concurrency < 1:
 		return fmt.Errorf("SubscribeConcurrency(%d): must be at least 1", o.concurrency)
-	case o.backoffInit <= 0 || o.backoffMx < o.backoffInit:
-		return fmt.Errorf("SubscribeBackoff(%v, %v): the initial delay must be positive and the maximum at least the initial", o.backoffInit, o.backoffMx)
+	case o.backoffInit <= 0 || o.backoffMx < o.backoffInit || o.backoffMx > maxBackoff:
+		return fmt.Errorf("SubscribeBackoff(%v, %v): the initial delay must be positive, and the maximum at least the initial and at most %v",
+			o.backoffInit, o.backoffMx, maxBackoff)
 	case o.idempotency < 0:
 		return fmt.Errorf("SubscribeIdempotency(%v): must not be negative", o.idempotency)
 	}
@@ -95,8 +99,8 @@ func SubscribeConcurrency(n int) SubscribeOption {
 }
 
 // SubscribeBackoff sets the redelivery delay after a failed delivery:
-// initial, doubling with each delivery up to max, with ±20% jitter
-// (defaults 1s and 5m).
+// initial, doubling with each delivery up to max (at most 24h), with ±20%
+// jitter (defaults 1s and 5m).
 func SubscribeBackoff(initial, max time.Duration) SubscribeOption {
 	return func(o *subscribeOptions) { o.backoffInit, o.backoffMx = initial, max }
 }
@@ -105,12 +109,14 @@ func SubscribeBackoff(initial, max time.Duration) SubscribeOption {
 // ID within window: before the handler runs, Ferry claims the ID in the
 // service's JetStream key-value bucket, so a redelivery or a republish of
 // an ID that is being handled waits, and one that was handled is
-// acknowledged without running the handler again. The claim becomes a
-// record of success when the handler returns nil, and is released when it
-// fails. A process that dies between the handler's effect and the record
-// runs it again once its claim expires (the handler timeout plus the ack
-// wait): make the effect itself idempotent (keyed by [Event].ID) where a
-// second run cannot be tolerated.
+// acknowledged without running the handler again. The claim is renewed
+// while the handler runs within its timeout, becomes a record of success
+// when the handler returns nil, and is released when it fails. A process
+// that dies between the handler's effect and the record, or a handler that
+// hangs past its timeout, runs again once the claim expires (the handler
+// timeout plus the ack wait after its last renewal): make the effect
+// itself idempotent (keyed by [Event].ID) where a second run cannot be
+// tolerated.
 func SubscribeIdempotency(window time.Duration) SubscribeOption {
 	return func(o *subscribeOptions) { o.idempotency = max(time.Second, window) }
 }
@@ -126,6 +132,10 @@ func SubscribeDeliverNew() SubscribeOption {
 func (o subscribeOptions) backoff(n uint64) time.Duration {
 	d := o.backoffInit
 	for i := uint64(1); i < n && d < o.backoffMx; i++ {
+		if d > o.backoffMx/2 {
+			d = o.backoffMx // doubling would pass the maximum (or overflow)
+			break
+		}
 		d *= 2
 	}
 	d = min(d, o.backoffMx)

@@ -200,16 +200,18 @@ func (s *subscription[T]) run(ctx context.Context, req *Request) (err error) {
 }
 
 // claim is an idempotency claim on a message ID: a key created before
-// the handler runs, renewed while it runs (even past its timeout, while it
-// has not returned), marked done after it succeeds, removed after it
-// fails. A process that dies leaves a claim that expires after the claim
+// the handler runs, renewed while it runs within its timeout, marked done
+// after it succeeds, removed after it fails. A process that dies, or a run
+// that hangs past its timeout, leaves a claim that expires after the claim
 // TTL.
 type claim struct {
-	key   string
-	id    string
-	mu    sync.Mutex
-	rev   uint64
-	renew *time.Timer
+	key     string
+	id      string
+	mu      sync.Mutex
+	rev     uint64
+	renew   *time.Timer
+	stopped bool
+	run     context.Context // the run's context: renewals end with it
 }
 
 // claimTTL is how long a claim outlives its last renewal.
@@ -219,6 +221,7 @@ func (o subscribeOptions) claimTTL() time.Duration { return o.timeout + o.ackWai
 func (c *claim) stop() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.stopped = true
 	c.renew.Stop()
 	return c.rev
 }
@@ -232,7 +235,7 @@ func (s *subscription[T]) claim(ctx context.Context, id string) (c *claim, res w
 	rev, err := s.state.Create(ctx, key, []byte(claimRunning), jetstream.KeyTTL(ttl))
 	switch {
 	case err == nil:
-		c := &claim{key: key, id: id, rev: rev}
+		c := &claim{key: key, id: id, rev: rev, run: ctx}
 		c.mu.Lock()
 		c.renew = time.AfterFunc(s.opts.ackWait/3, func() { s.renewClaim(c) })
 		c.mu.Unlock()
@@ -255,10 +258,14 @@ const (
 )
 
 // renewClaim rewrites a running claim with a fresh TTL, and schedules the
-// next renewal.
+// next renewal, while the run is within its timeout: a run past it counts
+// as hung, its claim expires, and a redelivery runs (and counts) again.
 func (s *subscription[T]) renewClaim(c *claim) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.stopped || c.run.Err() != nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if rev, err := s.rewriteKey(ctx, c.key, claimRunning, c.rev, s.opts.claimTTL()); err == nil {

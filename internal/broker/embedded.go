@@ -30,6 +30,7 @@ func startServer(ctx context.Context, o Options, lock *os.File) (*Broker, error)
 		NoSigs:       true,
 		DontListen:   o.Listen == "",
 		MaxPayload:   o.MaxPayload,
+		MaxPending:   max(64<<20, 2*int64(o.MaxPayload)), // the server refuses a max payload above it
 		SyncAlways:   o.SyncAlways,
 		SyncInterval: o.SyncInterval,
 	}

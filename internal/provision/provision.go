@@ -84,6 +84,25 @@ func Stream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamCon
 	return nil
 }
 
+// RaiseMessageSize raises the stream's message size limit to at least
+// size (a change that loses nothing, so any user of the stream may make
+// it); a stream that allows as much or more is left as it is.
+func RaiseMessageSize(ctx context.Context, js jetstream.JetStream, stream string, size int32) error {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("ferry: stream %s: %w", stream, err)
+	}
+	cfg := s.CachedInfo().Config
+	if cfg.MaxMsgSize <= 0 || cfg.MaxMsgSize >= size {
+		return nil
+	}
+	cfg.MaxMsgSize = size
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("ferry: stream %s: raise its message size limit: %w", stream, err)
+	}
+	return nil
+}
+
 // Drift describes how have differs from want in the settings that decide
 // what a stream keeps; "" when they agree.
 func Drift(have, want jetstream.StreamConfig) string {

@@ -43,7 +43,7 @@ type Server struct {
 	slots    chan struct{} // one per running worker
 	work     chan request  // requests for idle workers
 	inflight inflight
-	base     context.Context
+	base     context.Context // its end tells idle workers to end too
 	cancel   context.CancelFunc
 }
 
@@ -111,6 +111,8 @@ func (s *Server) worker(r request) {
 		case r = <-s.work:
 		case <-idle.C:
 			return
+		case <-s.base.Done():
+			return
 		}
 	}
 }
@@ -142,7 +144,11 @@ func (s *Server) Drain(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		s.cancel()
-		return fmt.Errorf("grace period over; %d request(s) in flight were cancelled: %w", s.inflight.count(), ctx.Err())
+		n := s.inflight.count()
+		if n == 0 {
+			return nil
+		}
+		return fmt.Errorf("grace period over; %d request(s) in flight were cancelled: %w", n, ctx.Err())
 	}
 }
 

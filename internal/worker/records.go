@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,6 +32,7 @@ const maxMemoryRecords = 10000
 type records struct {
 	kv     jetstream.KeyValue
 	prefix string
+	epoch  atomic.Value // string: the stream's creation, so a recreated stream's sequences start afresh
 
 	mu  sync.Mutex
 	mem map[uint64]record
@@ -40,7 +42,19 @@ func newRecords(kv jetstream.KeyValue, prefix string) *records {
 	return &records{kv: kv, prefix: prefix, mem: map[uint64]record{}}
 }
 
-func (r *records) key(seq uint64) string { return r.prefix + strconv.FormatUint(seq, 10) }
+func (r *records) key(seq uint64) string {
+	epoch, _ := r.epoch.Load().(string)
+	return r.prefix + epoch + strconv.FormatUint(seq, 10)
+}
+
+// setEpoch starts the records of the stream created at t (those of an
+// earlier stream of the same name no longer apply).
+func (r *records) setEpoch(t time.Time) {
+	r.epoch.Store(strconv.FormatInt(t.UnixNano(), 36) + ".")
+	r.mu.Lock()
+	clear(r.mem)
+	r.mu.Unlock()
+}
 
 // get returns the record of a message; the zero record when it has none.
 func (r *records) get(ctx context.Context, seq uint64) record {
@@ -70,8 +84,9 @@ func (r *records) get(ctx context.Context, seq uint64) record {
 	return stored
 }
 
-// update applies change to the record of a message and stores it.
-func (r *records) update(ctx context.Context, seq uint64, change func(*record)) {
+// update applies change to the record of a message and stores it; the
+// error says the record is kept in this process only.
+func (r *records) update(ctx context.Context, seq uint64, change func(*record)) error {
 	r.mu.Lock()
 	rec := r.mem[seq]
 	change(&rec)
@@ -81,18 +96,20 @@ func (r *records) update(ctx context.Context, seq uint64, change func(*record)) 
 	r.mem[seq] = rec
 	r.mu.Unlock()
 	if r.kv == nil {
-		return
+		return nil
 	}
+	var err error
 	for range 3 { // an optimistic update: another replica may write too
 		stored := record{}
 		var rev uint64
-		entry, err := r.kv.Get(ctx, r.key(seq))
+		var entry jetstream.KeyValueEntry
+		entry, err = r.kv.Get(ctx, r.key(seq))
 		switch {
 		case err == nil:
 			_ = json.Unmarshal(entry.Value(), &stored)
 			rev = entry.Revision()
 		case !errors.Is(err, jetstream.ErrKeyNotFound):
-			return
+			return err
 		}
 		change(&stored)
 		data, _ := json.Marshal(stored)
@@ -102,17 +119,18 @@ func (r *records) update(ctx context.Context, seq uint64, change func(*record)) 
 			_, err = r.kv.Update(ctx, r.key(seq), data, rev)
 		}
 		if err == nil || ctx.Err() != nil {
-			return
+			return err
 		}
 	}
+	return err
 }
 
-func (r *records) addFree(ctx context.Context, seq uint64) {
-	r.update(ctx, seq, func(rec *record) { rec.Free++ })
+func (r *records) addFree(ctx context.Context, seq uint64) error {
+	return r.update(ctx, seq, func(rec *record) { rec.Free++ })
 }
 
-func (r *records) setVerdict(ctx context.Context, seq uint64, verdict string) {
-	r.update(ctx, seq, func(rec *record) { rec.Verdict = verdict })
+func (r *records) setVerdict(ctx context.Context, seq uint64, verdict string) error {
+	return r.update(ctx, seq, func(rec *record) { rec.Verdict = verdict })
 }
 
 // purgedMarkerTTL is how long the marker of a purged record stays.

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -120,15 +121,21 @@ type Worker struct {
 	mu       sync.Mutex
 	iter     jetstream.MessagesContext
 	cons     jetstream.Consumer
-	known    bool   // the consumer existed while this worker ran
-	ackFloor uint64 // the consumer's last known ack floor (stream sequence)
+	known    bool                // the consumer existed while this worker ran
+	stream   time.Time           // when the stream it consumes was created
+	ackFloor uint64              // the consumer's last known ack floor (stream sequence)
+	acked    map[uint64]struct{} // sequences above the floor this worker acknowledged
+	skip     map[uint64]struct{} // acknowledged before the consumer was recreated
 	warnOnce sync.Once
 
-	running sync.Map // jetstream.Msg → its run's context
-	active  atomic.Int64
-	acked   atomic.Bool   // an ack since the ack floor was last read
-	lastAck atomic.Uint64 // the highest stream sequence this worker acknowledged
+	running  sync.Map // jetstream.Msg → its run's context
+	active   atomic.Int64
+	ackedAny atomic.Bool // an ack since the ack floor was last read
 }
+
+// maxAckedKept bounds the acknowledged sequences a worker remembers above
+// the ack floor (to skip them if its consumer is recreated).
+const maxAckedKept = 100_000
 
 // HeartbeatInterval is the idle heartbeat of the worker's pull: a pull the
 // server no longer holds is noticed after two missed heartbeats.
@@ -151,7 +158,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.Consumer.MaxDeliver = -1
-	w := &Worker{cfg: cfg, log: cfg.Logger, records: newRecords(cfg.State, cfg.StatePrefix)}
+	w := &Worker{cfg: cfg, log: cfg.Logger, records: newRecords(cfg.State, cfg.StatePrefix), acked: map[uint64]struct{}{}}
 	w.base, w.cancel = context.WithCancel(context.Background())
 	w.stopping = make(chan struct{})
 	w.loopDone = make(chan struct{})
@@ -227,24 +234,45 @@ func (w *Worker) stopped() bool {
 
 // ensureConsumer creates the durable consumer or updates it in place. An
 // existing consumer keeps where it starts; a consumer this worker knew and
-// that has disappeared is recreated after the last acknowledgement it
-// knew; a change JetStream cannot apply in place is logged once and the
-// existing consumer is used.
+// that has disappeared from the same stream is recreated after the last
+// acknowledgement it knew (its ack floor), and the messages above the
+// floor this worker acknowledged are acknowledged again without running;
+// on a stream that was recreated, the consumer starts as a new one; a
+// change JetStream cannot apply in place is logged once and the existing
+// consumer is used.
 func (w *Worker) ensureConsumer(ctx context.Context) (jetstream.Consumer, error) {
 	want := w.cfg.Consumer
+	stream, err := w.cfg.JS.Stream(ctx, w.cfg.Stream)
+	if err != nil {
+		return nil, err
+	}
+	sinfo := stream.CachedInfo()
+	w.mu.Lock()
+	if !w.stream.Equal(sinfo.Created) {
+		// A stream of its own (or a new one under the same name): what was
+		// known of the old one does not apply.
+		if !w.stream.IsZero() {
+			w.log.Warn("ferry: the stream was recreated; its consumer starts as a new one", slog.String("worker", w.cfg.Name),
+				slog.String("stream", w.cfg.Stream))
+		}
+		w.stream, w.known, w.ackFloor, w.acked, w.skip = sinfo.Created, false, 0, map[uint64]struct{}{}, nil
+		w.records.setEpoch(sinfo.Created)
+	}
+	known, floor := w.known, w.ackFloor
+	w.mu.Unlock()
 	existing, err := w.cfg.JS.Consumer(ctx, w.cfg.Stream, want.Durable)
 	switch {
 	case err == nil:
 		info := existing.CachedInfo()
 		want.DeliverPolicy, want.OptStartSeq, want.OptStartTime = info.Config.DeliverPolicy, info.Config.OptStartSeq, info.Config.OptStartTime
 	case errors.Is(err, jetstream.ErrConsumerNotFound):
-		w.mu.Lock()
-		known, floor := w.known, w.ackFloor
-		w.mu.Unlock()
 		if known {
-			want.DeliverPolicy, want.OptStartSeq = jetstream.DeliverByStartSequencePolicy, floor+1
+			want.DeliverPolicy, want.OptStartSeq = jetstream.DeliverByStartSequencePolicy, min(floor, sinfo.State.LastSeq)+1
+			w.mu.Lock()
+			w.skip = maps.Clone(w.acked)
+			w.mu.Unlock()
 			w.log.Warn("ferry: consumer deleted behind Ferry's back; recreated after the last acknowledged message it knew, not from the start of the stream",
-				slog.String("worker", w.cfg.Name), slog.String("consumer", want.Durable), slog.Uint64("from_stream_sequence", floor+1))
+				slog.String("worker", w.cfg.Name), slog.String("consumer", want.Durable), slog.Uint64("from_stream_sequence", want.OptStartSeq))
 		}
 	default:
 		return nil, err
@@ -353,6 +381,10 @@ func (w *Worker) run(msg jetstream.Msg) {
 		_ = msg.Nak()
 		return
 	}
+	if w.skipped(md.Sequence.Stream) {
+		w.ack(msg, record{}) // acknowledged before its consumer was recreated
+		return
+	}
 	d := &Delivery{Msg: msg, Meta: md, Attempt: md.NumDelivered}
 	var rec record
 	if md.NumDelivered > 1 {
@@ -408,10 +440,14 @@ func (w *Worker) handle(ctx context.Context, d *Delivery) (res Result) {
 // ack acknowledges a message and forgets its record.
 func (w *Worker) ack(msg jetstream.Msg, rec record) {
 	_ = msg.Ack()
-	if md, err := msg.Metadata(); err == nil && md.Sequence.Stream > w.lastAck.Load() {
-		w.lastAck.Store(md.Sequence.Stream)
+	if md, err := msg.Metadata(); err == nil {
+		w.mu.Lock()
+		if md.Sequence.Stream > w.ackFloor && len(w.acked) < maxAckedKept {
+			w.acked[md.Sequence.Stream] = struct{}{}
+		}
+		w.mu.Unlock()
 	}
-	w.acked.Store(true)
+	w.ackedAny.Store(true)
 	if rec.revision != 0 {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.base), 2*time.Second)
 		w.records.forget(ctx, rec)
@@ -424,7 +460,10 @@ func (w *Worker) ack(msg jetstream.Msg, rec record) {
 func (w *Worker) handBack(msg jetstream.Msg, delay time.Duration) {
 	if md, err := msg.Metadata(); err == nil {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.base), 2*time.Second)
-		w.records.addFree(ctx, md.Sequence.Stream)
+		if err := w.records.addFree(ctx, md.Sequence.Stream); err != nil {
+			w.log.Warn("ferry: delivery record not written; the message is handed back, and its next delivery counts as an attempt on other replicas",
+				slog.String("worker", w.cfg.Name), slog.Uint64("sequence", md.Sequence.Stream), slog.String("err", err.Error()))
+		}
 		cancel()
 	}
 	if delay > 0 {
@@ -446,7 +485,10 @@ func (w *Worker) deadLetter(d *Delivery, rec record, reason string) {
 		if rec.Verdict == "" {
 			w.log.Error("ferry: dead letter not stored; the message stays in its stream and is retried until it is",
 				slog.String("worker", w.cfg.Name), slog.Uint64("sequence", seq), slog.String("reason", reason), slog.String("err", err.Error()))
-			w.records.setVerdict(ctx, seq, reason)
+			if err := w.records.setVerdict(ctx, seq, reason); err != nil {
+				w.log.Warn("ferry: verdict not recorded in the state bucket; another replica may run the handler again",
+					slog.String("worker", w.cfg.Name), slog.Uint64("sequence", seq), slog.String("err", err.Error()))
+			}
 		}
 		_ = d.Msg.NakWithDelay(min(w.cfg.Backoff(d.Meta.NumDelivered), time.Minute))
 		return
@@ -475,7 +517,7 @@ func (w *Worker) reportProgress() {
 				return true
 			})
 		case <-floor.C:
-			if w.acked.Swap(false) {
+			if w.ackedAny.Swap(false) {
 				w.refreshAckFloor()
 			}
 		case <-w.loopDone:
@@ -502,9 +544,31 @@ func (w *Worker) refreshAckFloor() {
 		return
 	}
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.ackFloor = max(w.ackFloor, info.AckFloor.Stream)
-	w.mu.Unlock()
-	if info.AckFloor.Stream < w.lastAck.Load() {
-		w.acked.Store(true) // not there yet: read it again
+	for seq := range w.acked {
+		if seq <= w.ackFloor {
+			delete(w.acked, seq)
+		}
 	}
+	for seq := range w.skip {
+		if seq <= w.ackFloor {
+			delete(w.skip, seq)
+		}
+	}
+	if len(w.acked) > 0 {
+		w.ackedAny.Store(true) // not all there yet: read it again
+	}
+}
+
+// skipped reports whether the message was acknowledged by this worker
+// before its consumer was recreated.
+func (w *Worker) skipped(seq uint64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.skip[seq]
+	if ok {
+		delete(w.skip, seq)
+	}
+	return ok
 }
