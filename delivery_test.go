@@ -213,36 +213,52 @@ func TestDeletedConsumerDoesNotRewind(t *testing.T) {
 	}
 }
 
-// TestIdempotencyClaimsBeforeTheHandler: a redelivery of an event whose
-// handler is still running (it overran its timeout and ignores its
-// context) does not run the handler a second time at once.
+// TestIdempotencyClaimsBeforeTheHandler: a second delivery of a message
+// ID whose handler is still running (a republish after the de-duplication
+// window) does not run the handler a second time at once; it waits, and is
+// acknowledged without running once the first run succeeded.
 func TestIdempotencyClaimsBeforeTheHandler(t *testing.T) {
+	cfg := ferrytest.Config(t)
+	// A stream made beforehand with a short de-duplication window, so the
+	// same message ID can be stored twice; the subscriber leaves it as is.
+	first := ferrytest.StartWith(t, cfg, ferry.MustNew("nobody", "1.0.0", ferry.WithoutHTTP(), ferry.WithNATS(), quiet))
+	js, _ := jetstream.New(first.NATS())
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "ferry-order-placed",
+		Subjects: []string{"test.orders.placed", "ferry.replay.order-placed.>"}, Duplicates: 100 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Shutdown(context.Background())
+
 	var calls counter
-	release := make(chan struct{})
+	entered, release := make(chan struct{}, 1), make(chan struct{})
 	svc := ferry.MustNew("shipping", "1.0.0", ferry.WithoutHTTP(), quiet)
 	ferry.Subscribe(svc, placed, "ship", func(_ context.Context, e *OrderPlaced) error {
 		if calls.add(e.OrderID) == 1 {
+			entered <- struct{}{}
 			<-release
 		}
 		return nil
-	}, ferry.SubscribeIdempotency(time.Hour), ferry.SubscribeAckWait(time.Second), ferry.SubscribeTimeout(20*time.Millisecond), ferry.SubscribeMaxDeliveries(10))
-	h := ferrytest.Start(t, svc)
-	publish(t, h, OrderPlaced{OrderID: "slow", Quantity: 1})
-	js, _ := jetstream.New(h.NATS())
-	cons, err := js.Consumer(context.Background(), "ferry-order-placed", "shipping~ship")
+	}, ferry.SubscribeIdempotency(time.Hour), ferry.SubscribeAckWait(time.Second))
+	h := ferrytest.StartWith(t, cfg, svc)
+	publish(t, h, OrderPlaced{OrderID: "slow", Quantity: 1}, ferry.WithMessageID("same"))
+	<-entered
+	time.Sleep(200 * time.Millisecond) // past the de-duplication window
+	publish(t, h, OrderPlaced{OrderID: "slow", Quantity: 1}, ferry.WithMessageID("same"))
+	jsh, _ := jetstream.New(h.NATS())
+	c, err := jsh.Consumer(context.Background(), "ferry-order-placed", "shipping~ship")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ferrytest.Eventually(t, func() bool {
-		info, err := cons.Info(context.Background())
+		info, err := c.Info(context.Background())
 		return err == nil && info.Delivered.Consumer >= 2
-	}, "the event is redelivered while its first run still hangs")
+	}, "the second copy is delivered while the first run holds its claim")
 	time.Sleep(100 * time.Millisecond)
 	if n := calls.get("slow"); n != 1 {
 		t.Errorf("the handler ran %d times while its first run was still going, want 1", n)
 	}
 	close(release)
-	ferrytest.Eventually(t, func() bool { ack, num := pending(t, h, "shipping~ship"); return ack == 0 && num == 0 }, "the event is settled")
+	ferrytest.Eventually(t, func() bool { ack, num := pending(t, h, "shipping~ship"); return ack == 0 && num == 0 }, "both copies are settled")
 	if n := calls.get("slow"); n != 1 {
 		t.Errorf("the handler ran %d times, want 1", n)
 	}

@@ -6,13 +6,13 @@ import (
 	"time"
 )
 
-// REVIEW: SubscribeBackoff accepts any maximum at least the initial delay,
+// Found by review: SubscribeBackoff accepts any maximum at least the initial delay,
 // e.g. math.MaxInt64 for "no cap", but backoff doubles without checking for
 // overflow: the delay wraps negative and rand.Int64N panics. The worker
 // calls Backoff outside its panic recovery (after a failed run, and with
 // NumDelivered — which grows without bound — while a dead letter cannot be
 // stored, retried at least once a minute), so the panic ends the process.
-func TestReviewBackoffDoesNotPanic(t *testing.T) {
+func TestBackoffDoesNotPanic(t *testing.T) {
 	o := defaultSubscribeOptions()
 	SubscribeBackoff(time.Second, math.MaxInt64)(&o)
 	if err := o.check(); err != nil {

@@ -51,14 +51,14 @@ func reviewSubscription(t *testing.T) (*subscription[reviewEvent], *Host) {
 	return svc.subs[0].(*subscription[reviewEvent]), h
 }
 
-// REVIEW: a claim's renewal that fires as its handler returns outlives the
+// Found by review: a claim's renewal that fires as its handler returns outlives the
 // claim. markDone/release stop the timer (c.stop), but a renewal whose
 // timer already fired and is waiting for c.mu then runs after them: its
 // rewrite fails (the key moved on) and it re-arms the timer
 // unconditionally (c.renew.Reset), so the claim is "renewed" every third of
 // the ack wait forever — a timer and a KV publish per leaked claim, for the
 // life of the process, accumulating with every such race.
-func TestReviewClaimRenewalStopsWithTheClaim(t *testing.T) {
+func TestClaimRenewalStopsWithTheClaim(t *testing.T) {
 	sub, h := reviewSubscription(t)
 	nc := h.NATS()
 	var renewals atomic.Int64

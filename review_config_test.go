@@ -13,11 +13,11 @@ import (
 	"github.com/ferrygo/ferry/ferrytest"
 )
 
-// REVIEW: MaxBody is documented (and checked) as "at most 64 MiB", but the
+// Found by review: MaxBody is documented (and checked) as "at most 64 MiB", but the
 // embedded broker's max payload is MaxBody+64 KiB, which nats-server refuses
 // above its max_pending (64 MiB): a host whose MaxBody is the documented
 // maximum cannot start its embedded broker.
-func TestReviewMaxBodyAtItsDocumentedLimitStartsTheBroker(t *testing.T) {
+func TestMaxBodyAtItsDocumentedLimitStartsTheBroker(t *testing.T) {
 	cfg := ferrytest.Config(t)
 	cfg.MaxBody = ferry.MaxMaxBody
 	svc := ferry.MustNew("big", "1.0.0", ferry.WithConfig(cfg), ferry.WithNATS(), quiet)
@@ -39,13 +39,13 @@ func TestReviewMaxBodyAtItsDocumentedLimitStartsTheBroker(t *testing.T) {
 	_ = h.Shutdown(ctx)
 }
 
-// REVIEW: Host.Add does not refuse a service another host is running
+// Found by review: Host.Add does not refuse a service another host is running
 // ("It fails if ... a service is already hosted"; "A service is started by
 // one host at a time"), and before anything fails it rewrites the running
 // service's configuration: its body limit (a request the running host must
 // refuse with 413 is now accepted), logger and middleware chain, racing the
 // requests it is serving.
-func TestReviewAddDoesNotRewriteAServiceAnotherHostRuns(t *testing.T) {
+func TestAddDoesNotRewriteAServiceAnotherHostRuns(t *testing.T) {
 	small := ferrytest.Config(t)
 	small.MaxBody = 1 << 10
 	svc := ferry.MustNew("uploads", "1.0.0") // takes its host's configuration

@@ -11,10 +11,10 @@ import (
 	"testing"
 )
 
-// REVIEW: the docs name options that do not exist: docs/events.md tells
+// Found by review: the docs name options that do not exist: docs/events.md tells
 // readers to use `WithDeliverNew` for a subscription that starts at new
 // events; the option is SubscribeDeliverNew.
-func TestReviewDocsNameExistingOptions(t *testing.T) {
+func TestDocsNameExistingOptions(t *testing.T) {
 	fset := token.NewFileSet()
 	exported := map[string]bool{}
 	files, _ := filepath.Glob("*.go")

@@ -12,13 +12,13 @@ import (
 	"github.com/ferrygo/ferry/ferrytest"
 )
 
-// REVIEW: a consumer that disappears with its stream (the stream deleted
+// Found by review: a consumer that disappears with its stream (the stream deleted
 // and created again, as docs/events.md "Migrating a stream" step 3 does) is
 // recreated by the running subscription at the old stream's ack floor + 1.
 // The new stream numbers its events from 1 again, so every event below
 // that sequence is skipped: never delivered, never dead-lettered, and the
 // consumer reports nothing pending — acknowledged publishes silently lost.
-func TestReviewRecreatedStreamEventsAreNotSkipped(t *testing.T) {
+func TestRecreatedStreamEventsAreNotSkipped(t *testing.T) {
 	var calls counter
 	svc := ferry.MustNew("shipping", "1.0.0", ferry.WithoutHTTP(), quiet)
 	ferry.Subscribe(svc, placed, "ship", func(_ context.Context, e *OrderPlaced) error { calls.add(e.OrderID); return nil }, fast...)
@@ -66,13 +66,13 @@ func TestReviewRecreatedStreamEventsAreNotSkipped(t *testing.T) {
 	}
 }
 
-// REVIEW: SubscribeTimeout's doc and docs/events.md promise that an event
+// Found by review: SubscribeTimeout's doc and docs/events.md promise that an event
 // whose handler ignores its context and hangs is redelivered after the ack
 // wait "and past the delivery limit it is dead-lettered". With
 // SubscribeIdempotency, the hung run's claim is renewed for as long as it
 // has not returned, so every redelivery is deferred (free, not counted):
 // the event is never dead-lettered and is handed around forever.
-func TestReviewHungIdempotentHandlerIsDeadLettered(t *testing.T) {
+func TestHungIdempotentHandlerIsDeadLettered(t *testing.T) {
 	release := make(chan struct{})
 	svc := ferry.MustNew("shipping", "1.0.0", ferry.WithoutHTTP(), quiet)
 	ferry.Subscribe(svc, placed, "ship", func(_ context.Context, e *OrderPlaced) error {
@@ -100,14 +100,14 @@ func TestReviewHungIdempotentHandlerIsDeadLettered(t *testing.T) {
 	}
 }
 
-// REVIEW: docs/events.md says a deleted consumer is recreated "after the
+// Found by review: docs/events.md says a deleted consumer is recreated "after the
 // last acknowledged event it knew ... never from the start of the stream".
 // The worker recreates it at the consumer's ack floor + 1, and the ack
 // floor stops at the first event still unacknowledged: one event waiting
 // out a retry backoff at the head of the stream keeps the floor at 0, so
 // the consumer is recreated from the start and every event acknowledged
 // after it is handled again.
-func TestReviewDeletedConsumerBehindARetryDoesNotRewind(t *testing.T) {
+func TestDeletedConsumerBehindARetryDoesNotRewind(t *testing.T) {
 	var calls counter
 	svc := ferry.MustNew("shipping", "1.0.0", ferry.WithoutHTTP(), quiet)
 	ferry.Subscribe(svc, placed, "ship", func(_ context.Context, e *OrderPlaced) error {

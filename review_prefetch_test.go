@@ -13,7 +13,7 @@ import (
 	"github.com/ferrygo/ferry/ferrytest"
 )
 
-// REVIEW: SubscribeConcurrency promises "Ferry fetches only as many as it
+// Found by review: SubscribeConcurrency promises "Ferry fetches only as many as it
 // can start, so events do not wait in a local buffer while their ack wait
 // runs" (and internal/worker: "takes messages ... only when one of its
 // slots is free"). The pull (PullMaxMessages(concurrency), refilled at half)
@@ -24,7 +24,7 @@ import (
 // ran: JetStream's count rises, Ferry counts those as runs, and events are
 // dead-lettered ("delivered N times without an acknowledgement") or run
 // twice at once although no handler failed or hung.
-func TestReviewBusySlotsDoNotPrefetch(t *testing.T) {
+func TestBusySlotsDoNotPrefetch(t *testing.T) {
 	const concurrency = 4
 	var running, maxAckPending atomic.Int64
 	var calls counter

@@ -14,14 +14,14 @@ import (
 	"github.com/ferrygo/ferry/ferrytest"
 )
 
-// REVIEW: Host.Shutdown promises to return by ctx's deadline whatever
+// Found by review: Host.Shutdown promises to return by ctx's deadline whatever
 // handlers do, keeping "a fifth of the time left, at most a second" for
 // closing. With an event handler that ignores its context, the worker's
 // Close waits for it until ctx's own deadline, spending that whole tail,
 // so the broker is closed only after the deadline: its drain is cut off at
 // once (acks and publishes still buffered are dropped) and the embedded
 // server's shutdown runs past the deadline (15-22 ms here).
-func TestReviewShutdownReturnsByItsDeadline(t *testing.T) {
+func TestShutdownReturnsByItsDeadline(t *testing.T) {
 	cfg := ferrytest.Config(t)
 	entered := make(chan struct{}, 1)
 	never := make(chan struct{})
@@ -68,12 +68,12 @@ func TestReviewShutdownReturnsByItsDeadline(t *testing.T) {
 	}
 }
 
-// REVIEW: Shutdown called while Start is still running (here: waiting for
+// Found by review: Shutdown called while Start is still running (here: waiting for
 // the holder of its data directory to publish its broker) waits for Start
 // to finish, whatever ctx says: Start holds the host's mutex for its whole
 // run and Shutdown takes it first. Shutdown neither cancels the start nor
 // returns by its deadline.
-func TestReviewShutdownDuringStartReturnsByItsDeadline(t *testing.T) {
+func TestShutdownDuringStartReturnsByItsDeadline(t *testing.T) {
 	cfg := ferrytest.Config(t)
 	// Another holder of the data directory that never publishes its broker.
 	lock, err := os.OpenFile(filepath.Join(cfg.DataDir, "ferry.lock"), os.O_RDWR|os.O_CREATE, 0o640)
@@ -111,11 +111,11 @@ func TestReviewShutdownDuringStartReturnsByItsDeadline(t *testing.T) {
 	<-done
 }
 
-// REVIEW: goroutines outlive Shutdown: the NATS request pool's idle
+// Found by review: goroutines outlive Shutdown: the NATS request pool's idle
 // workers wait out workerIdle (5s) after Close — Close cancels the
 // requests' context but does not tell idle workers to end — keeping the
 // pool (and the service's handler) alive after Shutdown has returned.
-func TestReviewShutdownLeavesNoRPCWorkers(t *testing.T) {
+func TestShutdownLeavesNoRPCWorkers(t *testing.T) {
 	cfg := ferrytest.Config(t)
 	svc := ferry.MustNew("shipping", "1.0.0", ferry.WithConfig(cfg), ferry.WithNATS(), quiet)
 	ferry.Get(svc, "hang", "/hang", func(context.Context, *Empty) (*Empty, error) { return &Empty{}, nil })

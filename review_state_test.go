@@ -83,7 +83,7 @@ func TestHandbackWithoutItsRecordIsLogged(t *testing.T) {
 	}
 }
 
-// REVIEW: the dead-letter stream is "created when missing, never
+// Found by review: the dead-letter stream is "created when missing, never
 // rewritten", with the MaxMsgSize of whichever host created it. Raise
 // FERRY_MAX_BODY and restart: the topic's owner updates its stream to the
 // new size, but the dead-letter stream keeps the old one, so an event
@@ -91,7 +91,7 @@ func TestHandbackWithoutItsRecordIsLogged(t *testing.T) {
 // unacknowledged in its topic, redelivered every minute forever (none of
 // the causes docs/events.md lists for a dead letter that cannot be stored,
 // and one that never clears by itself).
-func TestReviewDeadLetterStreamFollowsTheBodyLimit(t *testing.T) {
+func TestDeadLetterStreamFollowsTheBodyLimit(t *testing.T) {
 	cfg := ferrytest.Config(t)
 	run := func(maxBody int64) *ferrytest.Host {
 		c := cfg

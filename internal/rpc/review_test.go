@@ -7,14 +7,14 @@ import (
 	"testing"
 )
 
-// REVIEW: Drain with nothing in flight reports abandoned work when its
+// Found by review: Drain with nothing in flight reports abandoned work when its
 // context has already ended (the usual case once an earlier stage used up
 // the drain deadline): the select between "no request in flight" and
 // ctx.Done picks at random, so Host.Shutdown returns (and logs as "work
 // abandoned") "grace period over; 0 request(s) in flight were cancelled"
 // for a service that had no call in flight — even one without WithNATS,
 // which serves no routes at all. ferrytest turns that into a test failure.
-func TestReviewDrainWithNothingInFlightIsClean(t *testing.T) {
+func TestDrainWithNothingInFlightIsClean(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	for i := range 50 {

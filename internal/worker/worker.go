@@ -31,6 +31,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -112,14 +113,16 @@ type Worker struct {
 	log     *slog.Logger
 	records *records
 
-	base     context.Context // cancelled when the drain deadline passes
-	cancel   context.CancelFunc
-	stopping chan struct{}
-	stopOnce sync.Once
-	loopDone chan struct{}
+	base      context.Context // cancelled when the drain deadline passes
+	cancel    context.CancelFunc
+	stopping  chan struct{}
+	stopOnce  sync.Once
+	free      chan struct{}      // a token per free slot
+	work      chan jetstream.Msg // messages for the slots
+	slotsDone chan struct{}      // closed when the slots have returned
+	pullDone  chan struct{}      // closed when the pull has returned
 
 	mu       sync.Mutex
-	iter     jetstream.MessagesContext
 	cons     jetstream.Consumer
 	known    bool                // the consumer existed while this worker ran
 	stream   time.Time           // when the stream it consumes was created
@@ -141,8 +144,9 @@ const maxAckedKept = 100_000
 // server no longer holds is noticed after two missed heartbeats.
 const HeartbeatInterval = 500 * time.Millisecond
 
-// pullExpiry is how long one pull request lives on the server.
-const pullExpiry = 5 * time.Second
+// pullExpiry is how long one pull request waits on the server for
+// messages: an idle worker asks again this often.
+const pullExpiry = 2 * time.Second
 
 // New returns a worker; it checks the configuration.
 func New(cfg Config) (*Worker, error) {
@@ -161,7 +165,11 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{cfg: cfg, log: cfg.Logger, records: newRecords(cfg.State, cfg.StatePrefix), acked: map[uint64]struct{}{}}
 	w.base, w.cancel = context.WithCancel(context.Background())
 	w.stopping = make(chan struct{})
-	w.loopDone = make(chan struct{})
+	w.free, w.work = make(chan struct{}, cfg.Concurrency), make(chan jetstream.Msg)
+	for range cfg.Concurrency {
+		w.free <- struct{}{}
+	}
+	w.slotsDone, w.pullDone = make(chan struct{}), make(chan struct{})
 	return w, nil
 }
 
@@ -169,25 +177,27 @@ func New(cfg Config) (*Worker, error) {
 func (w *Worker) Start(ctx context.Context) error {
 	if _, err := w.ensureConsumer(ctx); err != nil {
 		w.cancel()
-		close(w.loopDone)
+		close(w.slotsDone)
+		close(w.pullDone)
 		return err
 	}
+	var slots sync.WaitGroup
+	for range w.cfg.Concurrency {
+		slots.Go(w.slot)
+	}
+	go func() {
+		slots.Wait()
+		close(w.slotsDone)
+	}()
 	go w.loop()
 	go w.reportProgress()
 	return nil
 }
 
-// StopIntake stops pulling; messages already fetched but not started are
-// handed back (free) by the workers, running handlers go on.
+// StopIntake stops pulling; messages that arrive for a pull still open
+// are handed back (free), running handlers go on.
 func (w *Worker) StopIntake() {
-	w.stopOnce.Do(func() {
-		close(w.stopping)
-		w.mu.Lock()
-		if w.iter != nil {
-			w.iter.Drain()
-		}
-		w.mu.Unlock()
-	})
+	w.stopOnce.Do(func() { close(w.stopping) })
 }
 
 // Drain waits for the running handlers until ctx ends; then it cancels
@@ -196,7 +206,7 @@ func (w *Worker) StopIntake() {
 func (w *Worker) Drain(ctx context.Context) error {
 	w.StopIntake()
 	select {
-	case <-w.loopDone:
+	case <-w.slotsDone:
 		w.cancel()
 		return nil
 	case <-ctx.Done():
@@ -210,12 +220,15 @@ func (w *Worker) Drain(ctx context.Context) error {
 }
 
 // Close waits, until ctx ends, for handlers cancelled by Drain to return
-// and their messages to be handed back.
+// and their messages to be handed back. A pull request still open (an idle
+// consumer waits up to pullExpiry for messages) is not waited for: a
+// message the server sends it after the connection closed is redelivered
+// after the ack wait.
 func (w *Worker) Close(ctx context.Context) error {
 	w.StopIntake()
 	w.cancel()
 	select {
-	case <-w.loopDone:
+	case <-w.slotsDone:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("%s: %d handler(s) ignore their cancelled context; left running, their messages will be redelivered after the ack wait",
@@ -296,12 +309,11 @@ func (w *Worker) ensureConsumer(ctx context.Context) (jetstream.Consumer, error)
 	return cons, nil
 }
 
-// loop supervises the pull: it (re)creates the consumer and its pull, runs
-// the slots on it, and starts again when JetStream ends the pull for good
-// (a deleted consumer, an iterator closed after a server restart), until
-// the worker stops.
+// loop supervises the pull: it (re)creates the consumer and pulls from
+// it, and starts again when JetStream ends the pull for good (a deleted
+// consumer), until the worker stops.
 func (w *Worker) loop() {
-	defer close(w.loopDone)
+	defer close(w.pullDone)
 	for attempt := 0; ; attempt++ {
 		if w.stopped() {
 			return
@@ -320,55 +332,103 @@ func (w *Worker) loop() {
 			w.log.Warn("ferry: cannot (re)create the consumer; retrying", slog.String("worker", w.cfg.Name), slog.String("err", err.Error()))
 			continue
 		}
-		iter, err := cons.Messages(jetstream.PullMaxMessages(w.cfg.Concurrency), jetstream.PullExpiry(pullExpiry),
-			jetstream.PullHeartbeat(HeartbeatInterval))
-		if err != nil {
-			w.log.Warn("ferry: cannot pull; retrying", slog.String("worker", w.cfg.Name), slog.String("err", err.Error()))
-			continue
-		}
-		w.mu.Lock()
-		w.iter = iter
-		w.mu.Unlock()
-		if w.stopped() {
-			iter.Drain()
-		}
-		var slots sync.WaitGroup
-		for range w.cfg.Concurrency {
-			slots.Go(func() { w.slot(iter) })
-		}
-		slots.Wait()
-		if w.stopped() {
+		if !w.pull(cons) {
 			return
 		}
-		iter.Stop()
 		attempt = 0
 	}
 }
 
-// slot is one of the worker's concurrency slots: it takes the next message
-// only when it is free to run it. It returns when the pull ends; once the
-// worker is stopping, messages still buffered are handed back.
-func (w *Worker) slot(iter jetstream.MessagesContext) {
+// pull fetches as many messages as slots are free, and no more: first
+// what the consumer has at once, else one request that waits for messages
+// up to pullExpiry, with idle heartbeats (a request the server lost is
+// noticed after two missed ones). It returns true when the consumer is
+// gone and must be recreated, false when the worker stops.
+func (w *Worker) pull(cons jetstream.Consumer) (recreate bool) {
 	for {
-		msg, err := iter.Next()
-		if err != nil {
-			switch {
-			case w.stopped(), errors.Is(err, jetstream.ErrMsgIteratorClosed):
-				return
-			case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrBadRequest):
-				w.log.Warn("ferry: pull ended; recreating the consumer", slog.String("worker", w.cfg.Name), slog.String("err", err.Error()))
-				iter.Stop() // ends the other slots' Next too
-				return
-			default:
-				w.log.Debug("ferry: pull", slog.String("worker", w.cfg.Name), slog.String("err", err.Error()))
-				continue
+		n, ok := w.takeSlots()
+		if !ok {
+			return false
+		}
+		dispatched, err := w.fetch(cons, n, false)
+		if err == nil && dispatched == 0 && !w.stopped() {
+			dispatched, err = w.fetch(cons, n, true)
+		}
+		for range n - dispatched {
+			w.free <- struct{}{}
+		}
+		switch {
+		case w.stopped():
+			return false
+		case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrBadRequest):
+			w.log.Warn("ferry: pull ended; recreating the consumer", slog.String("worker", w.cfg.Name), slog.String("err", err.Error()))
+			return true
+		case err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoHeartbeat):
+			w.log.Debug("ferry: pull", slog.String("worker", w.cfg.Name), slog.String("err", err.Error()))
+			select { // a connection that is down: do not spin
+			case <-time.After(100 * time.Millisecond):
+			case <-w.stopping:
+				return false
 			}
 		}
-		if w.stopped() {
-			w.handBack(msg, 0)
-			continue
+	}
+}
+
+// takeSlots waits for a free slot and takes every other one free now; ok
+// is false when the worker stops.
+func (w *Worker) takeSlots() (n int, ok bool) {
+	select {
+	case <-w.free:
+	case <-w.stopping:
+		return 0, false
+	}
+	for n = 1; n < w.cfg.Concurrency; n++ {
+		select {
+		case <-w.free:
+		default:
+			return n, true
 		}
-		w.run(msg)
+	}
+	return n, true
+}
+
+// fetch asks for up to n messages (waiting for them when wait is set) and
+// hands each to a slot as it arrives; it returns how many it handed over.
+// Once the worker stops, messages still arriving are handed back.
+func (w *Worker) fetch(cons jetstream.Consumer, n int, wait bool) (int, error) {
+	var batch jetstream.MessageBatch
+	var err error
+	if wait {
+		batch, err = cons.Fetch(n, jetstream.FetchMaxWait(pullExpiry), jetstream.FetchHeartbeat(HeartbeatInterval))
+	} else {
+		batch, err = cons.FetchNoWait(n)
+	}
+	if err != nil {
+		return 0, err
+	}
+	dispatched := 0
+	for msg := range batch.Messages() {
+		select {
+		case w.work <- msg:
+			dispatched++
+		case <-w.stopping:
+			w.handBack(msg, 0)
+		}
+	}
+	return dispatched, batch.Error()
+}
+
+// slot is one of the worker's concurrency slots: it runs the messages the
+// pull hands it, one at a time, until the worker stops.
+func (w *Worker) slot() {
+	for {
+		select {
+		case msg := <-w.work:
+			w.run(msg)
+			w.free <- struct{}{}
+		case <-w.stopping:
+			return
+		}
 	}
 }
 
@@ -520,7 +580,7 @@ func (w *Worker) reportProgress() {
 			if w.ackedAny.Swap(false) {
 				w.refreshAckFloor()
 			}
-		case <-w.loopDone:
+		case <-w.slotsDone:
 			return
 		}
 	}
