@@ -165,7 +165,7 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{cfg: cfg, log: cfg.Logger, records: newRecords(cfg.State, cfg.StatePrefix), acked: map[uint64]struct{}{}}
 	w.base, w.cancel = context.WithCancel(context.Background())
 	w.stopping = make(chan struct{})
-	w.free, w.work = make(chan struct{}, cfg.Concurrency), make(chan jetstream.Msg)
+	w.free, w.work = make(chan struct{}, cfg.Concurrency), make(chan jetstream.Msg, cfg.Concurrency)
 	for range cfg.Concurrency {
 		w.free <- struct{}{}
 	}
@@ -314,6 +314,7 @@ func (w *Worker) ensureConsumer(ctx context.Context) (jetstream.Consumer, error)
 // consumer), until the worker stops.
 func (w *Worker) loop() {
 	defer close(w.pullDone)
+	defer w.handBackQueued() // what the slots, stopping, left behind
 	for attempt := 0; ; attempt++ {
 		if w.stopped() {
 			return
@@ -374,23 +375,47 @@ func (w *Worker) pull(cons jetstream.Consumer) (recreate bool) {
 	}
 }
 
-// takeSlots waits for a free slot and takes every other one free now; ok
-// is false when the worker stops.
+// takeSlots waits for a free slot and takes every other one free now;
+// when fewer than half are, it waits up to batchWait for more, so that
+// busy slots freeing one by one do not cost a fetch each. ok is false when
+// the worker stops.
 func (w *Worker) takeSlots() (n int, ok bool) {
 	select {
 	case <-w.free:
 	case <-w.stopping:
 		return 0, false
 	}
-	for n = 1; n < w.cfg.Concurrency; n++ {
+	n = 1
+	for n < w.cfg.Concurrency {
 		select {
 		case <-w.free:
+			n++
+			continue
 		default:
+		}
+		break
+	}
+	if n*2 >= w.cfg.Concurrency {
+		return n, true
+	}
+	wait := time.NewTimer(batchWait)
+	defer wait.Stop()
+	for n*2 < w.cfg.Concurrency {
+		select {
+		case <-w.free:
+			n++
+		case <-wait.C:
+			return n, true
+		case <-w.stopping:
 			return n, true
 		}
 	}
 	return n, true
 }
+
+// batchWait is how long the pull waits for half the slots to be free
+// before it fetches for fewer.
+const batchWait = time.Millisecond
 
 // fetch asks for up to n messages (waiting for them when wait is set) and
 // hands each to a slot as it arrives; it returns how many it handed over.
@@ -408,12 +433,12 @@ func (w *Worker) fetch(cons jetstream.Consumer, n int, wait bool) (int, error) {
 	}
 	dispatched := 0
 	for msg := range batch.Messages() {
-		select {
-		case w.work <- msg:
-			dispatched++
-		case <-w.stopping:
+		if w.stopped() {
 			w.handBack(msg, 0)
+			continue
 		}
+		w.work <- msg // never blocks: a slot was taken for it
+		dispatched++
 	}
 	return dispatched, batch.Error()
 }
@@ -427,6 +452,20 @@ func (w *Worker) slot() {
 			w.run(msg)
 			w.free <- struct{}{}
 		case <-w.stopping:
+			w.handBackQueued()
+			return
+		}
+	}
+}
+
+// handBackQueued hands back the messages fetched for slots that stopped
+// before taking them.
+func (w *Worker) handBackQueued() {
+	for {
+		select {
+		case msg := <-w.work:
+			w.handBack(msg, 0)
+		default:
 			return
 		}
 	}
