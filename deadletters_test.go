@@ -58,7 +58,7 @@ func TestReplayDeadLetter(t *testing.T) {
 	h := ferrytest.Start(t, billing, shipping)
 	ctx := context.Background()
 
-	publish(t, h, OrderPlaced{OrderID: "o-1", Quantity: 1}, ferry.WithMessageID("m-1"))
+	publish(t, h, OrderPlaced{OrderID: "o-1", Quantity: 1}, ferry.PublishMessageID("m-1"))
 	ferrytest.Eventually(t, func() bool { return len(deadLetters(t, h, "bill")) == 1 && len(shipped.get("o-1")) == 1 },
 		"billing dead-letters the event, shipping handles it")
 	dl := deadLetters(t, h, "bill")[0]

@@ -240,10 +240,10 @@ func TestIdempotencyClaimsBeforeTheHandler(t *testing.T) {
 		return nil
 	}, ferry.SubscribeIdempotency(time.Hour), ferry.SubscribeAckWait(time.Second))
 	h := ferrytest.StartWith(t, cfg, svc)
-	publish(t, h, OrderPlaced{OrderID: "slow", Quantity: 1}, ferry.WithMessageID("same"))
+	publish(t, h, OrderPlaced{OrderID: "slow", Quantity: 1}, ferry.PublishMessageID("same"))
 	<-entered
 	time.Sleep(200 * time.Millisecond) // past the de-duplication window
-	publish(t, h, OrderPlaced{OrderID: "slow", Quantity: 1}, ferry.WithMessageID("same"))
+	publish(t, h, OrderPlaced{OrderID: "slow", Quantity: 1}, ferry.PublishMessageID("same"))
 	jsh, _ := jetstream.New(h.NATS())
 	c, err := jsh.Consumer(context.Background(), "ferry-order-placed", "shipping~ship")
 	if err != nil {

@@ -127,8 +127,8 @@ func TestEventDelivery(t *testing.T) {
 	for _, id := range []string{"ok-1", "flaky-1", "broken-1", "refused-1", "panics-1", "hangs-1"} {
 		publish(t, h, OrderPlaced{OrderID: id, Quantity: 1})
 	}
-	publish(t, h, OrderPlaced{OrderID: "dup-1", Quantity: 1}, ferry.WithMessageID("same-id"))
-	publish(t, h, OrderPlaced{OrderID: "dup-2", Quantity: 1}, ferry.WithMessageID("same-id")) // a retried publish
+	publish(t, h, OrderPlaced{OrderID: "dup-1", Quantity: 1}, ferry.PublishMessageID("same-id"))
+	publish(t, h, OrderPlaced{OrderID: "dup-2", Quantity: 1}, ferry.PublishMessageID("same-id")) // a retried publish
 
 	ferrytest.Eventually(t, func() bool { return len(deadLetters(t, h, "ship")) == 4 }, "four events are dead-lettered (%d: %+v; calls %v)",
 		len(deadLetters(t, h, "ship")), deadLetters(t, h, "ship"), &calls)
@@ -222,7 +222,7 @@ func TestReplayReachesOneConsumer(t *testing.T) {
 	ferry.Subscribe(svcB, placed, "ship", func(_ context.Context, e *OrderPlaced) error { b.add(e.OrderID); return nil }, fast...)
 	h := ferrytest.StartWith(t, cfg, svcA, svcB)
 
-	publish(t, h, OrderPlaced{OrderID: "o-1", Quantity: 1}, ferry.WithMessageID("m-1"))
+	publish(t, h, OrderPlaced{OrderID: "o-1", Quantity: 1}, ferry.PublishMessageID("m-1"))
 	ferrytest.Eventually(t, func() bool { return a.get("o-1") == 1 && b.get("o-1") == 1 }, "both consumers get the event")
 
 	js, _ := jetstream.New(h.NATS())

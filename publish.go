@@ -15,7 +15,8 @@ import (
 	"github.com/ferrygo/ferry/internal/naming"
 )
 
-// PublishOption adjusts a publish.
+// PublishOption adjusts a publish; like every option of one operation it
+// is named for it (PublishMessageID, PublishMessageIDs).
 type PublishOption func(*publishOptions)
 
 type publishOptions struct {
@@ -24,19 +25,19 @@ type publishOptions struct {
 	set int // how many ID options were given, to report a conflict
 }
 
-// WithMessageID sets the event's message ID. JetStream stores a message
+// PublishMessageID sets the event's message ID. JetStream stores a message
 // once per ID within the stream's duplicate window (2 minutes), so a
 // publish retried with the same ID is stored once. Without it, a unique ID
 // is generated (and returned in [PublishResult].ID). For a batch, use
-// [WithMessageIDs].
-func WithMessageID(id string) PublishOption {
+// [PublishMessageIDs].
+func PublishMessageID(id string) PublishOption {
 	return func(o *publishOptions) { o.id, o.set = id, o.set+1 }
 }
 
-// WithMessageIDs sets the message IDs of a batch's events, one per event
+// PublishMessageIDs sets the message IDs of a batch's events, one per event
 // in order; an empty ID is generated. Retrying the events a batch failed to
 // store with the IDs its results report stores each event once.
-func WithMessageIDs(ids ...string) PublishOption {
+func PublishMessageIDs(ids ...string) PublishOption {
 	return func(o *publishOptions) { o.ids, o.set = ids, o.set+1 }
 }
 
@@ -64,7 +65,7 @@ type PublishResult struct {
 // is not published: the error is a 422 *[Error] with the code
 // "invalid_event" and a field error for each problem, located at
 // event.<field>. Any other failure is an error to retry with the same
-// message ID (WithMessageID(result.ID)), so an event that was in fact
+// message ID (PublishMessageID(result.ID)), so an event that was in fact
 // stored is not stored twice.
 func (t Topic[T]) Publish(ctx context.Context, c *Client, event *T, opts ...PublishOption) (PublishResult, error) {
 	return t.publish(ctx, c, event, "", publishValidator(declOf(t)), opts)
@@ -103,7 +104,7 @@ func (t Topic[T]) publish(ctx context.Context, c *Client, event *T, source strin
 // PublishBatch publishes events without waiting for each acknowledgement
 // in turn, then waits for all of them: for throughput. It returns one
 // result per event, in order, each with its message ID (given with
-// [WithMessageIDs], or generated), its stream sequence and its own error;
+// [PublishMessageIDs], or generated), its stream sequence and its own error;
 // the error returned is nil when every event was stored, and otherwise
 // wraps the first failure. Publish the failed events again with their
 // result IDs: an event that was in fact stored is not stored twice.
@@ -202,15 +203,17 @@ func (t Topic[T]) publishBatch(ctx context.Context, c *Client, events []*T, sour
 func (t Topic[T]) options(opts []PublishOption, batch bool) (publishOptions, error) {
 	var o publishOptions
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt(&o)
+		}
 	}
 	switch {
 	case o.set > 1:
 		return o, fmt.Errorf("ferry: publish %s: message IDs given twice", t.Name)
 	case batch && o.id != "":
-		return o, fmt.Errorf("ferry: publish %s: WithMessageID on a batch; use WithMessageIDs", t.Name)
+		return o, fmt.Errorf("ferry: publish %s: PublishMessageID on a batch; use PublishMessageIDs", t.Name)
 	case !batch && o.ids != nil:
-		return o, fmt.Errorf("ferry: publish %s: WithMessageIDs on a single event; use WithMessageID", t.Name)
+		return o, fmt.Errorf("ferry: publish %s: PublishMessageIDs on a single event; use PublishMessageID", t.Name)
 	}
 	return o, nil
 }

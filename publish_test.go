@@ -113,10 +113,10 @@ func TestPublishResults(t *testing.T) {
 		duplicate bool
 	}{
 		{"retry with the returned ID", func() (ferry.PublishResult, error) {
-			return placed.Publish(ctx, h.Client, &OrderPlaced{OrderID: "o-1", Quantity: 1}, ferry.WithMessageID(first.ID))
+			return placed.Publish(ctx, h.Client, &OrderPlaced{OrderID: "o-1", Quantity: 1}, ferry.PublishMessageID(first.ID))
 		}, first.ID, 1, true},
 		{"caller's ID", func() (ferry.PublishResult, error) {
-			return pub.Publish(ctx, &OrderPlaced{OrderID: "o-2", Quantity: 1}, ferry.WithMessageID("order-o-2"))
+			return pub.Publish(ctx, &OrderPlaced{OrderID: "o-2", Quantity: 1}, ferry.PublishMessageID("order-o-2"))
 		}, "order-o-2", 2, false},
 		{"generated ID", func() (ferry.PublishResult, error) {
 			return placed.Publish(ctx, h.Client, &OrderPlaced{OrderID: "o-3", Quantity: 1})
@@ -154,7 +154,7 @@ func TestPublishBatchRetry(t *testing.T) {
 	}
 	ids[7] = "" // generated
 
-	results, err := pub.PublishBatch(ctx, events, ferry.WithMessageIDs(ids...))
+	results, err := pub.PublishBatch(ctx, events, ferry.PublishMessageIDs(ids...))
 	if !errors.Is(err, ferry.ErrTopicFull) || len(results) != len(events) {
 		t.Fatalf("a batch larger than the topic: %d results, %v", len(results), err)
 	}
@@ -191,7 +191,7 @@ func TestPublishBatchRetry(t *testing.T) {
 	if err != nil || len(again) != 0 {
 		t.Errorf("an empty batch: %v, %v", again, err)
 	}
-	again, err = pub.PublishBatch(ctx, failed, ferry.WithMessageIDs(failedIDs...))
+	again, err = pub.PublishBatch(ctx, failed, ferry.PublishMessageIDs(failedIDs...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestPublishBatchRetry(t *testing.T) {
 			t.Errorf("retried %d: %+v", i, r)
 		}
 	}
-	whole, err := small.PublishBatch(ctx, h.Client, events, ferry.WithMessageIDs(resultIDs(results)...))
+	whole, err := small.PublishBatch(ctx, h.Client, events, ferry.PublishMessageIDs(resultIDs(results)...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -136,7 +136,7 @@ func TestSubscriptionResumesAfterBrokerRestart(t *testing.T) {
 	publishNow := func(id string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		_, err := pub.Publish(ctx, &OrderPlaced{OrderID: id, Quantity: 1}, ferry.WithMessageID(id))
+		_, err := pub.Publish(ctx, &OrderPlaced{OrderID: id, Quantity: 1}, ferry.PublishMessageID(id))
 		return err
 	}
 	if err := publishNow("before"); err != nil {

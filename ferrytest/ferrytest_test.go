@@ -35,7 +35,7 @@ func TestCaptureWhatAServicePublished(t *testing.T) {
 		g := Greeting{To: in.Name}
 		// The same message ID twice: stored, and captured, once.
 		for range 2 {
-			if _, err := pub.Publish(ctx, &g, ferry.WithMessageID("greet-"+in.Name)); err != nil {
+			if _, err := pub.Publish(ctx, &g, ferry.PublishMessageID("greet-"+in.Name)); err != nil {
 				return nil, err
 			}
 		}

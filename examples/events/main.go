@@ -80,7 +80,7 @@ func newOrders(opts ...ferry.Option) *ferry.Service {
 		// (2 minutes), and past it, shipping's idempotency records (24
 		// hours) keep it from being shipped twice. A real service would
 		// scope the key to the caller's account.
-		res, err := placed.Publish(ctx, &event, ferry.WithMessageID(event.OrderID))
+		res, err := placed.Publish(ctx, &event, ferry.PublishMessageID(event.OrderID))
 		if err != nil {
 			return nil, err
 		}

@@ -126,9 +126,18 @@ func Drift(have, want jetstream.StreamConfig) string {
 }
 
 // Bucket returns the key-value bucket cfg describes, creating or updating
-// it when the mode and role allow.
+// it when the mode and role allow (an update never lowers a size limit an
+// operator raised).
 func Bucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueConfig, mode Mode, role Role) (jetstream.KeyValue, error) {
 	if mode == ModeOwner && role == Owner {
+		if existing, err := js.KeyValue(ctx, cfg.Bucket); err == nil {
+			// An operator who enlarged the bucket keeps the larger limit.
+			if st, err := existing.Status(ctx); err == nil {
+				if kvs, ok := st.(*jetstream.KeyValueBucketStatus); ok && kvs.StreamInfo().Config.MaxBytes > cfg.MaxBytes {
+					cfg.MaxBytes = kvs.StreamInfo().Config.MaxBytes
+				}
+			}
+		}
 		kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("ferry: bucket %s: %w", cfg.Bucket, err)
