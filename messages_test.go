@@ -90,7 +90,7 @@ type optionalEvent struct {
 	Sub   *optionalSub `json:"sub,omitempty"`
 	Any   any          `json:"any,omitempty"`
 	Skip  string       `json:"-"`
-	plain string
+	plain string //lint:ignore U1000 an unexported field the decoder must ignore
 }
 
 type optionalSub struct {
