@@ -90,7 +90,8 @@ type optionalEvent struct {
 	Sub   *optionalSub `json:"sub,omitempty"`
 	Any   any          `json:"any,omitempty"`
 	Skip  string       `json:"-"`
-	plain string //lint:ignore U1000 an unexported field the decoder must ignore
+	//lint:ignore U1000 an unexported field the decoder must ignore
+	plain string
 }
 
 type optionalSub struct {
