@@ -70,7 +70,7 @@ func ListDeadLetters(ctx context.Context, c *Client, filter DeadLetterFilter, li
 	if err != nil {
 		return nil, err
 	}
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter.subject()}}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter.subject()}, InactiveThreshold: 30 * time.Second}
 	if filter.After > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, filter.After+1
 	}
@@ -81,6 +81,11 @@ func ListDeadLetters(ctx context.Context, c *Client, filter DeadLetterFilter, li
 	if err != nil {
 		return nil, fmt.Errorf("ferry: dead letters: %w", err)
 	}
+	defer func() { // the server would keep it until its inactivity threshold
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = js.DeleteConsumer(dctx, naming.DeadLetterStream, cons.CachedInfo().Name)
+	}()
 	info, err := cons.Info(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("ferry: dead letters: %w", err)

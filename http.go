@@ -277,13 +277,17 @@ func (a *recordingAdapter) Handle(op *huma.Operation, handler func(huma.Context)
 	a.mu.Unlock()
 }
 
-// setMaxBody sets the body limit of every recorded operation (a service
-// that takes its host's configuration learns its limit when added).
-func (a *recordingAdapter) setMaxBody(n int64) {
+// setMaxBody moves the body limit of the recorded operations that have
+// the service's limit from old to n (a service that takes its host's
+// configuration learns its limit when added); an operation whose
+// Endpoint.Operation set a limit of its own keeps it.
+func (a *recordingAdapter) setMaxBody(old, n int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, r := range a.ops {
-		r.op.MaxBodyBytes = n
+		if r.op.MaxBodyBytes == old {
+			r.op.MaxBodyBytes = n
+		}
 	}
 }
 

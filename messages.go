@@ -81,6 +81,7 @@ func (m *messageSchemas) declare(d topicDecl) (*huma.Schema, *frozenRegistry) {
 		if addl, ok := each.AdditionalProperties.(bool); ok && !addl {
 			each.AdditionalProperties = nil
 		}
+		nullableMaps(each)
 		each.PrecomputeMessages()
 		added = true
 	}

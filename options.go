@@ -146,12 +146,12 @@ func WithHumaConfig(fn func(*huma.Config)) Option {
 
 // WithRetryScale multiplies the retry delays of the host's subscriptions
 // (their backoff after a failed delivery) by scale, which must be
-// positive: ferrytest uses 0.01, so a test of "fails twice, then succeeds"
+// positive, and at most 1000: ferrytest uses 0.01, so a test of "fails twice, then succeeds"
 // takes milliseconds instead of seconds. Host only.
 func WithRetryScale(scale float64) Option {
 	return func(o *options) error {
-		if !(scale > 0) {
-			return errors.New("ferry: WithRetryScale: the scale must be positive")
+		if !(scale > 0) || scale > 1000 {
+			return errors.New("ferry: WithRetryScale: the scale must be positive and at most 1000")
 		}
 		o.retryScale = scale
 		return nil

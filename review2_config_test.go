@@ -10,13 +10,13 @@ import (
 	"github.com/ferrygo/ferry/ferrytest"
 )
 
-// REVIEW: WithRetryScale accepts any positive scale, and the scaled delay
+// Found by review: WithRetryScale accepts any positive scale, and the scaled delay
 // is time.Duration(float64(d) * scale) with no bound: a large scale (or
 // +Inf) overflows int64, the conversion yields a negative duration, and
 // NakWithDelay with a negative delay is a plain nak. A host asked to
 // retry *later* retries at once, in a tight loop, until the event is
 // dead-lettered.
-func TestReview2HugeRetryScaleDoesNotRetryAtOnce(t *testing.T) {
+func TestHugeRetryScaleDoesNotRetryAtOnce(t *testing.T) {
 	var calls counter
 	svc := ferry.MustNew("shipping", "1.0.0", ferry.WithoutHTTP(), quiet)
 	ferry.Subscribe(svc, placed, "ship", func(_ context.Context, e *OrderPlaced) error {
@@ -25,7 +25,7 @@ func TestReview2HugeRetryScaleDoesNotRetryAtOnce(t *testing.T) {
 	}, ferry.SubscribeBackoff(time.Second, time.Minute), ferry.SubscribeMaxDeliveries(5))
 	h, err := ferry.NewHost(ferry.WithConfig(ferrytest.Config(t)), quiet, ferry.WithRetryScale(1e12))
 	if err != nil {
-		t.Skipf("the scale is refused: %v", err)
+		return // refused where it is given: fine
 	}
 	_ = h.Add(svc)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -23,13 +23,13 @@ type R2Input struct {
 	Body R2Body
 }
 
-// REVIEW: a per-endpoint MaxBodyBytes set by an Endpoint.Operation callback
+// Found by review: a per-endpoint MaxBodyBytes set by an Endpoint.Operation callback
 // (the escape hatch the Endpoint docs name for it) is silently overwritten
 // when a service without a configuration of its own is added to a host:
 // Service.inherit calls recordingAdapter.setMaxBody, which resets every
 // recorded operation's MaxBodyBytes to the host's limit. The endpoint then
 // accepts bodies far past the limit its author set.
-func TestReview2OperationMaxBodySurvivesHostInheritance(t *testing.T) {
+func TestOperationMaxBodySurvivesHostInheritance(t *testing.T) {
 	svc := ferry.MustNew("limits", "1.0.0", quiet)
 	ferry.Handle(svc, ferry.Endpoint[R2Input, Empty]{Service: "limits", Name: "small", Method: http.MethodPost, Path: "/small",
 		Operation: func(op *huma.Operation) { op.MaxBodyBytes = 32 }},
@@ -54,13 +54,13 @@ type R2MapInput struct {
 
 var r2MapEndpoint = ferry.Endpoint[R2MapInput, Empty]{Service: "mapper", Name: "label", Method: http.MethodPost, Path: "/label"}
 
-// REVIEW: Ferry's own client cannot call an endpoint with the zero value
+// Found by review: Ferry's own client cannot call an endpoint with the zero value
 // of its input when the body has a map: Endpoint.Call encodes the nil map
 // as "labels": null, and the server's schema wants an object, so a Go
 // caller gets 422 "body.labels: expected object" for an input its own
 // type allows (a nil slice passes). Same root cause as the nil map refused
 // by Publish (review2_events_test.go).
-func TestReview2CallWithNilMapIsAccepted(t *testing.T) {
+func TestCallWithNilMapIsAccepted(t *testing.T) {
 	svc := ferry.MustNew("mapper", "1.0.0", ferry.WithNATS(), quiet)
 	ferry.Handle(svc, r2MapEndpoint, func(context.Context, *R2MapInput) (*Empty, error) { return &Empty{}, nil })
 	h := ferrytest.Start(t, svc)

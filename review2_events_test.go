@@ -20,14 +20,14 @@ type R2Labelled struct {
 
 var r2Labelled = ferry.Topic[R2Labelled]{Name: "r2-labelled", Subject: "test.r2.labelled"}
 
-// REVIEW: Publish rejects an event whose map field is nil (the zero value
+// Found by review: Publish rejects an event whose map field is nil (the zero value
 // of the declared payload type): json.Marshal writes "labels": null, and
 // the payload schema calls the map a non-nullable object, so the event is
 // a 422 invalid_event ("event.labels: expected object"), while a nil slice
 // in the same event passes. Valid Go events of the topic's own type cannot
 // be published, and a producer in another language sending null is
 // dead-lettered by every subscriber.
-func TestReview2PublishAcceptsNilMap(t *testing.T) {
+func TestPublishAcceptsNilMap(t *testing.T) {
 	svc := ferry.MustNew("labeller", "1.0.0", ferry.WithoutHTTP(), quiet)
 	pub := ferry.NewPublisher(svc, r2Labelled)
 	ferrytest.Start(t, svc)
@@ -39,13 +39,13 @@ func TestReview2PublishAcceptsNilMap(t *testing.T) {
 	}
 }
 
-// REVIEW: every ListDeadLetters call creates an ordered (ephemeral)
+// Found by review: every ListDeadLetters call creates an ordered (ephemeral)
 // consumer on the dead-letter stream and never deletes it; it lingers for
 // nats.go's 5-minute inactivity threshold. A dead-letter page polled by a
 // dashboard (examples/events exposes /dead-letters) keeps hundreds of
 // consumers on the stream, and with an account or stream consumer limit
 // the listing (and the subscriptions' own consumers) start failing.
-func TestReview2ListDeadLettersLeavesNoConsumers(t *testing.T) {
+func TestListDeadLettersLeavesNoConsumers(t *testing.T) {
 	svc := ferry.MustNew("shipping", "1.0.0", ferry.WithoutHTTP(), quiet)
 	ferry.Subscribe(svc, placed, "ship", func(context.Context, *OrderPlaced) error { return nil })
 	h := ferrytest.Start(t, svc)

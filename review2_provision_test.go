@@ -11,12 +11,12 @@ import (
 	"github.com/ferrygo/ferry/ferrytest"
 )
 
-// REVIEW: the owner of a state bucket "never lowers a size limit an
+// Found by review: the owner of a state bucket "never lowers a size limit an
 // operator raised" (internal/provision.Bucket), but the check is
 // MaxBytes > Ferry's limit, and JetStream's "no limit" is -1: an operator
 // who lifts the limit altogether sees the next start put Ferry's
 // default (256 MiB) back, which is lowering it.
-func TestReview2StateBucketUnlimitedSizeIsKept(t *testing.T) {
+func TestStateBucketUnlimitedSizeIsKept(t *testing.T) {
 	cfg := ferrytest.Config(t)
 	newSvc := func() *ferry.Service {
 		svc := ferry.MustNew("shipping", "1.0.0", ferry.WithoutHTTP(), quiet)

@@ -14,7 +14,7 @@ import (
 	"github.com/ferrygo/ferry/ferrytest"
 )
 
-// REVIEW: events delivered to a replica's open pull while it shuts down
+// Found by review: events delivered to a replica's open pull while it shuts down
 // are lost and spend a delivery. Drain and Close no longer wait for the
 // pull, so the host closes the NATS connection while the pull is still
 // handing back what its fetch received after StopIntake: the free record
@@ -23,7 +23,7 @@ import (
 // SubscribeMaxDeliveries(1), events whose handler never ran are
 // dead-lettered ("delivered 1 times without an acknowledgement") by a
 // plain graceful shutdown under load.
-func TestReview2ShutdownUnderLoadSpendsNoDelivery(t *testing.T) {
+func TestShutdownUnderLoadSpendsNoDelivery(t *testing.T) {
 	cfg := ferryConfigForRestart(t)
 	var calls counter
 	logs := &syncBuffer{}

@@ -11,13 +11,13 @@ import (
 	"github.com/ferrygo/ferry/ferrytest"
 )
 
-// REVIEW: a consumer deleted while no pull is open (every slot busy) is
+// Found by review: a consumer deleted while no pull is open (every slot busy) is
 // never recreated. The next FetchNoWait to a consumer that no longer exists
 // ends with a 503 no-responders status (nats.ErrNoResponders), which the
 // pull treats as "connection down, retry in 100ms" rather than as a deleted
 // consumer, so the worker retries the dead consumer forever and no event is
 // delivered again.
-func TestReview2DeletedConsumerWhileSlotsBusyIsRecreated(t *testing.T) {
+func TestDeletedConsumerWhileSlotsBusyIsRecreated(t *testing.T) {
 	var calls counter
 	entered, release := make(chan struct{}, 1), make(chan struct{})
 	svc := ferry.MustNew("shipping", "1.0.0", ferry.WithoutHTTP(), quiet)

@@ -87,6 +87,7 @@ func tolerate(r huma.Registry, s *huma.Schema, seen map[*huma.Schema]bool) {
 		tolerate(r, target, seen)
 		return
 	}
+	nullableMaps(s)
 	for _, p := range s.Properties {
 		tolerate(r, p, seen)
 	}
@@ -100,6 +101,17 @@ func tolerate(r huma.Registry, s *huma.Schema, seen map[*huma.Schema]bool) {
 		}
 	}
 	tolerate(r, s.Not, seen)
+}
+
+// nullableMaps lets the map-typed properties of s be null: encoding/json
+// writes a nil map as null (as it writes a nil slice, which Huma already
+// allows), so the zero value of a type must pass its own schema.
+func nullableMaps(s *huma.Schema) {
+	for _, p := range s.Properties {
+		if _, isMap := p.AdditionalProperties.(*huma.Schema); isMap && p.Type == huma.TypeObject && p.Ref == "" && len(p.Properties) == 0 {
+			p.Nullable = true
+		}
+	}
 }
 
 // declaresAdditionalProperties reports whether struct type t sets its own

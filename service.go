@@ -115,11 +115,12 @@ func (s *Service) inherit(cfg Config, logger *slog.Logger) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.configSet {
+		old := s.config.maxBody()
 		s.config = cfg
 		if !s.addrSet {
 			s.addr = cfg.addr()
 		}
-		s.adapter.setMaxBody(cfg.maxBody())
+		s.adapter.setMaxBody(old, cfg.maxBody())
 	}
 	if !s.loggerSet && !s.configSet {
 		s.logger = logger

@@ -88,7 +88,9 @@ func (s *subscription[T]) Start(ctx context.Context) error {
 	s.js, s.state = rt.js, rt.state
 	backoff := s.opts.backoff
 	if rt.retryScale > 0 {
-		backoff = func(n uint64) time.Duration { return time.Duration(float64(s.opts.backoff(n)) * rt.retryScale) }
+		backoff = func(n uint64) time.Duration {
+			return time.Duration(min(float64(s.opts.backoff(n))*rt.retryScale, float64(maxBackoff)))
+		}
 	}
 	w, err := worker.New(worker.Config{
 		Name:        s.Name(),

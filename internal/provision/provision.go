@@ -133,8 +133,10 @@ func Bucket(ctx context.Context, js jetstream.JetStream, cfg jetstream.KeyValueC
 		if existing, err := js.KeyValue(ctx, cfg.Bucket); err == nil {
 			// An operator who enlarged the bucket keeps the larger limit.
 			if st, err := existing.Status(ctx); err == nil {
-				if kvs, ok := st.(*jetstream.KeyValueBucketStatus); ok && kvs.StreamInfo().Config.MaxBytes > cfg.MaxBytes {
-					cfg.MaxBytes = kvs.StreamInfo().Config.MaxBytes
+				if kvs, ok := st.(*jetstream.KeyValueBucketStatus); ok {
+					if have := kvs.StreamInfo().Config.MaxBytes; have < 0 || have > cfg.MaxBytes {
+						cfg.MaxBytes = have // larger, or unlimited
+					}
 				}
 			}
 		}

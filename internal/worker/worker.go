@@ -131,9 +131,10 @@ type Worker struct {
 	skip     map[uint64]struct{} // acknowledged before the consumer was recreated
 	warnOnce sync.Once
 
-	running  sync.Map // jetstream.Msg → its run's context
-	active   atomic.Int64
-	ackedAny atomic.Bool // an ack since the ack floor was last read
+	running   sync.Map // jetstream.Msg → its run's context
+	active    atomic.Int64
+	idleFetch atomic.Bool // the pull waits for messages and has received none
+	ackedAny  atomic.Bool // an ack since the ack floor was last read
 }
 
 // maxAckedKept bounds the acknowledged sequences a worker remembers above
@@ -219,14 +220,28 @@ func (w *Worker) Drain(ctx context.Context) error {
 	}
 }
 
-// Close waits, until ctx ends, for handlers cancelled by Drain to return
-// and their messages to be handed back. A pull request still open (an idle
-// consumer waits up to pullExpiry for messages) is not waited for: a
-// message the server sends it after the connection closed is redelivered
-// after the ack wait.
+// Close waits, until ctx ends, for handlers cancelled by Drain to return,
+// and for the pull to hand back what it fetched. A pull request waiting
+// for messages that has received none (an idle consumer asks every
+// pullExpiry) is not waited for: a message the server sends it in the
+// instant the connection closes is redelivered after the ack wait.
 func (w *Worker) Close(ctx context.Context) error {
 	w.StopIntake()
 	w.cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-w.pullDone:
+		case <-tick.C:
+			if !w.idleFetch.Load() {
+				continue
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("%s: the pull did not stop before the deadline (%w)", w.cfg.Name, ctx.Err())
+		}
+		break
+	}
 	select {
 	case <-w.slotsDone:
 		return nil
@@ -366,6 +381,10 @@ func (w *Worker) pull(cons jetstream.Consumer) (recreate bool) {
 			return true
 		case err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoHeartbeat):
 			w.log.Debug("ferry: pull", slog.String("worker", w.cfg.Name), slog.String("err", err.Error()))
+			if w.consumerGone(cons) { // a fetch from a deleted consumer has no responders
+				w.log.Warn("ferry: consumer gone; recreating it", slog.String("worker", w.cfg.Name))
+				return true
+			}
 			select { // a connection that is down: do not spin
 			case <-time.After(100 * time.Millisecond):
 			case <-w.stopping:
@@ -373,6 +392,14 @@ func (w *Worker) pull(cons jetstream.Consumer) (recreate bool) {
 			}
 		}
 	}
+}
+
+// consumerGone reports whether the consumer no longer exists.
+func (w *Worker) consumerGone(cons jetstream.Consumer) bool {
+	ctx, cancel := context.WithTimeout(w.base, 2*time.Second)
+	defer cancel()
+	_, err := cons.Info(ctx)
+	return errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted)
 }
 
 // takeSlots waits for a free slot and takes every other one free now;
@@ -407,7 +434,7 @@ func (w *Worker) takeSlots() (n int, ok bool) {
 		case <-wait.C:
 			return n, true
 		case <-w.stopping:
-			return n, true
+			return 0, false
 		}
 	}
 	return n, true
@@ -424,6 +451,8 @@ func (w *Worker) fetch(cons jetstream.Consumer, n int, wait bool) (int, error) {
 	var batch jetstream.MessageBatch
 	var err error
 	if wait {
+		w.idleFetch.Store(true) // until its first message: Close need not wait for it
+		defer w.idleFetch.Store(false)
 		batch, err = cons.Fetch(n, jetstream.FetchMaxWait(pullExpiry), jetstream.FetchHeartbeat(HeartbeatInterval))
 	} else {
 		batch, err = cons.FetchNoWait(n)
@@ -433,6 +462,7 @@ func (w *Worker) fetch(cons jetstream.Consumer, n int, wait bool) (int, error) {
 	}
 	dispatched := 0
 	for msg := range batch.Messages() {
+		w.idleFetch.Store(false)
 		if w.stopped() {
 			w.handBack(msg, 0)
 			continue
