@@ -133,7 +133,7 @@ type Worker struct {
 
 	running   sync.Map // jetstream.Msg → its run's context
 	active    atomic.Int64
-	idleFetch atomic.Bool // the pull waits for messages and has received none
+	idleFetch atomic.Bool // the pull waits for messages with none in hand
 	ackedAny  atomic.Bool // an ack since the ack floor was last read
 }
 
@@ -451,7 +451,7 @@ func (w *Worker) fetch(cons jetstream.Consumer, n int, wait bool) (int, error) {
 	var batch jetstream.MessageBatch
 	var err error
 	if wait {
-		w.idleFetch.Store(true) // until its first message: Close need not wait for it
+		w.idleFetch.Store(true) // while nothing is in hand: Close need not wait for it
 		defer w.idleFetch.Store(false)
 		batch, err = cons.Fetch(n, jetstream.FetchMaxWait(pullExpiry), jetstream.FetchHeartbeat(HeartbeatInterval))
 	} else {
@@ -465,10 +465,11 @@ func (w *Worker) fetch(cons jetstream.Consumer, n int, wait bool) (int, error) {
 		w.idleFetch.Store(false)
 		if w.stopped() {
 			w.handBack(msg, 0)
-			continue
+		} else {
+			w.work <- msg // never blocks: a slot was taken for it
+			dispatched++
 		}
-		w.work <- msg // never blocks: a slot was taken for it
-		dispatched++
+		w.idleFetch.Store(wait) // waiting again, nothing in hand
 	}
 	return dispatched, batch.Error()
 }
