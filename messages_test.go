@@ -241,3 +241,29 @@ func TestPayloadDecoderRejectsWhatTheSchemaRejects(t *testing.T) {
 		`{"order_id":"o","customer":{"id":"c","email":"a@b.c","tier":"gold"},"items":[null],"placed_at":"2026-11-30T10:15:00Z"}`,
 	))
 }
+
+// FuzzPayloadDecoder: an event payload off the wire never panics the
+// decoder, and the single-decode path for types-only payloads accepts,
+// rejects and decodes exactly what the full schema check does.
+func FuzzPayloadDecoder(f *testing.F) {
+	for _, seed := range []string{`{}`, `null`, `{"id":"x","n":1}`, `{"id":5}`, `{"n":1e400}`, `{"sub":{"s":"x"}}`,
+		`{"order_id":"o","quantity":1}`, `{"order_id":"","quantity":0}`, `[]`, `{"id":"x","id":5}`} {
+		f.Add([]byte(seed))
+	}
+	m := newMessageSchemas()
+	fast, fastRef := payloadDecoder[optionalEvent](m, declOf(Topic[optionalEvent]{Name: "opt", Subject: "opt"})),
+		checkedDecode[optionalEvent](m, declOf(Topic[optionalEvent]{Name: "opt", Subject: "opt"}))
+	full := payloadDecoder[benchOrder](m, declOf(Topic[benchOrder]{Name: "order", Subject: "order"}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var got, want optionalEvent
+		gotErr, wantErr := fast(data, &got), fastRef(data, &want)
+		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+			t.Fatalf("%q: error %v, want %v", data, gotErr, wantErr)
+		}
+		if wantErr == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: decoded %+v, want %+v", data, got, want)
+		}
+		var order benchOrder
+		_ = full(data, &order)
+	})
+}
