@@ -140,14 +140,7 @@ func TestShutdownDoesNotSpendDeliveries(t *testing.T) {
 			}
 			return nil
 		}, ferry.SubscribeMaxDeliveries(1), ferry.SubscribeConcurrency(1), ferry.SubscribeAckWait(time.Second))
-		h, err := ferry.NewHost(ferry.WithConfig(cfg), quiet)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = h.Add(svc)
-		if err := h.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		h := hostWith(t, cfg, svc)
 		return h
 	}
 	h := run()

@@ -46,6 +46,23 @@ func blockingService(t *testing.T, inside *atomic.Int32, cancelled *atomic.Int32
 	return svc
 }
 
+// hostWith starts services on a host configured by cfg and returns it;
+// the test stops it (to restart on the same store, or to time the stop).
+func hostWith(t *testing.T, cfg ferry.Config, svcs ...*ferry.Service) *ferry.Host {
+	t.Helper()
+	h, err := ferry.NewHost(ferry.WithConfig(cfg), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Add(svcs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 func startHost(t *testing.T, opts []ferry.Option, svcs ...*ferry.Service) *ferry.Host {
 	t.Helper()
 	h, err := ferry.NewHost(append([]ferry.Option{quiet}, opts...)...)

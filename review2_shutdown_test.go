@@ -34,14 +34,7 @@ func TestShutdownUnderLoadSpendsNoDelivery(t *testing.T) {
 			time.Sleep(2 * time.Millisecond)
 			return nil
 		}, ferry.SubscribeMaxDeliveries(1), ferry.SubscribeConcurrency(16), ferry.SubscribeAckWait(time.Second))
-		h, err := ferry.NewHost(ferry.WithConfig(cfg), quiet)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = h.Add(svc)
-		if err := h.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		h := hostWith(t, cfg, svc)
 		return h
 	}
 	var published atomic.Int64

@@ -32,14 +32,7 @@ func TestShutdownReturnsByItsDeadline(t *testing.T) {
 		<-never // ignores its context
 		return nil
 	})
-	h, err := ferry.NewHost(ferry.WithConfig(cfg), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = h.Add(svc)
-	if err := h.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	h := hostWith(t, cfg, svc)
 	client := ferry.NewClient(h.NATS())
 	for range 200 { // something for the store to flush at shutdown
 		if _, err := placed.Publish(context.Background(), client, &OrderPlaced{OrderID: "o", Quantity: 1}); err != nil {
@@ -119,14 +112,7 @@ func TestShutdownLeavesNoRPCWorkers(t *testing.T) {
 	cfg := ferrytest.Config(t)
 	svc := ferry.MustNew("shipping", "1.0.0", ferry.WithConfig(cfg), ferry.WithNATS(), quiet)
 	ferry.Get(svc, "hang", "/hang", func(context.Context, *Empty) (*Empty, error) { return &Empty{}, nil })
-	h, err := ferry.NewHost(ferry.WithConfig(cfg), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = h.Add(svc)
-	if err := h.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	h := hostWith(t, cfg, svc)
 	if _, err := hangEndpoint.Call(context.Background(), ferry.NewClient(h.NATS()), &Empty{}); err != nil {
 		t.Fatal(err)
 	}

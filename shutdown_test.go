@@ -34,14 +34,7 @@ func TestShutdownReturnsWhateverHandlersDo(t *testing.T) {
 		<-never
 		return &Empty{}, nil
 	})
-	h, err := ferry.NewHost(ferry.WithConfig(cfg), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = h.Add(svc)
-	if err := h.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	h := hostWith(t, cfg, svc)
 	client := ferry.NewClient(h.NATS())
 	if _, err := placed.Publish(context.Background(), client, &OrderPlaced{OrderID: "o", Quantity: 1}); err != nil {
 		t.Fatal(err)
