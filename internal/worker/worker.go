@@ -24,8 +24,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -127,14 +127,27 @@ type Worker struct {
 	known    bool                // the consumer existed while this worker ran
 	stream   time.Time           // when the stream it consumes was created
 	ackFloor uint64              // the consumer's last known ack floor (stream sequence)
-	acked    map[uint64]struct{} // sequences above the floor this worker acknowledged
+	acked    []uint64            // sequences above the floor this worker acknowledged
 	skip     map[uint64]struct{} // acknowledged before the consumer was recreated
 	warnOnce sync.Once
 
-	running   sync.Map // jetstream.Msg → its run's context
+	running   []running // per slot: the message it runs, for progress reports
 	active    atomic.Int64
 	idleFetch atomic.Bool // the pull waits for messages with none in hand
 	ackedAny  atomic.Bool // an ack since the ack floor was last read
+}
+
+// running is what one slot runs.
+type running struct {
+	mu  sync.Mutex
+	msg jetstream.Msg // nil when idle
+	ctx context.Context
+}
+
+func (r *running) set(msg jetstream.Msg, ctx context.Context) {
+	r.mu.Lock()
+	r.msg, r.ctx = msg, ctx
+	r.mu.Unlock()
 }
 
 // maxAckedKept bounds the acknowledged sequences a worker remembers above
@@ -163,10 +176,11 @@ func New(cfg Config) (*Worker, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.Consumer.MaxDeliver = -1
-	w := &Worker{cfg: cfg, log: cfg.Logger, records: newRecords(cfg.State, cfg.StatePrefix), acked: map[uint64]struct{}{}}
+	w := &Worker{cfg: cfg, log: cfg.Logger, records: newRecords(cfg.State, cfg.StatePrefix)}
 	w.base, w.cancel = context.WithCancel(context.Background())
 	w.stopping = make(chan struct{})
 	w.free, w.work = make(chan struct{}, cfg.Concurrency), make(chan jetstream.Msg, cfg.Concurrency)
+	w.running = make([]running, cfg.Concurrency)
 	for range cfg.Concurrency {
 		w.free <- struct{}{}
 	}
@@ -183,8 +197,8 @@ func (w *Worker) Start(ctx context.Context) error {
 		return err
 	}
 	var slots sync.WaitGroup
-	for range w.cfg.Concurrency {
-		slots.Go(w.slot)
+	for i := range w.cfg.Concurrency {
+		slots.Go(func() { w.slot(&w.running[i]) })
 	}
 	go func() {
 		slots.Wait()
@@ -283,7 +297,7 @@ func (w *Worker) ensureConsumer(ctx context.Context) (jetstream.Consumer, error)
 			w.log.Warn("ferry: the stream was recreated; its consumer starts as a new one", slog.String("worker", w.cfg.Name),
 				slog.String("stream", w.cfg.Stream))
 		}
-		w.stream, w.known, w.ackFloor, w.acked, w.skip = sinfo.Created, false, 0, map[uint64]struct{}{}, nil
+		w.stream, w.known, w.ackFloor, w.acked, w.skip = sinfo.Created, false, 0, nil, nil
 		w.records.setEpoch(sinfo.Created)
 	}
 	known, floor := w.known, w.ackFloor
@@ -297,7 +311,10 @@ func (w *Worker) ensureConsumer(ctx context.Context) (jetstream.Consumer, error)
 		if known {
 			want.DeliverPolicy, want.OptStartSeq = jetstream.DeliverByStartSequencePolicy, min(floor, sinfo.State.LastSeq)+1
 			w.mu.Lock()
-			w.skip = maps.Clone(w.acked)
+			w.skip = make(map[uint64]struct{}, len(w.acked))
+			for _, seq := range w.acked {
+				w.skip[seq] = struct{}{}
+			}
 			w.mu.Unlock()
 			w.log.Warn("ferry: consumer deleted behind Ferry's back; recreated after the last acknowledged message it knew, not from the start of the stream",
 				slog.String("worker", w.cfg.Name), slog.String("consumer", want.Durable), slog.Uint64("from_stream_sequence", want.OptStartSeq))
@@ -476,11 +493,11 @@ func (w *Worker) fetch(cons jetstream.Consumer, n int, wait bool) (int, error) {
 
 // slot is one of the worker's concurrency slots: it runs the messages the
 // pull hands it, one at a time, until the worker stops.
-func (w *Worker) slot() {
+func (w *Worker) slot(r *running) {
 	for {
 		select {
 		case msg := <-w.work:
-			w.run(msg)
+			w.run(msg, r)
 			w.free <- struct{}{}
 		case <-w.stopping:
 			w.handBackQueued()
@@ -503,7 +520,7 @@ func (w *Worker) handBackQueued() {
 }
 
 // run runs one delivery and settles it.
-func (w *Worker) run(msg jetstream.Msg) {
+func (w *Worker) run(msg jetstream.Msg, r *running) {
 	w.active.Add(1)
 	defer w.active.Add(-1)
 	md, err := msg.Metadata()
@@ -512,7 +529,7 @@ func (w *Worker) run(msg jetstream.Msg) {
 		return
 	}
 	if w.skipped(md.Sequence.Stream) {
-		w.ack(msg, record{}) // acknowledged before its consumer was recreated
+		w.ack(msg, md, record{}) // acknowledged before its consumer was recreated
 		return
 	}
 	d := &Delivery{Msg: msg, Meta: md, Attempt: md.NumDelivered}
@@ -532,14 +549,14 @@ func (w *Worker) run(msg jetstream.Msg) {
 	}
 
 	ctx, cancel := context.WithTimeout(w.base, w.cfg.Timeout)
-	w.running.Store(msg, ctx)
+	r.set(msg, ctx)
 	res := w.handle(ctx, d)
-	w.running.Delete(msg)
+	r.set(nil, nil)
 	cancel()
 
 	switch {
 	case res.Outcome == Ack:
-		w.ack(msg, rec)
+		w.ack(msg, md, rec)
 	case w.base.Err() != nil:
 		w.handBack(msg, 0) // cut off by the shutdown: not the handler's failure
 	case res.Outcome == Defer:
@@ -568,15 +585,13 @@ func (w *Worker) handle(ctx context.Context, d *Delivery) (res Result) {
 }
 
 // ack acknowledges a message and forgets its record.
-func (w *Worker) ack(msg jetstream.Msg, rec record) {
+func (w *Worker) ack(msg jetstream.Msg, md *jetstream.MsgMetadata, rec record) {
 	_ = msg.Ack()
-	if md, err := msg.Metadata(); err == nil {
-		w.mu.Lock()
-		if md.Sequence.Stream > w.ackFloor && len(w.acked) < maxAckedKept {
-			w.acked[md.Sequence.Stream] = struct{}{}
-		}
-		w.mu.Unlock()
+	w.mu.Lock()
+	if md.Sequence.Stream > w.ackFloor && len(w.acked) < maxAckedKept {
+		w.acked = append(w.acked, md.Sequence.Stream)
 	}
+	w.mu.Unlock()
 	w.ackedAny.Store(true)
 	if rec.revision != 0 {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.base), 2*time.Second)
@@ -624,7 +639,7 @@ func (w *Worker) deadLetter(d *Delivery, rec record, reason string) {
 		return
 	}
 	w.log.Warn("ferry: dead-lettered", slog.String("worker", w.cfg.Name), slog.Uint64("sequence", seq), slog.String("reason", reason))
-	w.ack(d.Msg, rec)
+	w.ack(d.Msg, d.Meta, rec)
 }
 
 // reportProgress tells JetStream, every third of the ack wait, that each
@@ -640,12 +655,14 @@ func (w *Worker) reportProgress() {
 	for {
 		select {
 		case <-progress.C:
-			w.running.Range(func(k, v any) bool {
-				if v.(context.Context).Err() == nil {
-					_ = k.(jetstream.Msg).InProgress()
+			for i := range w.running {
+				r := &w.running[i]
+				r.mu.Lock()
+				if r.msg != nil && r.ctx.Err() == nil {
+					_ = r.msg.InProgress()
 				}
-				return true
-			})
+				r.mu.Unlock()
+			}
 		case <-floor.C:
 			if w.ackedAny.Swap(false) {
 				w.refreshAckFloor()
@@ -676,11 +693,7 @@ func (w *Worker) refreshAckFloor() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.ackFloor = max(w.ackFloor, info.AckFloor.Stream)
-	for seq := range w.acked {
-		if seq <= w.ackFloor {
-			delete(w.acked, seq)
-		}
-	}
+	w.acked = slices.DeleteFunc(w.acked, func(seq uint64) bool { return seq <= w.ackFloor })
 	for seq := range w.skip {
 		if seq <= w.ackFloor {
 			delete(w.skip, seq)
