@@ -60,11 +60,16 @@ func (c *Client) Conn() *nats.Conn { return c.nc }
 // 503 no_responders (errors.Is [ErrNoResponders]), 504 deadline_exceeded
 // (errors.Is [ErrCallTimeout] and context.DeadlineExceeded), 413 when the
 // request exceeds the broker's max payload, 500 endpoint_without_service
-// when ep has no Service; a cancelled ctx returns context.Canceled.
+// when ep has no Service, 500 endpoint_http_only when ep is HTTPOnly (not
+// served over NATS); a cancelled ctx returns context.Canceled.
 func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In) (*Out, error) {
 	if ep.Service == "" {
 		return nil, &Error{Status: http.StatusInternalServerError, Code: "endpoint_without_service",
 			Detail: "the endpoint value " + ep.Name + " declares no Service, so it cannot be called; set Endpoint.Service to the name of the service that serves it"}
+	}
+	if ep.HTTPOnly {
+		return nil, &Error{Status: http.StatusInternalServerError, Code: "endpoint_http_only",
+			Detail: "the endpoint " + ep.Service + "." + ep.Name + " is HTTPOnly: it is not served over NATS, so it cannot be called with a client; call it over HTTP"}
 	}
 	if c == nil || c.nc == nil {
 		return nil, fmt.Errorf("ferry: call %s.%s: %w", ep.Service, ep.Name, errNoClient)

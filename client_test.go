@@ -23,6 +23,8 @@ func TestCallChecksTheEndpointValue(t *testing.T) {
 	}{
 		{"no Service and no client", nil, ferry.Endpoint[Empty, Empty]{Name: "get-item"},
 			"endpoint_without_service", []string{"get-item", "set Endpoint.Service"}},
+		{"HTTP only", nil, ferry.Endpoint[Empty, Empty]{Service: "items", Name: "stream", HTTPOnly: true},
+			"endpoint_http_only", []string{"items.stream", "over HTTP"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

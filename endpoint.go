@@ -217,6 +217,15 @@ func Delete[In, Out any](s *Service, name, path string, fn func(context.Context,
 func (s *Service) handlerError(ctx context.Context, err error) error {
 	var fe *Error
 	if errors.As(err, &fe) {
+		if fe.GetStatus() >= http.StatusInternalServerError {
+			// Answered as it is (a downstream 503, say), but logged: a server
+			// failure the caller sees should be in the service's log too.
+			attrs := []any{"service", s.name, "status", fe.GetStatus(), "code", fe.Code, "err", describe(fe)}
+			if req := RequestFromContext(ctx); req != nil {
+				attrs = append(attrs, "endpoint", req.Name, "request_id", req.ID)
+			}
+			s.logger.WarnContext(ctx, "ferry: handler answered a server error", attrs...)
+		}
 		return fe
 	}
 	fe = errorFrom(err)

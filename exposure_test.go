@@ -95,3 +95,26 @@ func TestNoRespondersOnAPrivateBrokerSaysSo(t *testing.T) {
 		t.Fatalf("no responders on a private broker: %v", err)
 	}
 }
+
+// TestForwardedServerErrorIsLogged: a handler that answers a server error
+// it got downstream (a 503) answers it as it is, and the service's log
+// says so.
+func TestForwardedServerErrorIsLogged(t *testing.T) {
+	logs := &syncBuffer{}
+	svc := ferry.MustNew("relay", "1.0.0", ferry.WithLogger(newLogger(logs)), ferry.WithNATS())
+	ferry.Get(svc, "relay", "/relay", func(ctx context.Context, _ *Empty) (*Empty, error) {
+		return Absent.Call(ctx, svc.Client(), &Empty{})
+	})
+	ferrytest.Start(t, svc)
+	resp, err := http.Get("http://" + svc.Addr().String() + "/relay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want the downstream 503", resp.StatusCode)
+	}
+	if !strings.Contains(logs.String(), "handler answered a server error") || !strings.Contains(logs.String(), "no_responders") {
+		t.Errorf("the forwarded 503 is not in the log:\n%s", logs)
+	}
+}
