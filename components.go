@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ferrygo/ferry/internal/broker"
@@ -45,6 +46,13 @@ func (h *Host) brokerComponent() lifecycle.Component {
 				return err
 			}
 			h.broker.Store(b)
+			nc := b.Conn()
+			h.health.Add("broker", func() error {
+				if st := nc.Status(); st != nats.CONNECTED {
+					return fmt.Errorf("the broker connection is %s", strings.ToLower(st.String()))
+				}
+				return nil
+			})
 			return nil
 		},
 		OnClose: func(ctx context.Context) error {
@@ -147,7 +155,7 @@ func (h *Host) provision(ctx context.Context) error {
 		client.hint = " (this process runs its own embedded broker, which no other process can reach: start the process that serves it with FERRY_NATS_LISTEN and this one on the same FERRY_DATA_DIR, or both with FERRY_NATS_URL)"
 	}
 	for _, s := range h.services {
-		rt := serviceRuntime{client: client, js: js, retryScale: h.retryScale}
+		rt := serviceRuntime{client: client, js: js, retryScale: h.retryScale, health: &h.health}
 		if len(s.subs) > 0 {
 			rt.state, err = provision.Bucket(ctx, js, jetstream.KeyValueConfig{
 				Bucket:         naming.StateBucket(s.name),
@@ -164,6 +172,29 @@ func (h *Host) provision(ctx context.Context) error {
 		s.setRuntime(rt)
 	}
 	return nil
+}
+
+// readinessComponent is started last and stopped first: at the start of a
+// shutdown /readyz turns 503, and everything keeps serving for the drain
+// delay (Config.DrainDelay) so that load balancers stop sending first.
+func (h *Host) readinessComponent() lifecycle.Component {
+	return lifecycle.Funcs{
+		ComponentName: "readiness",
+		OnStopIntake:  h.health.SetDraining,
+		OnDrain: func(ctx context.Context) error {
+			if h.config.DrainDelay <= 0 {
+				return nil
+			}
+			h.logger.Info("ferry: draining: /readyz answers 503", slog.Duration("delay", h.config.DrainDelay))
+			t := time.NewTimer(h.config.DrainDelay)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			return nil
+		},
+	}
 }
 
 // httpServer is one service's HTTP server, on a listener opened before

@@ -25,6 +25,11 @@ type Config struct {
 	// shutdown starts; what is still running then is cut off.
 	// Flag -shutdown-grace, environment FERRY_SHUTDOWN_GRACE. Default 25s.
 	ShutdownGrace time.Duration
+	// DrainDelay is how long, at the start of a shutdown, /readyz answers
+	// 503 while everything still serves, so load balancers stop sending
+	// before the listeners close; it is part of the grace period.
+	// Flag -drain-delay, environment FERRY_DRAIN_DELAY. Default 0s.
+	DrainDelay time.Duration
 	// LogLevel is the minimum level logged: debug, info, warn or error.
 	// Flag -log-level, environment FERRY_LOG_LEVEL. Default info.
 	LogLevel slog.Level
@@ -125,6 +130,7 @@ func (c *Config) settings() []boundSetting {
 	return []boundSetting{
 		{Setting{"addr", "PORT", DefaultAddr, "HTTP listen address: host:port, :port or a bare port"}, addrValue{&c.Addr}},
 		{Setting{"shutdown-grace", "FERRY_SHUTDOWN_GRACE", DefaultShutdownGrace.String(), "time in-flight work gets to finish on shutdown"}, durationValue{&c.ShutdownGrace}},
+		{Setting{"drain-delay", "FERRY_DRAIN_DELAY", "0s", "time /readyz answers 503 before the listeners close on shutdown (part of the grace period)"}, durationValue{&c.DrainDelay}},
 		{Setting{"log-level", "FERRY_LOG_LEVEL", "info", "minimum log level: debug, info, warn or error"}, levelValue{&c.LogLevel}},
 		{Setting{"log-format", "FERRY_LOG_FORMAT", "text", "log format: text or json"}, choiceValue{&c.LogFormat, []string{"text", "json"}}},
 		{Setting{"max-body", "FERRY_MAX_BODY", "1MiB", "largest request body over HTTP and NATS, up to 64MiB: bytes, or with KiB/MiB"}, bytesValue{&c.MaxBody, MaxMaxBody}},
@@ -247,6 +253,7 @@ func (c Config) processDiff(o Config) string {
 		{"stream replicas (FERRY_STREAM_REPLICAS)", c.streamReplicas() == o.streamReplicas()},
 		{"provisioning modes (FERRY_PROVISION)", c.provisionMode() == o.provisionMode()},
 		{"shutdown grace periods (FERRY_SHUTDOWN_GRACE)", c.shutdownGrace() == o.shutdownGrace()},
+		{"drain delays (FERRY_DRAIN_DELAY)", c.DrainDelay == o.DrainDelay},
 	} {
 		if !d.same {
 			return d.name

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ferrygo/ferry/internal/broker"
+	"github.com/ferrygo/ferry/internal/health"
 	"github.com/ferrygo/ferry/internal/lifecycle"
 )
 
@@ -54,6 +55,7 @@ type Host struct {
 	stopErr  error
 
 	broker atomic.Pointer[broker.Broker]
+	health health.Registry // what /readyz reports
 }
 
 type hostState int
@@ -208,6 +210,7 @@ func (h *Host) start(ctx context.Context) (*lifecycle.Group, error) {
 		servers = append(servers, l)
 	}
 	g.Add(servers...)
+	g.Add(h.readinessComponent()) // stopped first: /readyz turns 503 while all serves
 	if err := g.Start(ctx); err != nil {
 		for _, l := range listeners {
 			_ = l.ln.Close()

@@ -53,6 +53,8 @@ func (s *Service) initHTTP(o *options) {
 	}
 	s.api = huma.NewAPI(cfg, s.adapter)
 
+	s.mux.HandleFunc("GET "+HealthzPath, s.serveHealthz)
+	s.mux.HandleFunc("GET "+ReadyzPath, s.serveReadyz)
 	s.mux.HandleFunc("GET "+AsyncAPIPath+".json", s.serveAsyncAPI)
 	s.mux.HandleFunc("GET "+AsyncAPIPath+".yaml", s.serveAsyncAPI)
 	docs := docsui.New(DocsPath, s.name+" "+s.version, OpenAPIPath+".json")

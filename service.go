@@ -14,6 +14,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ferrygo/ferry/internal/health"
 	"github.com/ferrygo/ferry/internal/naming"
 )
 
@@ -135,6 +136,7 @@ type serviceRuntime struct {
 	js         jetstream.JetStream
 	state      jetstream.KeyValue
 	retryScale float64 // the host's WithRetryScale; 0 means 1
+	health     *health.Registry
 }
 
 func (s *Service) runtime() serviceRuntime {
@@ -285,6 +287,7 @@ func (s *Service) adopt(h *Host) error {
 		return fmt.Errorf("ferry: Host.Add: service %s already belongs to a host", s.name)
 	}
 	s.host = h
+	s.rt.health = &h.health
 	return nil
 }
 

@@ -114,6 +114,9 @@ func (s *subscription[T]) Start(ctx context.Context) error {
 		return fmt.Errorf("ferry: %s: %w", s.Name(), err)
 	}
 	s.worker = w
+	if rt.health != nil {
+		rt.health.Add(s.Name(), w.Health)
+	}
 	return nil
 }
 

@@ -134,6 +134,7 @@ type Worker struct {
 	running   []running // per slot: the message it runs, for progress reports
 	active    atomic.Int64
 	idleFetch atomic.Bool // the pull waits for messages with none in hand
+	problem   atomic.Pointer[error] // why the worker cannot pull, while it cannot
 	ackedAny  atomic.Bool // an ack since the ack floor was last read
 }
 
@@ -206,6 +207,15 @@ func (w *Worker) Start(ctx context.Context) error {
 	}()
 	go w.loop()
 	go w.reportProgress()
+	return nil
+}
+
+// Health reports why the worker cannot pull (its consumer cannot be
+// created or found), or nil.
+func (w *Worker) Health() error {
+	if p := w.problem.Load(); p != nil {
+		return *p
+	}
 	return nil
 }
 
@@ -362,9 +372,11 @@ func (w *Worker) loop() {
 		cons, err := w.ensureConsumer(ctx)
 		cancel()
 		if err != nil {
+			w.problem.Store(&err)
 			w.log.Warn("ferry: cannot (re)create the consumer; retrying", slog.String("worker", w.cfg.Name), slog.String("err", err.Error()))
 			continue
 		}
+		w.problem.Store(nil)
 		if !w.pull(cons) {
 			return
 		}
