@@ -133,9 +133,9 @@ type Worker struct {
 
 	running   []running // per slot: the message it runs, for progress reports
 	active    atomic.Int64
-	idleFetch atomic.Bool // the pull waits for messages with none in hand
+	idleFetch atomic.Bool           // the pull waits for messages with none in hand
 	problem   atomic.Pointer[error] // why the worker cannot pull, while it cannot
-	ackedAny  atomic.Bool // an ack since the ack floor was last read
+	ackedAny  atomic.Bool           // an ack since the ack floor was last read
 }
 
 // running is what one slot runs.
