@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +29,10 @@ var (
 	ErrNoResponders = errors.New("ferry: no responders")
 	// ErrCallTimeout: the call's deadline passed before an answer came.
 	ErrCallTimeout = errors.New("ferry: call timed out")
+	// ErrBrokerUnavailable: the client's broker connection is down
+	// (reconnecting or closed); a call or publish fails at once (503
+	// broker_unavailable) instead of waiting out its deadline.
+	ErrBrokerUnavailable = errors.New("ferry: broker unavailable")
 )
 
 // errNoClient is the error of a call made without a client, with the two
@@ -61,7 +66,9 @@ func (c *Client) Conn() *nats.Conn { return c.nc }
 // (errors.Is [ErrCallTimeout] and context.DeadlineExceeded), 413 when the
 // request exceeds the broker's max payload, 500 endpoint_without_service
 // when ep has no Service, 500 endpoint_http_only when ep is HTTPOnly (not
-// served over NATS); a cancelled ctx returns context.Canceled.
+// served over NATS), 503 broker_unavailable at once while the connection
+// is down (errors.Is [ErrBrokerUnavailable]); a cancelled ctx returns
+// context.Canceled.
 func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In) (*Out, error) {
 	if ep.Service == "" {
 		return nil, &Error{Status: http.StatusInternalServerError, Code: "endpoint_without_service",
@@ -73,6 +80,9 @@ func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In) (*Out, 
 	}
 	if c == nil || c.nc == nil {
 		return nil, fmt.Errorf("ferry: call %s.%s: %w", ep.Service, ep.Name, errNoClient)
+	}
+	if fe := c.unavailable(); fe != nil {
+		return nil, fe
 	}
 	if in == nil {
 		in = new(In)
@@ -106,6 +116,16 @@ func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In) (*Out, 
 		return nil, fmt.Errorf("ferry: call %s.%s: %w", ep.Service, ep.Name, err)
 	}
 	return out, nil
+}
+
+// unavailable returns the 503 of a client whose connection is down, or nil.
+func (c *Client) unavailable() *Error {
+	if st := c.nc.Status(); st != nats.CONNECTED {
+		return &Error{Status: http.StatusServiceUnavailable, Code: "broker_unavailable",
+			Detail: "the broker connection is " + strings.ToLower(st.String()) + "; try again shortly",
+			Header: http.Header{"Retry-After": {"1"}}, cause: ErrBrokerUnavailable}
+	}
+	return nil
 }
 
 // callError maps a transport failure to the error a caller gets.

@@ -234,6 +234,12 @@ func (s *Service) handlerError(ctx context.Context, err error) error {
 		if req := RequestFromContext(ctx); req != nil {
 			attrs = append(attrs, "endpoint", req.Name, "request_id", req.ID)
 		}
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			// The caller's budget ran out or the caller left: not a failure
+			// of the service.
+			s.logger.InfoContext(ctx, "ferry: handler stopped: its call's deadline passed or its caller left", attrs...)
+			return fe
+		}
 		s.logger.ErrorContext(ctx, "ferry: handler failed", attrs...)
 	}
 	return fe

@@ -2,11 +2,14 @@ package ferry_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/ferrygo/ferry"
 	"github.com/ferrygo/ferry/ferrytest"
@@ -89,4 +92,61 @@ func TestReadinessFollowsTheBroker(t *testing.T) {
 	}
 	b.start()
 	ferrytest.Eventually(t, func() bool { code, _ := get(t, url); return code == http.StatusOK }, "/readyz answers 200 once the broker is back")
+}
+
+// TestCallsFailFastWithoutTheBroker: while the broker is gone, a call and
+// a publish fail at once with 503 broker_unavailable instead of waiting
+// out their deadline.
+func TestCallsFailFastWithoutTheBroker(t *testing.T) {
+	b := newBrokerProcess(t)
+	cfg := ferrytest.Config(t)
+	cfg.NATSURL = b.url()
+	svc := ferry.MustNew("gateway", "1.0.0", ferry.WithNATS())
+	ferry.NewPublisher(svc, placed)
+	h := hostWith(t, cfg, svc)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = h.Shutdown(ctx)
+	})
+	b.kill()
+	ferrytest.Eventually(t, func() bool { return h.NATS().Status() != nats.CONNECTED }, "the client sees the broker gone")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a deadline it must not wait out
+	defer cancel()
+	done := make(chan error, 2)
+	go func() { _, err := Absent.Call(ctx, svc.Client(), &Empty{}); done <- err }()
+	go func() { _, err := placed.Publish(ctx, svc.Client(), &OrderPlaced{OrderID: "o", Quantity: 1}); done <- err }()
+	for range 2 {
+		select {
+		case err := <-done:
+			var fe *ferry.Error
+			if !errors.Is(err, ferry.ErrBrokerUnavailable) || !errors.As(err, &fe) || fe.Status != http.StatusServiceUnavailable || fe.Code != "broker_unavailable" {
+				t.Errorf("with the broker gone: %v", err)
+			}
+		case <-time.After(hangBound):
+			t.Fatal("a call or publish waits for a broker that is gone")
+		}
+	}
+}
+
+// TestSpentBudgetIsNotAnError: a handler that stops because its call's
+// deadline passed is logged at info, not as a failure of the service.
+func TestSpentBudgetIsNotAnError(t *testing.T) {
+	logs := &syncBuffer{}
+	svc := ferry.MustNew("slow", "1.0.0", ferry.WithNATS(), ferry.WithLogger(newLogger(logs)))
+	ferry.Get(svc, "wait", "/wait", func(ctx context.Context, _ *Empty) (*Empty, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	h := ferrytest.Start(t, svc)
+	wait := ferry.Endpoint[Empty, Empty]{Service: "slow", Name: "wait", Method: "GET", Path: "/wait"}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := wait.Call(ctx, h.Client, &Empty{}); !errors.Is(err, ferry.ErrCallTimeout) {
+		t.Fatalf("Call = %v, want a timeout", err)
+	}
+	ferrytest.Eventually(t, func() bool { return strings.Contains(logs.String(), "deadline passed") }, "the handler's stop is logged")
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("a spent budget is logged as an error:\n%s", logs)
+	}
 }

@@ -93,6 +93,9 @@ func (t Topic[T]) publish(ctx context.Context, c *Client, event *T, source strin
 	if err != nil {
 		return fail(err)
 	}
+	if fe := c.unavailable(); fe != nil {
+		return fail(fe)
+	}
 	ack, err := js.PublishMsg(ctx, t.message(ctx, data, res.ID, source), jetstream.WithExpectStream(naming.TopicStream(t.Name)))
 	if err != nil {
 		return fail(publishError(t.Name, err))
@@ -145,6 +148,9 @@ func (t Topic[T]) publishBatch(ctx context.Context, c *Client, events []*T, sour
 	js, err := t.jetStream(c)
 	if err != nil {
 		return nil, err
+	}
+	if fe := c.unavailable(); fe != nil {
+		return nil, fe
 	}
 
 	results := make([]PublishResult, len(events))
