@@ -115,7 +115,10 @@ func TestCallsFailFastWithoutTheBroker(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 2)
 	go func() { _, err := Absent.Call(ctx, svc.Client(), &Empty{}); done <- err }()
-	go func() { _, err := placed.Publish(ctx, svc.Client(), &OrderPlaced{OrderID: "o", Quantity: 1}); done <- err }()
+	go func() {
+		_, err := placed.Publish(ctx, svc.Client(), &OrderPlaced{OrderID: "o", Quantity: 1})
+		done <- err
+	}()
 	for range 2 {
 		select {
 		case err := <-done:
