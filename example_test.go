@@ -3,8 +3,10 @@ package ferry_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 
 	"github.com/ferrygo/ferry"
@@ -105,6 +107,31 @@ func ExampleMiddleware() {
 	// Output:
 	// 401 {"title":"Unauthorized","status":401,"code":"unauthorized","detail":"missing or wrong API key","request_id":"r-7"}
 	// 200 {"message":"hi ann, request r-7"}
+}
+
+// Logger(ctx) is the service's logger with the request's service, ID and
+// endpoint attached, so a handler's lines are found with the request's.
+func ExampleLogger() {
+	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{} // a stable output
+			}
+			return a
+		},
+	}))
+	svc := ferry.MustNew("greeter", "1.0.0", ferry.WithLogger(logger))
+	ferry.Handle(svc, Greet, func(ctx context.Context, in *GreetInput) (*GreetOutput, error) {
+		ferry.Logger(ctx).Info("greeting", "name", in.Name)
+		out := &GreetOutput{}
+		out.Body.Message = "hi " + in.Name
+		return out, nil
+	})
+	req := httptest.NewRequest("GET", "/greet/ann", nil)
+	req.Header.Set(ferry.HeaderRequestID, "r-8")
+	svc.Handler().ServeHTTP(httptest.NewRecorder(), req)
+	// Output:
+	// level=INFO msg=greeting service=greeter request_id=r-8 endpoint=greet name=ann
 }
 
 // A Host runs several services in one process, each on its own address

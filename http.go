@@ -81,6 +81,7 @@ func (s *Service) endpointMiddleware(name string) func(huma.Context, func(huma.C
 			Transport: transport,
 			ID:        requestID(hctx.Header(HeaderRequestID)),
 			header:    hctx.Header,
+			logger:    s.logger,
 		}
 		hctx.SetHeader(HeaderRequestID, req.ID)
 		req.invoke = func(ctx context.Context) error {

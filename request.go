@@ -3,6 +3,7 @@ package ferry
 import (
 	"context"
 	"encoding/hex"
+	"log/slog"
 	"math/rand/v2"
 )
 
@@ -56,6 +57,7 @@ type Request struct {
 	header  func(name string) string
 	invoke  func(ctx context.Context) error // the transport's innermost step
 	outcome *Error                          // the error answered, once known
+	logger  *slog.Logger                    // the service's logger
 }
 
 // Header returns the value of the named request header (HTTP header or NATS

@@ -172,6 +172,7 @@ func (s *subscription[T]) handle(ctx context.Context, d *worker.Delivery) worker
 		Transport: TransportNATS,
 		ID:        requestID(header.Get(HeaderRequestID)),
 		header:    header.Get,
+		logger:    s.svc.logger,
 	}
 	ev := &Event{ID: id, Topic: s.topic.name, Subject: msg.Subject(), Delivery: d.Attempt, Published: d.Meta.Timestamp, Sequence: d.Meta.Sequence.Stream}
 	ctx = context.WithValue(withRequest(ctx, req), eventKey{}, ev)
