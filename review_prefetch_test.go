@@ -60,7 +60,10 @@ func TestBusySlotsDoNotPrefetch(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if got := maxAckPending.Load(); got > concurrency {
+	// An acknowledgement and the next pull travel separately inside the
+	// server, so the count can show one more than the slots for an
+	// instant; a prefetch showed up to twice as many.
+	if got := maxAckPending.Load(); got > concurrency+1 {
 		t.Errorf("up to %d events were delivered to the replica at once with %d slots: %d waited in the local buffer with their ack wait running",
 			got, concurrency, got-concurrency)
 	}
