@@ -50,20 +50,20 @@ func blockingService(t *testing.T, inside *atomic.Int32, cancelled *atomic.Int32
 // the test stops it (to restart on the same store, or to time the stop).
 func hostWith(t *testing.T, cfg ferry.Config, svcs ...*ferry.Service) *ferry.Host {
 	t.Helper()
-	h, err := ferry.NewHost(ferry.WithConfig(cfg), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Add(svcs...); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	return started(t, []ferry.Option{ferry.WithConfig(cfg)}, svcs...)
+}
+
+// startHost starts services on a host made with opts and stops it when
+// the test ends.
+func startHost(t *testing.T, opts []ferry.Option, svcs ...*ferry.Service) *ferry.Host {
+	t.Helper()
+	h := started(t, opts, svcs...)
+	t.Cleanup(func() { _ = h.Shutdown(context.Background()) })
 	return h
 }
 
-func startHost(t *testing.T, opts []ferry.Option, svcs ...*ferry.Service) *ferry.Host {
+// started makes a quiet host with opts, adds svcs and starts it.
+func started(t *testing.T, opts []ferry.Option, svcs ...*ferry.Service) *ferry.Host {
 	t.Helper()
 	h, err := ferry.NewHost(append([]ferry.Option{quiet}, opts...)...)
 	if err != nil {
@@ -75,7 +75,6 @@ func startHost(t *testing.T, opts []ferry.Option, svcs ...*ferry.Service) *ferry
 	if err := h.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = h.Shutdown(context.Background()) })
 	return h
 }
 

@@ -19,8 +19,8 @@ type record struct {
 	Free    uint64 `json:"free,omitempty"`
 	Verdict string `json:"verdict,omitempty"`
 
-	seq      uint64 // the message's stream sequence
-	revision uint64 // the KV revision read, 0 when none
+	seq    uint64 // the message's stream sequence
+	exists bool   // kept in memory or in the bucket: forget it when settled
 }
 
 // maxMemoryRecords bounds the records kept in memory.
@@ -62,9 +62,7 @@ func (r *records) get(ctx context.Context, seq uint64) record {
 	rec, inMemory := r.mem[seq]
 	r.mu.Unlock()
 	rec.seq = seq
-	if inMemory && rec.revision == 0 {
-		rec.revision = 1 // something to forget
-	}
+	rec.exists = inMemory
 	if r.kv == nil {
 		return rec
 	}
@@ -76,7 +74,7 @@ func (r *records) get(ctx context.Context, seq uint64) record {
 	if json.Unmarshal(entry.Value(), &stored) != nil {
 		return rec
 	}
-	stored.seq, stored.revision = seq, entry.Revision()
+	stored.seq, stored.exists = seq, true
 	if inMemory && rec.Verdict != "" && stored.Verdict == "" {
 		stored.Verdict = rec.Verdict
 	}

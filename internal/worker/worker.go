@@ -605,7 +605,7 @@ func (w *Worker) ack(msg jetstream.Msg, md *jetstream.MsgMetadata, rec record) {
 	}
 	w.mu.Unlock()
 	w.ackedAny.Store(true)
-	if rec.revision != 0 {
+	if rec.exists {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.base), 2*time.Second)
 		w.records.forget(ctx, rec)
 		cancel()
