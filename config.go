@@ -36,6 +36,11 @@ type Config struct {
 	// LogFormat is the log line format: text or json.
 	// Flag -log-format, environment FERRY_LOG_FORMAT. Default text.
 	LogFormat string
+	// AccessLog logs every request and delivery at INFO when set: route,
+	// status or result, duration, request ID. Off, they are logged at
+	// DEBUG, when the log level is debug.
+	// Flag -access-log, environment FERRY_ACCESS_LOG. Default false.
+	AccessLog bool
 	// MaxBody is the largest request body, in bytes, over HTTP and NATS
 	// alike, at most 64 MiB (NATS's own limit); the broker's max payload
 	// follows the largest of a host's services.
@@ -133,6 +138,7 @@ func (c *Config) settings() []boundSetting {
 		{Setting{"drain-delay", "FERRY_DRAIN_DELAY", "0s", "time /readyz answers 503 before the listeners close on shutdown (part of the grace period)"}, durationValue{&c.DrainDelay}},
 		{Setting{"log-level", "FERRY_LOG_LEVEL", "info", "minimum log level: debug, info, warn or error"}, levelValue{&c.LogLevel}},
 		{Setting{"log-format", "FERRY_LOG_FORMAT", "text", "log format: text or json"}, choiceValue{&c.LogFormat, []string{"text", "json"}}},
+		{Setting{"access-log", "FERRY_ACCESS_LOG", "false", "log every request and delivery at INFO (off: at DEBUG)"}, boolValue{&c.AccessLog}},
 		{Setting{"max-body", "FERRY_MAX_BODY", "1MiB", "largest request body over HTTP and NATS, up to 64MiB: bytes, or with KiB/MiB"}, bytesValue{&c.MaxBody, MaxMaxBody}},
 		{Setting{"call-timeout-max", "FERRY_CALL_TIMEOUT_MAX", DefaultCallTimeoutMax.String(), "cap on an endpoint call's time budget"}, durationValue{&c.CallTimeoutMax}},
 		{Setting{"nats-url", "FERRY_NATS_URL", "", "external NATS server or cluster (comma-separated URLs); empty: embedded broker"}, stringValue{&c.NATSURL}},

@@ -5,6 +5,7 @@ import (
 	"flag"
 
 	"github.com/ferrygo/ferry/internal/envelope"
+	"github.com/ferrygo/ferry/internal/telemetry"
 )
 
 // Invoke exposes the in-memory transport to the external tests.
@@ -15,4 +16,9 @@ func (s *Service) Invoke(ctx context.Context, name string, req *envelope.Request
 // LoadConfigEnv is LoadConfig with a fake environment.
 func LoadConfigEnv(fs *flag.FlagSet, args []string, env map[string]string) (Config, error) {
 	return loadConfig(fs, args, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+}
+
+// ObserveWith adds ob to the service's observers when its host starts.
+func ObserveWith(ob telemetry.Observer) Option {
+	return func(o *options) error { o.testObserver = ob; return nil }
 }

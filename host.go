@@ -192,6 +192,7 @@ func (h *Host) start(ctx context.Context) (*lifecycle.Group, error) {
 		return nil, err
 	}
 	g := lifecycle.New(h.logger)
+	g.Add(h.observabilityComponent())
 	if h.needsBroker() {
 		g.Add(h.brokerComponent())
 		g.Add(h.provisionComponent())

@@ -79,7 +79,7 @@ func (s *Service) endpointMiddleware(name string) func(huma.Context, func(huma.C
 			Service:   s.name,
 			Name:      name,
 			Transport: transport,
-			ID:        requestID(hctx.Header(HeaderRequestID)),
+			ID:        incomingRequestID(hctx.Context(), hctx.Header(HeaderRequestID)),
 			header:    hctx.Header,
 			logger:    s.logger,
 		}
@@ -107,8 +107,13 @@ func (s *Service) endpointMiddleware(name string) func(huma.Context, func(huma.C
 			err = s.chain(ctx, req)
 		}
 		if err != nil && hctx.Status() == 0 {
-			s.writeHumaError(hctx, errorFrom(err).complete(req.ID))
+			fe := errorFrom(err).complete(req.ID)
+			s.writeHumaError(hctx, fe)
+			if req.outcome == nil {
+				req.outcome = fe
+			}
 		}
+		noteOutcome(ctx, name, req.outcome)
 	}
 }
 
@@ -207,7 +212,23 @@ func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("path", r.URL.Path), slog.String("request_id", id), slog.Any("panic", v))
 		writeProblem(w, (&Error{Status: http.StatusInternalServerError, Detail: "internal error; the request ID identifies it in the service's logs"}).complete(id))
 	}()
+	if ob := s.observer.load(); ob != nil {
+		s.observeHTTP(ob, w, r)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// serveMux serves r with the service's mux (for observeHTTP).
+func (s *Service) serveMux(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// incomingRequestID is the request ID of an HTTP or NATS request: the one
+// its observation already chose, else the caller's valid one, else new.
+func incomingRequestID(ctx context.Context, header string) string {
+	if o := outcomeFrom(ctx); o != nil && o.RequestID != "" {
+		return o.RequestID
+	}
+	return requestID(header)
 }
 
 // probeMethods are the methods tried to tell 405 from 404.
@@ -224,7 +245,7 @@ func (s *Service) unmatched(w http.ResponseWriter, r *http.Request) {
 			allow = append(allow, m)
 		}
 	}
-	id := requestID(r.Header.Get(HeaderRequestID))
+	id := incomingRequestID(r.Context(), r.Header.Get(HeaderRequestID))
 	fe := &Error{Status: http.StatusNotFound, Detail: "no endpoint at " + r.URL.Path}
 	if len(allow) > 0 {
 		for _, m := range allow {

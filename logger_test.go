@@ -43,3 +43,32 @@ func TestLoggerCarriesTheRequest(t *testing.T) {
 		t.Error("Logger outside a handler is nil")
 	}
 }
+
+// TestAccessLog: with the access log on, every request and delivery is one
+// INFO line, over each transport, 404s and events included.
+func TestAccessLog(t *testing.T) {
+	logs := &syncBuffer{}
+	svc := ferry.MustNew("shop", "1.0.0", ferry.WithNATS(), ferry.WithLogger(newLogger(logs)))
+	ferry.Get(svc, "ping", "/ping", func(ctx context.Context, _ *Empty) (*Empty, error) { return &Empty{}, nil })
+	ferry.Subscribe(svc, placed, "ship", func(ctx context.Context, e *OrderPlaced) error { return nil })
+	cfg := ferrytest.Config(t)
+	cfg.AccessLog = true
+	h := ferrytest.StartWith(t, cfg, svc)
+	ping := ferry.Endpoint[Empty, Empty]{Service: "shop", Name: "ping", Method: "GET", Path: "/ping"}
+	if _, err := ping.Call(context.Background(), h.Client, &Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	callHTTP(t, ferrytest.URL(t, svc), "GET", "/missing", "", nil)
+	publish(t, h, OrderPlaced{OrderID: "o", Quantity: 1}, ferry.PublishMessageID("evt-1"))
+	wants := []string{
+		`level=INFO msg="ferry: request" service=shop transport=nats route=ping status=204 endpoint=ping duration=`,
+		`level=INFO msg="ferry: request" service=shop transport=http route=unmatched status=404 code=not_found duration=`,
+		`level=INFO msg="ferry: delivery" service=shop transport=nats consumer=ship topic=order-placed event_id=evt-1 result=handled attempt=1 duration=`,
+	}
+	ferrytest.Eventually(t, func() bool { return strings.Contains(logs.String(), wants[2]) }, "the delivery is logged")
+	for _, want := range wants {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log lacks %q:\n%s", want, logs)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/ferrygo/ferry/internal/naming"
 	"github.com/ferrygo/ferry/internal/natsproto"
 	"github.com/ferrygo/ferry/internal/rpc"
+	"github.com/ferrygo/ferry/internal/telemetry"
 )
 
 // DefaultMaxConcurrentCalls bounds the NATS calls one service runs at
@@ -94,11 +95,25 @@ func (ne *natsEndpoints) Start(context.Context) error {
 // the caller does not wait out its deadline.
 func (ne *natsEndpoints) serve(ctx context.Context, name string, m *nats.Msg) {
 	start := time.Now()
+	ob := ne.svc.observer.load()
+	if ob != nil {
+		var o *telemetry.Outcome
+		ctx, o = ne.svc.observeCall(ctx, ob, name, m.Header.Get)
+		resp := ne.answer(ctx, name, m, start)
+		endCall(ctx, ob, o, resp.Status, "")
+		return
+	}
+	ne.answer(ctx, name, m, start)
+}
+
+// answer runs one call, answers it and records it for discovery's
+// statistics; it returns what was answered.
+func (ne *natsEndpoints) answer(ctx context.Context, name string, m *nats.Msg, start time.Time) *envelope.Response {
 	var resp *envelope.Response
 	req, err := natsproto.DecodeRequest(m)
 	switch {
 	case err != nil:
-		resp = ne.svc.problemResponse(&Error{Status: http.StatusBadRequest, Detail: err.Error()}, m.Header.Get(HeaderRequestID))
+		resp = ne.svc.problemResponse(&Error{Status: http.StatusBadRequest, Detail: err.Error()}, incomingRequestID(ctx, m.Header.Get(HeaderRequestID)))
 	default:
 		resp = ne.svc.invoke(ctx, TransportNATS, name, req)
 	}
@@ -121,6 +136,7 @@ func (ne *natsEndpoints) serve(ctx context.Context, name string, m *nats.Msg) {
 		detail = natsproto.ProblemDetail(resp.Body.Bytes(), resp.Status)
 	}
 	ne.responder.Record(name, time.Since(start), failed, resp.Status, detail)
+	return resp
 }
 
 // StopIntake implements lifecycle.Component: no new calls are taken (those

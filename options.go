@@ -5,6 +5,8 @@ import (
 	"log/slog"
 
 	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/ferrygo/ferry/internal/telemetry"
 )
 
 // Option configures a [Service] (with [New]) or a [Host] (with [NewHost]).
@@ -23,6 +25,8 @@ type options struct {
 	description string
 	humaConfig  []func(*huma.Config)
 	retryScale  float64
+
+	testObserver telemetry.Observer // export_test.go's ObserveWith
 }
 
 func buildOptions(opts []Option) (*options, error) {

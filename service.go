@@ -16,6 +16,7 @@ import (
 
 	"github.com/ferrygo/ferry/internal/health"
 	"github.com/ferrygo/ferry/internal/naming"
+	"github.com/ferrygo/ferry/internal/telemetry"
 )
 
 // Service is one unit of a system: a name and a version, its endpoints
@@ -43,6 +44,10 @@ type Service struct {
 	mux     *http.ServeMux
 	adapter *recordingAdapter
 	chain   Handler // the middleware chain, innermost: Request.invoke
+	// observer sees every request and delivery (observe.go); set by the
+	// host when it starts the service.
+	observer     observerSlot
+	testObserver telemetry.Observer // an observer tests add
 
 	mu        sync.Mutex
 	endpoints map[string]*boundEndpoint
@@ -71,19 +76,20 @@ func New(name, version string, opts ...Option) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		name:        name,
-		version:     version,
-		description: o.description,
-		config:      o.config,
-		configSet:   o.configSet,
-		logger:      o.logger,
-		loggerSet:   o.logger != nil,
-		addrSet:     o.noHTTP || o.addr != nil,
-		middleware:  o.middleware,
-		endpoints:   map[string]*boundEndpoint{},
-		needsNATS:   o.needsNATS,
-		messages:    newMessageSchemas(),
-		published:   map[string]topicDecl{},
+		name:         name,
+		version:      version,
+		description:  o.description,
+		config:       o.config,
+		configSet:    o.configSet,
+		logger:       o.logger,
+		loggerSet:    o.logger != nil,
+		addrSet:      o.noHTTP || o.addr != nil,
+		middleware:   o.middleware,
+		endpoints:    map[string]*boundEndpoint{},
+		needsNATS:    o.needsNATS,
+		messages:     newMessageSchemas(),
+		testObserver: o.testObserver,
+		published:    map[string]topicDecl{},
 	}
 	if s.logger == nil {
 		s.logger = o.config.newLogger(os.Stderr)

@@ -19,6 +19,7 @@ import (
 	"github.com/ferrygo/ferry/internal/lifecycle"
 	"github.com/ferrygo/ferry/internal/naming"
 	"github.com/ferrygo/ferry/internal/natsproto"
+	"github.com/ferrygo/ferry/internal/telemetry"
 	"github.com/ferrygo/ferry/internal/worker"
 )
 
@@ -102,6 +103,7 @@ func (s *subscription[T]) Start(ctx context.Context) error {
 		MaxAttempts: s.opts.maxDeliveries,
 		Backoff:     backoff,
 		Handle:      s.handle,
+		Settled:     s.settled,
 		DeadLetter:  s.storeDeadLetter,
 		State:       s.state,
 		StatePrefix: "dlv." + s.consumer + ".",
@@ -143,27 +145,12 @@ func (s *subscription[T]) Close(ctx context.Context) error {
 	return s.worker.Close(ctx)
 }
 
-// handle is the worker's handler: decode, claim, run the chain.
+// handle is the worker's handler: decode, claim, run the chain. Its
+// observation begins here and ends in settled, however the worker settles
+// the delivery.
 func (s *subscription[T]) handle(ctx context.Context, d *worker.Delivery) worker.Result {
 	msg := d.Msg
-	id := msg.Headers().Get(naming.HeaderMsgID)
-	if id == "" {
-		id = strconv.FormatUint(d.Meta.Sequence.Stream, 10)
-	}
-	var event T
-	if err := s.decode(msg.Data(), &event); err != nil {
-		return worker.Result{Outcome: worker.DeadLetter, Reason: "malformed event: " + err.Error()}
-	}
-	var held *claim
-	if s.state != nil && s.opts.idempotency > 0 {
-		var res worker.Result
-		var done bool
-		held, res, done = s.claim(ctx, id)
-		if done {
-			return res
-		}
-	}
-
+	id := eventID(d)
 	header := natsproto.Canonical(msg.Headers()) // read-only: may share the message's map
 	req := &Request{
 		Kind:      KindEvent,
@@ -174,6 +161,30 @@ func (s *subscription[T]) handle(ctx context.Context, d *worker.Delivery) worker
 		header:    header.Get,
 		logger:    s.svc.logger,
 	}
+	var o *telemetry.Outcome
+	if ob := s.svc.observer.load(); ob != nil {
+		o = s.outcome(d, id, req.ID, header.Get)
+		ctx = ob.Begin(ctx, o)
+		d.Data = &deliveryObservation{ob: ob, ctx: ctx, o: o}
+	}
+	var event T
+	if err := s.decode(msg.Data(), &event); err != nil {
+		noteEventError(o, http.StatusUnprocessableEntity, "malformed_event")
+		return worker.Result{Outcome: worker.DeadLetter, Reason: "malformed event: " + err.Error()}
+	}
+	var held *claim
+	if s.state != nil && s.opts.idempotency > 0 {
+		var res worker.Result
+		var done bool
+		held, res, done = s.claim(ctx, id)
+		if done {
+			if o != nil && res.Outcome == worker.Ack {
+				o.Result = telemetry.Skipped
+			}
+			return res
+		}
+	}
+
 	ev := &Event{ID: id, Topic: s.topic.name, Subject: msg.Subject(), Delivery: d.Attempt, Published: d.Meta.Timestamp, Sequence: d.Meta.Sequence.Stream}
 	ctx = context.WithValue(withRequest(ctx, req), eventKey{}, ev)
 	req.invoke = func(ctx context.Context) error { return s.handler(ctx, &event) }
@@ -184,10 +195,88 @@ func (s *subscription[T]) handle(ctx context.Context, d *worker.Delivery) worker
 		return worker.Result{Outcome: worker.Ack}
 	}
 	s.release(held)
+	if o != nil {
+		fe := errorFrom(err)
+		noteEventError(o, fe.GetStatus(), fe.code())
+	}
 	if IsPermanent(err) {
 		return worker.Result{Outcome: worker.DeadLetter, Reason: describe(err)}
 	}
 	return worker.Result{Outcome: worker.Retry, Reason: describe(err)}
+}
+
+// eventID is a delivery's message ID: its Nats-Msg-Id, else its stream
+// sequence.
+func eventID(d *worker.Delivery) string {
+	if id := d.Msg.Headers().Get(naming.HeaderMsgID); id != "" {
+		return id
+	}
+	return strconv.FormatUint(d.Meta.Sequence.Stream, 10)
+}
+
+// deliveryObservation is an event delivery's observation between handle
+// and settled.
+type deliveryObservation struct {
+	ob  telemetry.Observer
+	ctx context.Context
+	o   *telemetry.Outcome
+}
+
+// outcome begins describing a delivery for the observer.
+func (s *subscription[T]) outcome(d *worker.Delivery, eventID, requestID string, header func(string) string) *telemetry.Outcome {
+	return &telemetry.Outcome{
+		Kind:      telemetry.KindEvent,
+		Service:   s.svc.name,
+		Name:      s.consumer,
+		Route:     s.topic.name,
+		Topic:     s.topic.name,
+		Transport: TransportNATS,
+		EventID:   eventID,
+		RequestID: requestID,
+		Header:    header,
+		Start:     d.Received,
+		Attempt:   d.Attempt,
+	}
+}
+
+func noteEventError(o *telemetry.Outcome, status int, code string) {
+	if o != nil {
+		o.Status, o.Code = status, code
+	}
+}
+
+// settled is the worker's Settled hook: it ends the delivery's
+// observation — begun by handle, or here for a delivery the handler never
+// saw (past its limit, skipped, handed back unstarted).
+func (s *subscription[T]) settled(d *worker.Delivery, st worker.Settlement) {
+	obs, _ := d.Data.(*deliveryObservation)
+	if obs == nil {
+		ob := s.svc.observer.load()
+		if ob == nil {
+			return
+		}
+		header := natsproto.Canonical(d.Msg.Headers())
+		o := s.outcome(d, eventID(d), requestID(header.Get(HeaderRequestID)), header.Get)
+		obs = &deliveryObservation{ob: ob, ctx: ob.Begin(context.Background(), o), o: o}
+	}
+	o := obs.o
+	if o.Result == "" {
+		o.Result = settledResult[st.How]
+	}
+	o.Reason = st.Reason
+	o.Duration = time.Since(o.Start)
+	obs.ob.End(obs.ctx, o)
+}
+
+// settledResult names each worker settlement for observers.
+var settledResult = [...]string{
+	worker.Acked:            telemetry.Handled,
+	worker.Skipped:          telemetry.Skipped,
+	worker.Retried:          telemetry.Retried,
+	worker.DeadLettered:     telemetry.DeadLettered,
+	worker.DeadLetterFailed: telemetry.DeadLetterFailed,
+	worker.HandedBack:       telemetry.HandedBack,
+	worker.Deferred:         telemetry.Deferred,
 }
 
 // run runs the service's middleware chain for one delivery; a panic

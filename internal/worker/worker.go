@@ -69,6 +69,45 @@ type Delivery struct {
 	// Attempt counts the runs of the handler for this message, this one
 	// included, from 1: deliveries minus the free ones.
 	Attempt uint64
+	// Received is when the worker took the delivery.
+	Received time.Time
+	// Data is the handler's own, for the Settled hook (what it began
+	// observing, say); nil when the handler did not run.
+	Data any
+}
+
+// Settled says how a delivery was settled, for the Settled hook.
+type Settled int
+
+// How deliveries are settled.
+const (
+	// Acked: the handler succeeded; the message is acknowledged.
+	Acked Settled = iota
+	// Skipped: acknowledged without running the handler (it was
+	// acknowledged before its consumer was recreated).
+	Skipped
+	// Retried: the run failed; the message is redelivered after a backoff.
+	Retried
+	// DeadLettered: the dead letter is stored; the message acknowledged.
+	DeadLettered
+	// DeadLetterFailed: the dead letter could not be stored; the message
+	// stays in its stream and is tried again.
+	DeadLetterFailed
+	// HandedBack: returned without counting an attempt (shutdown, or
+	// fetched and not started).
+	HandedBack
+	// Deferred: returned without counting an attempt, as the handler
+	// asked.
+	Deferred
+)
+
+// Settlement is how one delivery ended.
+type Settlement struct {
+	How Settled
+	// Ran is whether the handler ran for this delivery.
+	Ran bool
+	// Reason is the error of a failed run or the dead letter's reason.
+	Reason string
 }
 
 // Config configures a Worker.
@@ -98,6 +137,12 @@ type Config struct {
 	// DeadLetter stores a dead letter; the message is acknowledged once it
 	// returns nil.
 	DeadLetter func(ctx context.Context, d *Delivery, reason string) error
+	// Settled, when set, is called once for every delivery the worker
+	// takes, however it is settled, on the goroutine that settled it: the
+	// one hook through which metrics, logs and traces see deliveries that
+	// never reach the handler (past the limit, skipped, handed back) as
+	// well as those that do.
+	Settled func(d *Delivery, s Settlement)
 	// State keeps the delivery records (free deliveries, recorded
 	// verdicts) under StatePrefix; nil keeps them in memory only.
 	State       jetstream.KeyValue
@@ -493,7 +538,7 @@ func (w *Worker) fetch(cons jetstream.Consumer, n int, wait bool) (int, error) {
 	for msg := range batch.Messages() {
 		w.idleFetch.Store(false)
 		if w.stopped() {
-			w.handBack(msg, 0)
+			w.handBackUnstarted(msg)
 		} else {
 			w.work <- msg // never blocks: a slot was taken for it
 			dispatched++
@@ -524,7 +569,7 @@ func (w *Worker) handBackQueued() {
 	for {
 		select {
 		case msg := <-w.work:
-			w.handBack(msg, 0)
+			w.handBackUnstarted(msg)
 		default:
 			return
 		}
@@ -535,16 +580,18 @@ func (w *Worker) handBackQueued() {
 func (w *Worker) run(msg jetstream.Msg, r *running) {
 	w.active.Add(1)
 	defer w.active.Add(-1)
+	received := time.Now()
 	md, err := msg.Metadata()
 	if err != nil {
 		_ = msg.Nak()
 		return
 	}
+	d := &Delivery{Msg: msg, Meta: md, Attempt: md.NumDelivered, Received: received}
 	if w.skipped(md.Sequence.Stream) {
 		w.ack(msg, md, record{}) // acknowledged before its consumer was recreated
+		w.settle(d, Settlement{How: Skipped})
 		return
 	}
-	d := &Delivery{Msg: msg, Meta: md, Attempt: md.NumDelivered}
 	var rec record
 	if md.NumDelivered > 1 {
 		rec = w.records.get(w.base, md.Sequence.Stream)
@@ -552,11 +599,11 @@ func (w *Worker) run(msg jetstream.Msg, r *running) {
 	}
 	switch {
 	case rec.Verdict != "":
-		w.deadLetter(d, rec, rec.Verdict) // decided before: the handler does not run again
+		w.deadLetter(d, rec, rec.Verdict, false) // decided before: the handler does not run again
 		return
 	case d.Attempt > uint64(w.cfg.MaxAttempts):
 		w.deadLetter(d, rec, fmt.Sprintf("delivered %d times without an acknowledgement: the handler hung past its ack wait, or its process died",
-			d.Attempt-1))
+			d.Attempt-1), false)
 		return
 	}
 
@@ -569,18 +616,47 @@ func (w *Worker) run(msg jetstream.Msg, r *running) {
 	switch {
 	case res.Outcome == Ack:
 		w.ack(msg, md, rec)
+		w.settle(d, Settlement{How: Acked, Ran: true})
 	case w.base.Err() != nil:
 		w.handBack(msg, 0) // cut off by the shutdown: not the handler's failure
+		w.settle(d, Settlement{How: HandedBack, Ran: true, Reason: res.Reason})
 	case res.Outcome == Defer:
 		w.handBack(msg, res.Delay)
+		w.settle(d, Settlement{How: Deferred, Ran: true})
 	case res.Outcome == DeadLetter, d.Attempt >= uint64(w.cfg.MaxAttempts):
-		w.deadLetter(d, rec, res.Reason)
+		w.deadLetter(d, rec, res.Reason, true)
 	default:
 		delay := w.cfg.Backoff(d.Attempt)
 		w.log.Warn("ferry: handler failed; retrying", slog.String("worker", w.cfg.Name), slog.Uint64("sequence", md.Sequence.Stream),
 			slog.Uint64("attempt", d.Attempt), slog.Int("max_attempts", w.cfg.MaxAttempts), slog.Duration("retry_in", delay),
 			slog.String("err", res.Reason))
 		_ = msg.NakWithDelay(delay)
+		w.settle(d, Settlement{How: Retried, Ran: true, Reason: res.Reason})
+	}
+}
+
+// settle tells the Settled hook how d ended; a panic in the hook is
+// logged, not let loose on the worker.
+func (w *Worker) settle(d *Delivery, s Settlement) {
+	if w.cfg.Settled == nil {
+		return
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			w.log.Error("ferry: delivery observer panicked", slog.String("worker", w.cfg.Name), slog.Any("panic", v))
+		}
+	}()
+	w.cfg.Settled(d, s)
+}
+
+// handBackUnstarted hands back a message fetched but never started.
+func (w *Worker) handBackUnstarted(msg jetstream.Msg) {
+	w.handBack(msg, 0)
+	if w.cfg.Settled == nil {
+		return
+	}
+	if md, err := msg.Metadata(); err == nil {
+		w.settle(&Delivery{Msg: msg, Meta: md, Attempt: md.NumDelivered, Received: time.Now()}, Settlement{How: HandedBack})
 	}
 }
 
@@ -634,7 +710,7 @@ func (w *Worker) handBack(msg jetstream.Msg, delay time.Duration) {
 // cannot be stored, the verdict is recorded (the handler does not run
 // again), the failure is logged once per message, and the message is
 // retried with backoff until the dead letter is stored.
-func (w *Worker) deadLetter(d *Delivery, rec record, reason string) {
+func (w *Worker) deadLetter(d *Delivery, rec record, reason string, ran bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.base), 10*time.Second)
 	defer cancel()
 	seq := d.Meta.Sequence.Stream
@@ -648,10 +724,12 @@ func (w *Worker) deadLetter(d *Delivery, rec record, reason string) {
 			}
 		}
 		_ = d.Msg.NakWithDelay(min(w.cfg.Backoff(d.Meta.NumDelivered), time.Minute))
+		w.settle(d, Settlement{How: DeadLetterFailed, Ran: ran, Reason: reason})
 		return
 	}
 	w.log.Warn("ferry: dead-lettered", slog.String("worker", w.cfg.Name), slog.Uint64("sequence", seq), slog.String("reason", reason))
 	w.ack(d.Msg, d.Meta, rec)
+	w.settle(d, Settlement{How: DeadLettered, Ran: ran, Reason: reason})
 }
 
 // reportProgress tells JetStream, every third of the ack wait, that each
