@@ -21,6 +21,7 @@ func connOptions(o Options) []nats.Option {
 		name = "ferry"
 	}
 	log := o.Logger
+	errs := newErrorLog(log, 10*time.Second)
 	return []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -41,7 +42,7 @@ func connOptions(o Options) []nats.Option {
 			if sub != nil {
 				subject = sub.Subject
 			}
-			log.Error("ferry: broker error", slog.String("subject", subject), slog.String("err", err.Error()))
+			errs.report(subject, err)
 		}),
 	}
 }
