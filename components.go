@@ -180,7 +180,10 @@ func (h *Host) provision(ctx context.Context) error {
 func (h *Host) readinessComponent() lifecycle.Component {
 	return lifecycle.Funcs{
 		ComponentName: "readiness",
-		OnStopIntake:  h.health.SetDraining,
+		OnStopIntake: func() {
+			h.health.SetDraining()
+			h.draining.fire()
+		},
 		OnDrain: func(ctx context.Context) error {
 			if h.config.DrainDelay <= 0 {
 				return nil
@@ -200,11 +203,12 @@ func (h *Host) readinessComponent() lifecycle.Component {
 // httpServer is one service's HTTP server, on a listener opened before
 // any component started.
 type httpServer struct {
-	svc    *Service
-	ln     net.Listener
-	srv    *http.Server
-	failed chan<- error
-	logger *slog.Logger
+	svc      *Service
+	ln       net.Listener
+	srv      *http.Server
+	failed   chan<- error
+	logger   *slog.Logger
+	draining *drainSignal
 }
 
 // Name implements lifecycle.Component.
@@ -219,6 +223,7 @@ func (l *httpServer) Start(context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return l.draining.baseContext() },
 	}
 	l.logger.Info("ferry: serving", slog.String("service", s.name), slog.String("version", s.version),
 		slog.String("addr", l.ln.Addr().String()), slog.String("docs", "http://"+displayAddr(l.ln.Addr())+DocsPath))

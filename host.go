@@ -54,8 +54,9 @@ type Host struct {
 	stopOnce sync.Once
 	stopErr  error
 
-	broker atomic.Pointer[broker.Broker]
-	health health.Registry // what /readyz reports
+	broker   atomic.Pointer[broker.Broker]
+	health   health.Registry // what /readyz reports
+	draining *drainSignal    // fired when the shutdown starts; see Draining
 }
 
 type hostState int
@@ -76,7 +77,7 @@ func NewHost(opts ...Option) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Host{config: o.config, logger: o.logger, retryScale: o.retryScale, failed: make(chan error, 1)}
+	h := &Host{config: o.config, logger: o.logger, retryScale: o.retryScale, failed: make(chan error, 1), draining: newDrainSignal()}
 	if h.logger == nil {
 		h.logger = o.config.newLogger(os.Stderr)
 	}
@@ -256,7 +257,7 @@ func (h *Host) listen(ctx context.Context) ([]*httpServer, error) {
 		s.mu.Lock()
 		s.listener = ln.Addr()
 		s.mu.Unlock()
-		out = append(out, &httpServer{svc: s, ln: ln, failed: h.failed, logger: h.logger})
+		out = append(out, &httpServer{svc: s, ln: ln, failed: h.failed, logger: h.logger, draining: h.draining})
 	}
 	return out, nil
 }

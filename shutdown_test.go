@@ -2,6 +2,8 @@ package ferry_test
 
 import (
 	"context"
+	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -129,4 +131,53 @@ func TestFailedStartCleansUpPromptly(t *testing.T) {
 		t.Fatalf("the broker of the failed start still holds the data directory: %v", err)
 	}
 	_ = again.Shutdown(context.Background())
+}
+
+// TestStreamingResponsesLearnTheDrain: a long-lived response (an event
+// stream, a long poll) waiting on ferry.Draining ends when the shutdown
+// starts — during the drain delay — instead of holding the shutdown until
+// its grace period is cut off.
+func TestStreamingResponsesLearnTheDrain(t *testing.T) {
+	var inside atomic.Int32
+	svc := ferry.MustNew("stream", "1.0.0", quiet)
+	ferry.Get(svc, "watch", "/watch", func(ctx context.Context, _ *Empty) (*Empty, error) {
+		inside.Add(1)
+		select {
+		case <-ferry.Draining(ctx):
+			return &Empty{}, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	cfg := ferrytest.Config(t)
+	cfg.ShutdownGrace = time.Minute
+	cfg.DrainDelay = 200 * time.Millisecond
+	h := hostWith(t, cfg, svc)
+	if ferry.Draining(context.Background()) != nil {
+		t.Error("Draining outside a request is not nil")
+	}
+	status := make(chan int, 1)
+	go func() {
+		resp, err := http.Get("http://" + svc.Addr().String() + "/watch")
+		if err != nil {
+			status <- -1
+			return
+		}
+		resp.Body.Close()
+		status <- resp.StatusCode
+	}()
+	eventually(t, "the request waits in the handler", func() bool { return inside.Load() == 1 })
+	done := make(chan error, 1)
+	go func() { done <- h.Shutdown(context.Background()) }()
+	select {
+	case code := <-status:
+		if code != http.StatusNoContent {
+			t.Errorf("the streaming request answered %d, want 204", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the streaming request did not end when the drain started")
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
 }
