@@ -21,9 +21,10 @@ import (
 // DefaultCallTimeout is the budget of a call whose context has no deadline.
 const DefaultCallTimeout = 10 * time.Second
 
-// Errors a call can end with besides the callee's own; each is also an
-// *Error (ErrNoResponders a 503, ErrCallTimeout a 504) so a handler that
-// returns it answers its own caller sensibly.
+// Errors a call can end with besides the callee's own, matched with
+// errors.Is through the [*CallError] of the call (ErrNoResponders has
+// status 503, ErrCallTimeout 504, ErrBrokerUnavailable 503; a publish
+// fails with ErrBrokerUnavailable in a 503 *[Error]).
 var (
 	// ErrNoResponders: no instance of the service serves the endpoint.
 	ErrNoResponders = errors.New("ferry: no responders")
@@ -41,35 +42,61 @@ var errNoClient = errors.New("no client: add ferry.WithNATS() to the calling ser
 	"and call svc.Client() inside a handler (it is nil before the host starts)")
 
 // Client calls endpoints of other services over NATS. A service's client
-// is [Service.Client]; [NewClient] makes one from any connection. A Client
-// is safe for concurrent use.
+// is [Service.Client]; [NewClient] makes one from any connection. Every
+// call and publish passes through the client's [ClientMiddleware], if it
+// has any. A Client is safe for concurrent use.
 type Client struct {
-	nc     *nats.Conn
-	hint   string // added to a no-responders error: why nobody may answer
-	jsOnce sync.Once
-	js     jetstream.JetStream
-	jsErr  error
+	nc   *nats.Conn
+	hint string // added to a no-responders error: why nobody may answer
+	js   *clientJS
+	mws  []ClientMiddleware
+	send ClientHandler // mws over transport; nil without middleware
+}
+
+// clientJS is the JetStream context of a connection, made once and shared
+// by the clients on it.
+type clientJS struct {
+	once sync.Once
+	js   jetstream.JetStream
+	err  error
 }
 
 // NewClient returns a client that calls over nc.
-func NewClient(nc *nats.Conn) *Client { return &Client{nc: nc} }
+func NewClient(nc *nats.Conn, opts ...ClientOption) *Client {
+	c := &Client{nc: nc, js: new(clientJS)}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(c)
+		}
+	}
+	c.build()
+	return c
+}
 
 // Conn returns the client's NATS connection.
 func (c *Client) Conn() *nats.Conn { return c.nc }
 
 // Call calls the endpoint over NATS with in and returns its output. The
 // call carries ctx's remaining time (DefaultCallTimeout without a
-// deadline), the request ID of the call being handled, if any, and its W3C
-// trace context. A failure is an *[Error]: the callee's problem as it
-// answered it (status, code, detail, field errors), or one made here —
-// 503 no_responders (errors.Is [ErrNoResponders]), 504 deadline_exceeded
-// (errors.Is [ErrCallTimeout] and context.DeadlineExceeded), 413 when the
-// request exceeds the broker's max payload, 500 endpoint_without_service
-// when ep has no Service, 500 endpoint_http_only when ep is HTTPOnly (not
-// served over NATS), 503 broker_unavailable at once while the connection
-// is down (errors.Is [ErrBrokerUnavailable]); a cancelled ctx returns
-// context.Canceled.
-func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In) (*Out, error) {
+// deadline; [CallTimeout] bounds it), the request ID of the call being
+// handled, if any, its W3C trace context, and the headers of opts
+// ([CallHeader]); it passes through the client's middleware.
+//
+// A call that was sent fails with a [*CallError]: the callee's problem as
+// it answered it (status, code, detail, field errors; errors.As finds it as
+// an *[Error] too), or one made here — 503 no_responders (errors.Is
+// [ErrNoResponders]), 504 deadline_exceeded (errors.Is [ErrCallTimeout]
+// and context.DeadlineExceeded), 413 request_too_large when the request
+// exceeds the broker's max payload, 503 broker_unavailable at once while
+// the connection is down (errors.Is [ErrBrokerUnavailable]), 502 bad_reply
+// for a reply that cannot be read. A handler that returns it answers its
+// own caller 502, 503 or 504, not the callee's problem, unless it passes it
+// on ([PassOn]); see [CallError]. A call that cannot be made fails with an
+// *Error: 500 endpoint_without_service when ep has no Service, 500
+// endpoint_http_only when ep is HTTPOnly (not served over NATS); a
+// cancelled ctx returns context.Canceled; a client middleware's refusal is
+// returned as it is.
+func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In, opts ...CallOption) (*Out, error) {
 	if ep.Service == "" {
 		return nil, &Error{Status: http.StatusInternalServerError, Code: "endpoint_without_service",
 			Detail: "the endpoint value " + ep.Name + " declares no Service, so it cannot be called; set Endpoint.Service to the name of the service that serves it"}
@@ -81,8 +108,12 @@ func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In) (*Out, 
 	if c == nil || c.nc == nil {
 		return nil, fmt.Errorf("ferry: call %s.%s: %w", ep.Service, ep.Name, errNoClient)
 	}
-	if fe := c.unavailable(); fe != nil {
-		return nil, fe
+	var o *callOptions
+	if len(opts) > 0 {
+		o = newCallOptions(opts)
+		if o.err != nil {
+			return nil, fmt.Errorf("ferry: call %s.%s: %w", ep.Service, ep.Name, o.err)
+		}
 	}
 	if in == nil {
 		in = new(In)
@@ -91,7 +122,11 @@ func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In) (*Out, 
 	if err != nil {
 		return nil, fmt.Errorf("ferry: call %s.%s: %w", ep.Service, ep.Name, err)
 	}
-	if _, ok := ctx.Deadline(); !ok {
+	if o != nil && o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	} else if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultCallTimeout)
 		defer cancel()
@@ -99,23 +134,38 @@ func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In) (*Out, 
 	deadline, _ := ctx.Deadline()
 	req.Header.Set(naming.HeaderTimeout, natsproto.FormatBudget(time.Until(deadline)))
 	propagate(ctx, req.Header.Set)
-	msg := natsproto.EncodeRequest(naming.EndpointSubject(ep.Service, ep.Name), req)
-	reply, err := c.nc.RequestMsgWithContext(ctx, msg)
-	if err != nil {
-		return nil, ep.callError(ctx, c, err)
+	if o != nil {
+		o.setHeaders(req.Header)
 	}
-	resp, err := natsproto.DecodeResponse(reply)
+	resp, err := c.call(ctx, ep.Service, ep.Name, naming.EndpointSubject(ep.Service, ep.Name), req)
 	if err != nil {
-		return nil, fmt.Errorf("ferry: call %s.%s: %w", ep.Service, ep.Name, err)
-	}
-	if resp.Status >= 400 {
-		return nil, decodeProblem(resp)
+		return nil, err
 	}
 	out := new(Out)
 	if err := envelope.DecodeOutput(resp, out); err != nil {
-		return nil, fmt.Errorf("ferry: call %s.%s: %w", ep.Service, ep.Name, err)
+		return nil, badReply(ep.Service, ep.Name, err)
 	}
 	return out, nil
+}
+
+// roundTrip sends a call's request and returns the callee's successful
+// answer, or the *CallError of its failure.
+func (c *Client) roundTrip(ctx context.Context, subject, service, endpoint string, req *envelope.Request) (*envelope.Response, error) {
+	if fe := c.unavailable(); fe != nil {
+		return nil, callFailed(service, endpoint, fe)
+	}
+	reply, err := c.nc.RequestMsgWithContext(ctx, natsproto.EncodeRequest(subject, req))
+	if err != nil {
+		return nil, transportError(ctx, service, endpoint, c.hint, err)
+	}
+	resp, err := natsproto.DecodeResponse(reply)
+	if err != nil {
+		return nil, badReply(service, endpoint, err)
+	}
+	if resp.Status >= 400 {
+		return nil, callFailed(service, endpoint, decodeProblem(resp))
+	}
+	return resp, nil
 }
 
 // unavailable returns the 503 of a client whose connection is down, or nil.
@@ -126,25 +176,6 @@ func (c *Client) unavailable() *Error {
 			Header: http.Header{"Retry-After": {"1"}}, cause: ErrBrokerUnavailable}
 	}
 	return nil
-}
-
-// callError maps a transport failure to the error a caller gets.
-func (ep Endpoint[In, Out]) callError(ctx context.Context, c *Client, err error) error {
-	target := ep.Service + "." + ep.Name
-	switch {
-	case errors.Is(err, nats.ErrNoResponders):
-		return &Error{Status: http.StatusServiceUnavailable, Code: "no_responders",
-			Detail: "no instance of service " + ep.Service + " serves " + ep.Name + c.hint, cause: errors.Join(ErrNoResponders, err)}
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
-		return &Error{Status: http.StatusGatewayTimeout, Code: "deadline_exceeded",
-			Detail: "no answer from " + target + " within the call's deadline", cause: errors.Join(ErrCallTimeout, context.DeadlineExceeded)}
-	case errors.Is(err, context.Canceled):
-		return fmt.Errorf("ferry: call %s: %w", target, ctx.Err())
-	case errors.Is(err, nats.ErrMaxPayload):
-		return &Error{Status: http.StatusRequestEntityTooLarge, Code: "request_too_large",
-			Detail: "the request exceeds the broker's max payload", cause: err}
-	}
-	return &Error{Status: http.StatusServiceUnavailable, Detail: "call " + target + " failed: " + err.Error(), cause: err}
 }
 
 // decodeProblem turns an error reply into the callee's *Error.

@@ -150,12 +150,13 @@ func (h *Host) provision(ctx context.Context) error {
 			}
 		}
 	}
-	client := NewClient(b.Conn())
+	client := NewClient(b.Conn(), ClientWithMiddleware(h.clientMW...))
+	client.js.once.Do(func() { client.js.js = js })
 	if b.Embedded() && b.URL() == "" {
 		client.hint = " (this process runs its own embedded broker, which no other process can reach: start the process that serves it with FERRY_NATS_LISTEN and this one on the same FERRY_DATA_DIR, or both with FERRY_NATS_URL)"
 	}
 	for _, s := range h.services {
-		rt := serviceRuntime{client: client, js: js, retryScale: h.retryScale, health: &h.health}
+		rt := serviceRuntime{client: client.with(s.clientMW), js: js, retryScale: h.retryScale, health: &h.health}
 		if len(s.subs) > 0 {
 			rt.state, err = provision.Bucket(ctx, js, jetstream.KeyValueConfig{
 				Bucket:         naming.StateBucket(s.name),

@@ -35,14 +35,20 @@
 // Handlers return errors as values. An [*Error] carries an HTTP status, a
 // machine code, a detail and field errors and is written as RFC 9457
 // problem details; any other error becomes a generic 500 whose text is
-// logged with the request ID and never sent. [Permanent] and [IsPermanent]
-// say whether retrying can help, for events and jobs.
+// logged with the request ID and never sent. The failure of a call to
+// another service is a [*CallError]: returned by a handler, it answers 502,
+// 503 or 504, never the callee's problem, unless the handler passes it on
+// with [PassOn]. [Permanent] and [IsPermanent] say whether retrying can
+// help, for events and jobs.
 //
 // # Middleware
 //
 // A [Middleware] wraps a [Handler] over a transport-neutral [Request], so
 // one chain serves HTTP, NATS calls, events and jobs. [Recover] runs
-// outermost in every service and turns a panic into a 500.
+// outermost in every service and turns a panic into a 500. On the way out,
+// a [ClientMiddleware] wraps every call and publish of a [Client] over an
+// [OutgoingMessage] ([WithClientMiddleware]); [CallHeader], [CallTimeout],
+// [PublishHeader] and [PublishTimeout] adjust one call or publish.
 //
 // # Hosting and configuration
 //

@@ -74,8 +74,11 @@ type boundEndpoint struct {
 
 // Handle binds fn as the handler of endpoint ep on service s. The handler
 // receives the decoded, validated input; it returns the output, or an error:
-// an *[Error] is answered as it is, any other error as a generic 500 whose
-// text is logged with the request ID but never sent.
+// an *[Error] is answered as it is; the failure of a call to another
+// service (a [*CallError], as it is or wrapped) as 502, 503 or 504 with
+// the callee's problem logged, unless the handler passes it on
+// ([PassOn]); any other error as a generic 500 whose text is logged with
+// the request ID but never sent.
 //
 // Handle panics, with a message prefixed "ferry:", on setup mistakes: an
 // invalid or duplicate name; a Service that is empty or names another
@@ -215,6 +218,10 @@ func Delete[In, Out any](s *Service, name, path string, fn func(context.Context,
 // handlerError turns a handler's error into the *Error answered to the
 // caller, logging the text of errors that are not sent.
 func (s *Service) handlerError(ctx context.Context, err error) error {
+	var ce *CallError
+	if errors.As(err, &ce) {
+		return s.downstreamError(ctx, ce, err)
+	}
 	var fe *Error
 	if errors.As(err, &fe) {
 		if fe.GetStatus() >= http.StatusInternalServerError {
@@ -242,5 +249,25 @@ func (s *Service) handlerError(ctx context.Context, err error) error {
 		}
 		s.logger.ErrorContext(ctx, "ferry: handler failed", attrs...)
 	}
+	return fe
+}
+
+// downstreamError is the answer of a handler that returned the failure of
+// a downstream call (err, which is or wraps ce): 502, 503 or 504, with the
+// callee's problem in the log instead of the response.
+func (s *Service) downstreamError(ctx context.Context, ce *CallError, err error) *Error {
+	fe := ce.boundary()
+	attrs := []any{"service", s.name, "status", fe.Status, "code", fe.Code, "call", ce.Service + "." + ce.Endpoint,
+		"call_status", ce.Status, "call_code", ce.Code, "err", err.Error()}
+	if req := RequestFromContext(ctx); req != nil {
+		attrs = append(attrs, "endpoint", req.Name, "request_id", req.ID)
+	}
+	if ctx.Err() != nil {
+		// The handler's own deadline passed or its caller left: the call
+		// failed with it, not the callee.
+		s.logger.InfoContext(ctx, "ferry: handler stopped: its call's deadline passed or its caller left", attrs...)
+		return fe
+	}
+	s.logger.WarnContext(ctx, "ferry: a downstream call failed", attrs...)
 	return fe
 }

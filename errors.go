@@ -17,7 +17,9 @@ import (
 //
 // Handlers return an *Error (built with [NewError] or as a literal) when the
 // caller should learn what went wrong; any other error becomes a generic 500
-// whose text is logged but never sent. An *Error may be shared (a package
+// whose text is logged but never sent. The failure of a call to another
+// service is a [*CallError], answered 502, 503 or 504 unless the handler
+// passes the callee's problem on ([PassOn]). An *Error may be shared (a package
 // variable): Ferry never modifies one it is given.
 type Error struct {
 	// Type is a URI reference identifying the problem type (RFC 9457);
@@ -187,9 +189,20 @@ func Permanent(err error) error {
 // with [Permanent], or it is an *Error marked Permanent, or an *Error with a
 // 4xx status other than 408 (timeout), 425 (too early) and 429 (too many
 // requests). Any other error is retried.
+//
+// The failure of a call to another service, a [*CallError], is never
+// permanent, whatever the callee answered (404 included): the event is
+// retried, since the callee's answer may change (it learns the item, its
+// replica with the bug is replaced), and dead-lettered when its deliveries
+// run out. A handler that knows better says so: Permanent(err) to
+// dead-letter it at once, or [PassOn](err) to take the callee's problem as
+// its own (a 4xx is then permanent).
 func IsPermanent(err error) bool {
 	if errors.As(err, new(permanentError)) {
 		return true
+	}
+	if errors.As(err, new(*CallError)) {
+		return false
 	}
 	var fe *Error
 	if !errors.As(err, &fe) {
@@ -207,10 +220,15 @@ func IsPermanent(err error) bool {
 }
 
 // errorFrom converts what a handler or Huma reported into an *Error:
-// an *Error as is, a huma.StatusError with its status, detail and field
+// the failure of a downstream call (a *CallError) as 502, 503 or 504, an
+// *Error as is, a huma.StatusError with its status, detail and field
 // errors, a context error as 504 or 499, and anything else as a generic 500
 // that keeps the original as its (never sent) cause.
 func errorFrom(err error) *Error {
+	var ce *CallError
+	if errors.As(err, &ce) {
+		return ce.boundary()
+	}
 	var fe *Error
 	if errors.As(err, &fe) {
 		return fe

@@ -96,10 +96,10 @@ func TestNoRespondersOnAPrivateBrokerSaysSo(t *testing.T) {
 	}
 }
 
-// TestForwardedServerErrorIsLogged: a handler that answers a server error
-// it got downstream (a 503) answers it as it is, and the service's log
-// says so.
-func TestForwardedServerErrorIsLogged(t *testing.T) {
+// TestDownstreamFailureIsLogged: a handler that returns the failure of a
+// downstream call (nobody serves it) answers 503, and the service's log
+// has the callee's problem.
+func TestDownstreamFailureIsLogged(t *testing.T) {
 	logs := &syncBuffer{}
 	svc := ferry.MustNew("relay", "1.0.0", ferry.WithLogger(newLogger(logs)), ferry.WithNATS())
 	ferry.Get(svc, "relay", "/relay", func(ctx context.Context, _ *Empty) (*Empty, error) {
@@ -114,7 +114,7 @@ func TestForwardedServerErrorIsLogged(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("status %d, want the downstream 503", resp.StatusCode)
 	}
-	if !strings.Contains(logs.String(), "handler answered a server error") || !strings.Contains(logs.String(), "no_responders") {
-		t.Errorf("the forwarded 503 is not in the log:\n%s", logs)
+	if !strings.Contains(logs.String(), "a downstream call failed") || !strings.Contains(logs.String(), "call_code=no_responders") {
+		t.Errorf("the downstream failure is not in the log:\n%s", logs)
 	}
 }

@@ -38,6 +38,8 @@ type Host struct {
 	logger     *slog.Logger
 	retryScale float64 // WithRetryScale; 0 means 1
 
+	clientMW []ClientMiddleware // WithClientMiddleware
+
 	mu       sync.Mutex
 	services []*Service
 	shared   int // services that took the host's address
@@ -71,13 +73,14 @@ const (
 // NewHost creates a host. It reads [WithConfig] (the process settings:
 // broker, data directory, provisioning, shutdown grace, logging, and the
 // defaults of services given no configuration of their own) and
-// [WithLogger] and [WithRetryScale]; service-only options are ignored.
+// [WithLogger], [WithRetryScale] and [WithClientMiddleware]; service-only
+// options are ignored.
 func NewHost(opts ...Option) (*Host, error) {
 	o, err := buildOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	h := &Host{config: o.config, logger: o.logger, retryScale: o.retryScale, failed: make(chan error, 1), draining: newDrainSignal()}
+	h := &Host{config: o.config, logger: o.logger, retryScale: o.retryScale, clientMW: o.clientMiddleware, failed: make(chan error, 1), draining: newDrainSignal()}
 	if h.logger == nil {
 		h.logger = o.config.newLogger(os.Stderr)
 	}

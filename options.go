@@ -26,6 +26,8 @@ type options struct {
 	humaConfig  []func(*huma.Config)
 	retryScale  float64
 
+	clientMiddleware []ClientMiddleware // WithClientMiddleware
+
 	testObserver telemetry.Observer // export_test.go's ObserveWith
 }
 

@@ -1,12 +1,14 @@
 package ferry
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -16,13 +18,49 @@ import (
 )
 
 // PublishOption adjusts a publish; like every option of one operation it
-// is named for it (PublishMessageID, PublishMessageIDs).
+// is named for it (PublishMessageID, PublishMessageIDs, PublishHeader,
+// PublishTimeout).
 type PublishOption func(*publishOptions)
 
 type publishOptions struct {
-	id  string
-	ids []string
-	set int // how many ID options were given, to report a conflict
+	id      string
+	ids     []string
+	set     int // how many ID options were given, to report a conflict
+	header  http.Header
+	timeout time.Duration
+	err     error // the first invalid option
+}
+
+// PublishHeader sets a header of the published event (of each event of a
+// batch), which subscribers read with [Request.Header]. Ferry's own
+// headers (Ferry-*, Nats-*, Content-Type) cannot be set: the publish fails
+// with an error. Client middleware runs after the options and may change
+// it.
+func PublishHeader(name, value string) PublishOption {
+	return func(o *publishOptions) {
+		if err := checkHeaderOption(name); err != nil {
+			o.err = cmp.Or(o.err, err)
+			return
+		}
+		if o.header == nil {
+			o.header = http.Header{}
+		}
+		o.header.Set(name, value)
+	}
+}
+
+// PublishTimeout gives the publish (the wait for a batch's
+// acknowledgements) at most d, within ctx's deadline; d must be positive.
+// Without it, a ctx without deadline waits for each acknowledgement up to
+// JetStream's default of 5 seconds.
+func PublishTimeout(d time.Duration) PublishOption {
+	return func(o *publishOptions) {
+		if d <= 0 {
+			o.err = cmp.Or(o.err, errors.New("PublishTimeout must be positive, got "+d.String()))
+			return
+		}
+		o.timeout = d
+	}
 }
 
 // PublishMessageID sets the event's message ID. JetStream stores a message
@@ -77,6 +115,11 @@ func (t Topic[T]) publish(ctx context.Context, c *Client, event *T, source strin
 	if err != nil {
 		return PublishResult{}, err
 	}
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
 	res := PublishResult{ID: o.id}
 	if res.ID == "" {
 		res.ID = nuid.Next()
@@ -89,19 +132,74 @@ func (t Topic[T]) publish(ctx context.Context, c *Client, event *T, source strin
 	if err != nil {
 		return fail(t.invalid(err, "event"))
 	}
-	js, err := t.jetStream(c)
+	if _, err := t.jetStream(c); err != nil {
+		return fail(err)
+	}
+	ack, err := c.publish(ctx, t.Name, source, t.message(ctx, data, res.ID, source, o.header))
 	if err != nil {
 		return fail(err)
 	}
-	if fe := c.unavailable(); fe != nil {
-		return fail(fe)
-	}
-	ack, err := js.PublishMsg(ctx, t.message(ctx, data, res.ID, source), jetstream.WithExpectStream(naming.TopicStream(t.Name)))
-	if err != nil {
-		return fail(publishError(t.Name, err))
-	}
 	res.Sequence, res.Duplicate = ack.Sequence, ack.Duplicate
 	return res, nil
+}
+
+// publishNow publishes an event's message on topic and waits for its
+// acknowledgement.
+func (c *Client) publishNow(ctx context.Context, topic string, msg *nats.Msg) (*jetstream.PubAck, error) {
+	if fe := c.unavailable(); fe != nil {
+		return nil, fe
+	}
+	js, err := c.jetStream()
+	if err != nil {
+		return nil, err
+	}
+	ack, err := js.PublishMsg(ctx, msg, jetstream.WithExpectStream(naming.TopicStream(topic)))
+	if err != nil {
+		return nil, publishError(topic, err)
+	}
+	return ack, nil
+}
+
+// publishInTurn publishes an event of a batch when its turn comes, lets
+// the next one go, and waits for its acknowledgement.
+func (c *Client) publishInTurn(ctx context.Context, topic string, msg *nats.Msg, turn *batchTurn) (*jetstream.PubAck, error) {
+	turn.wait()
+	f, err := c.publishAsync(ctx, topic, msg)
+	turn.pass()
+	if err != nil {
+		return nil, err
+	}
+	return awaitAck(ctx, topic, f)
+}
+
+// publishAsync sends an event's message on topic without waiting for its
+// acknowledgement.
+func (c *Client) publishAsync(ctx context.Context, topic string, msg *nats.Msg) (jetstream.PubAckFuture, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("ferry: publish %s: %w", topic, err)
+	}
+	js, err := c.jetStream()
+	if err != nil {
+		return nil, err
+	}
+	f, err := js.PublishMsgAsync(msg, jetstream.WithExpectStream(naming.TopicStream(topic)))
+	if err != nil {
+		return nil, publishError(topic, err)
+	}
+	return f, nil
+}
+
+// awaitAck waits for the acknowledgement of an event sent with
+// publishAsync.
+func awaitAck(ctx context.Context, topic string, f jetstream.PubAckFuture) (*jetstream.PubAck, error) {
+	select {
+	case ack := <-f.Ok():
+		return ack, nil
+	case err := <-f.Err():
+		return nil, publishError(topic, err)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("ferry: publish %s: stored or not, unknown: %w", topic, ctx.Err())
+	}
 }
 
 // PublishBatch publishes events without waiting for each acknowledgement
@@ -124,6 +222,11 @@ func (t Topic[T]) publishBatch(ctx context.Context, c *Client, events []*T, sour
 	if err != nil {
 		return nil, err
 	}
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
 	if o.ids != nil && len(o.ids) != len(events) {
 		return nil, fmt.Errorf("ferry: publish %s: %d message IDs for %d events", t.Name, len(o.ids), len(events))
 	}
@@ -145,8 +248,7 @@ func (t Topic[T]) publishBatch(ctx context.Context, c *Client, events []*T, sour
 	if len(invalid) > 0 {
 		return nil, t.invalidEvents(fmt.Sprintf("%d of the %d events break", len(causes), len(events)), invalid, errors.Join(causes...))
 	}
-	js, err := t.jetStream(c)
-	if err != nil {
+	if _, err := t.jetStream(c); err != nil {
 		return nil, err
 	}
 	if fe := c.unavailable(); fe != nil {
@@ -154,7 +256,7 @@ func (t Topic[T]) publishBatch(ctx context.Context, c *Client, events []*T, sour
 	}
 
 	results := make([]PublishResult, len(events))
-	futures := make([]jetstream.PubAckFuture, len(events))
+	msgs := make([]*nats.Msg, len(events))
 	for i, data := range payloads {
 		r := &results[i]
 		if o.ids != nil {
@@ -163,29 +265,26 @@ func (t Topic[T]) publishBatch(ctx context.Context, c *Client, events []*T, sour
 		if r.ID == "" {
 			r.ID = nuid.Next()
 		}
-		if err := ctx.Err(); err != nil {
-			r.Err = fmt.Errorf("ferry: publish %s: %w", t.Name, err)
-			continue
-		}
-		f, err := js.PublishMsgAsync(t.message(ctx, data, r.ID, source), jetstream.WithExpectStream(naming.TopicStream(t.Name)))
-		if err != nil {
-			r.Err = publishError(t.Name, err)
-			continue
-		}
-		futures[i] = f
+		msgs[i] = t.message(ctx, data, r.ID, source, o.header)
 	}
-	for i, f := range futures {
-		r := &results[i]
-		if f == nil {
-			continue
+	if c.send != nil {
+		c.publishBatch(ctx, t.Name, source, msgs, results)
+	} else {
+		futures := make([]jetstream.PubAckFuture, len(events))
+		for i, msg := range msgs {
+			futures[i], results[i].Err = c.publishAsync(ctx, t.Name, msg)
 		}
-		select {
-		case ack := <-f.Ok():
+		for i, f := range futures {
+			if f == nil {
+				continue
+			}
+			r := &results[i]
+			ack, err := awaitAck(ctx, t.Name, f)
+			if err != nil {
+				r.Err = err
+				continue
+			}
 			r.Sequence, r.Duplicate = ack.Sequence, ack.Duplicate
-		case err := <-f.Err():
-			r.Err = publishError(t.Name, err)
-		case <-ctx.Done():
-			r.Err = fmt.Errorf("ferry: publish %s: stored or not, unknown: %w", t.Name, ctx.Err())
 		}
 	}
 	failed := 0
@@ -214,6 +313,8 @@ func (t Topic[T]) options(opts []PublishOption, batch bool) (publishOptions, err
 		}
 	}
 	switch {
+	case o.err != nil:
+		return o, fmt.Errorf("ferry: publish %s: %w", t.Name, o.err)
 	case o.set > 1:
 		return o, fmt.Errorf("ferry: publish %s: message IDs given twice", t.Name)
 	case batch && o.id != "":
@@ -266,8 +367,9 @@ func (t Topic[T]) jetStream(c *Client) (jetstream.JetStream, error) {
 }
 
 // message is the event as published: its payload, message ID, content
-// type, source service and the request ID and trace context of ctx.
-func (t Topic[T]) message(ctx context.Context, data []byte, id, source string) *nats.Msg {
+// type, source service, the request ID and trace context of ctx, and the
+// headers of the publish's options.
+func (t Topic[T]) message(ctx context.Context, data []byte, id, source string, header http.Header) *nats.Msg {
 	msg := nats.NewMsg(t.Subject)
 	msg.Data = data
 	msg.Header.Set(naming.HeaderMsgID, id)
@@ -276,6 +378,9 @@ func (t Topic[T]) message(ctx context.Context, data []byte, id, source string) *
 		msg.Header.Set(naming.HeaderSource, source)
 	}
 	propagate(ctx, msg.Header.Set)
+	for k, vs := range header {
+		msg.Header[k] = vs
+	}
 	return msg
 }
 

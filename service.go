@@ -39,6 +39,7 @@ type Service struct {
 	addrSet     bool   // given WithAddr or WithoutHTTP
 	needsNATS   bool
 	middleware  []Middleware
+	clientMW    []ClientMiddleware // WithClientMiddleware
 
 	api     huma.API
 	mux     *http.ServeMux
@@ -85,6 +86,7 @@ func New(name, version string, opts ...Option) (*Service, error) {
 		loggerSet:    o.logger != nil,
 		addrSet:      o.noHTTP || o.addr != nil,
 		middleware:   o.middleware,
+		clientMW:     o.clientMiddleware,
 		endpoints:    map[string]*boundEndpoint{},
 		needsNATS:    o.needsNATS,
 		messages:     newMessageSchemas(),

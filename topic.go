@@ -91,6 +91,6 @@ func (c *Client) jetStream() (jetstream.JetStream, error) {
 	if c == nil || c.nc == nil {
 		return nil, fmt.Errorf("ferry: %w", errNoClient)
 	}
-	c.jsOnce.Do(func() { c.js, c.jsErr = jetstream.New(c.nc) })
-	return c.js, c.jsErr
+	c.js.once.Do(func() { c.js.js, c.js.err = jetstream.New(c.nc) })
+	return c.js.js, c.js.err
 }

@@ -73,7 +73,7 @@ func newCatalog(opts ...ferry.Option) *ferry.Service {
 		}
 		count, err := ordersapi.CountOrders.Call(ctx, svc.Client(), &ordersapi.CountOrdersInput{SKU: in.SKU})
 		if err != nil {
-			return nil, err
+			return nil, err // a failed call answers 502, 503 or 504, never the callee's problem
 		}
 		p.Orders = count.Body.Orders
 		return &catalogapi.GetProductOutput{Body: p}, nil
@@ -87,8 +87,16 @@ func newOrders(opts ...ferry.Option) *ferry.Service {
 	var placed []ordersapi.Order
 	ferry.Handle(svc, ordersapi.PlaceOrder, func(ctx context.Context, in *ordersapi.PlaceOrderInput) (*ordersapi.PlaceOrderOutput, error) {
 		product, err := catalogapi.GetProduct.Call(ctx, svc.Client(), &catalogapi.GetProductInput{SKU: in.Body.SKU})
-		if err != nil {
-			return nil, err // the catalog's 404 reaches the caller as it is
+		var call *ferry.CallError
+		switch {
+		case errors.As(err, &call) && call.Status == http.StatusNotFound:
+			// The catalog's 404 is a mistake in the order: say so in the
+			// orders' own terms. Returned as it is, the failed call would
+			// answer 502 (ferry.PassOn(err) would answer the catalog's 404).
+			return nil, &ferry.Error{Status: http.StatusUnprocessableEntity, Code: "unknown_product", Detail: "no product " + in.Body.SKU,
+				Errors: []*ferry.FieldError{{Location: "body.sku", Message: "the catalog has no such product", Value: in.Body.SKU}}}
+		case err != nil:
+			return nil, err // any other failure of the catalog: 502, 503 or 504
 		}
 		mu.Lock()
 		defer mu.Unlock()

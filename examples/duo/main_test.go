@@ -43,7 +43,7 @@ func TestServicesCallEachOther(t *testing.T) {
 	in.Body.SKU, in.Body.Quantity = "spoon", 1
 	_, err = ordersapi.PlaceOrder.Call(ctx, h.Client, in)
 	var fe *ferry.Error
-	if !errors.As(err, &fe) || fe.Status != 404 || fe.Code != "unknown_product" {
+	if !errors.As(err, &fe) || fe.Status != 422 || fe.Code != "unknown_product" || len(fe.Errors) != 1 || fe.Errors[0].Location != "body.sku" {
 		t.Errorf("ordering an unknown product: %v", err)
 	}
 }

@@ -36,6 +36,8 @@ var PlaceOrder = ferry.Endpoint[PlaceOrderInput, PlaceOrderOutput]{
 	Path:          "/orders",
 	DefaultStatus: http.StatusCreated,
 	Summary:       "Place an order",
+	Description:   "Fails with 422 unknown_product when the catalog has no product of that SKU.",
+	Errors:        []int{http.StatusUnprocessableEntity},
 }
 
 // CountOrdersInput is the input of [CountOrders].
