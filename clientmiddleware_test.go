@@ -335,3 +335,34 @@ func TestClientMiddlewareRefuses(t *testing.T) {
 		t.Errorf("%d events stored by the batch, want 3", n-before)
 	}
 }
+
+// BenchmarkClientCall measures one call at a time through a client
+// without middleware and through one with a pass-through middleware: the
+// seam's cost per call (allocs/op counts the callee's work too).
+//
+//	go test -run '^$' -bench ClientCall -benchtime 2000x .
+func BenchmarkClientCall(b *testing.B) {
+	var calls counter
+	h := ferrytest.Start(b, newTracee(&calls))
+	observe := func(next ferry.ClientHandler) ferry.ClientHandler {
+		return func(ctx context.Context, m *ferry.OutgoingMessage) error { return next(ctx, m) }
+	}
+	for _, bc := range []struct {
+		name string
+		mws  []ferry.ClientMiddleware
+	}{
+		{"none", nil},
+		{"one", []ferry.ClientMiddleware{observe}},
+	} {
+		b.Run("middleware="+bc.name, func(b *testing.B) {
+			client := ferry.NewClient(h.NATS(), ferry.ClientWithMiddleware(bc.mws...))
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := traceEcho.Call(ctx, client, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
