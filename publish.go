@@ -49,10 +49,12 @@ func PublishHeader(name, value string) PublishOption {
 	}
 }
 
-// PublishTimeout gives the publish (the wait for a batch's
-// acknowledgements) at most d, within ctx's deadline; d must be positive.
-// Without it, a ctx without deadline waits for each acknowledgement up to
-// JetStream's default of 5 seconds.
+// PublishTimeout gives the publish (for a batch, the sending and the wait
+// for every acknowledgement) at most d, within ctx's deadline; d must be
+// positive. Without it, the publish takes what ctx allows; a single event
+// whose ctx has no deadline waits up to JetStream's default of 5 seconds.
+// A publish cut off by it may have been stored: retry it with the same
+// message ID.
 func PublishTimeout(d time.Duration) PublishOption {
 	return func(o *publishOptions) {
 		if d <= 0 {
