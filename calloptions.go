@@ -58,7 +58,8 @@ func CallHeader(name, value string) CallOption {
 
 // CallTimeout gives the call at most d, within ctx's deadline (it cannot
 // extend it); d must be positive. A call without it, whose ctx has no
-// deadline, gets [DefaultCallTimeout]. The callee gets the remaining time
+// deadline, gets [DefaultCallTimeout] (or the endpoint's Timeout and a
+// second, when longer). The callee gets the remaining time
 // as its budget.
 func CallTimeout(d time.Duration) CallOption {
 	return func(o *callOptions) {

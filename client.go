@@ -77,8 +77,9 @@ func NewClient(nc *nats.Conn, opts ...ClientOption) *Client {
 func (c *Client) Conn() *nats.Conn { return c.nc }
 
 // Call calls the endpoint over NATS with in and returns its output. The
-// call carries ctx's remaining time (DefaultCallTimeout without a
-// deadline; [CallTimeout] bounds it), the request ID of the call being
+// call carries ctx's remaining time (without a deadline,
+// DefaultCallTimeout, or the endpoint's Timeout and a second when longer;
+// [CallTimeout] bounds it), the request ID of the call being
 // handled, if any, its W3C trace context, and the headers of opts
 // ([CallHeader]); it passes through the client's middleware.
 //
@@ -128,7 +129,7 @@ func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In, opts ..
 		defer cancel()
 	} else if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, DefaultCallTimeout)
+		ctx, cancel = context.WithTimeout(ctx, max(DefaultCallTimeout, ep.Timeout+time.Second))
 		defer cancel()
 	}
 	deadline, _ := ctx.Deadline()

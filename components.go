@@ -38,7 +38,7 @@ func (h *Host) brokerComponent() lifecycle.Component {
 			b, err := broker.Open(ctx, broker.Options{
 				URL: c.NATSURL, CredsFile: c.NATSCreds, NKeyFile: c.NATSNKey, TLSCA: c.NATSCA, TLSCert: c.NATSCert, TLSKey: c.NATSKey,
 				DataDir: c.dataDir(), Listen: c.NATSListen, SyncAlways: c.SyncAlways, SyncInterval: c.SyncInterval,
-				MaxPayload: int32(h.maxBody() + maxHeaderBytes),
+				MaxPayload: int32(h.maxBody() + h.headerRoom()),
 				Name:       "ferry " + strings.Join(names, ","),
 				Logger:     h.logger,
 			})
@@ -218,14 +218,8 @@ func (l *httpServer) Name() string { return "HTTP server of service " + l.svc.na
 // Start implements lifecycle.Component: it serves in the background.
 func (l *httpServer) Start(context.Context) error {
 	s := l.svc
-	l.srv = &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    1 << 20,
-		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return l.draining.baseContext() },
-	}
+	l.srv = s.httpServer() // limits.go
+	l.srv.BaseContext = func(net.Listener) context.Context { return l.draining.baseContext() }
 	l.logger.Info("ferry: serving", slog.String("service", s.name), slog.String("version", s.version),
 		slog.String("addr", l.ln.Addr().String()), slog.String("docs", "http://"+displayAddr(l.ln.Addr())+DocsPath))
 	go func() {

@@ -50,6 +50,40 @@ type Config struct {
 	// NATS without a budget gets this one.
 	// Flag -call-timeout-max, environment FERRY_CALL_TIMEOUT_MAX. Default 60s.
 	CallTimeoutMax time.Duration
+	// HTTPReadHeaderTimeout, HTTPReadTimeout, HTTPWriteTimeout and
+	// HTTPIdleTimeout bound a client's time on the service's HTTP
+	// listener: sending the request headers; sending the whole request
+	// (each endpoint's body read gets it again from its start); receiving
+	// the response, from the end of the headers (past it the connection is
+	// cut; streaming endpoints are exempt, and an Endpoint.Timeout below it
+	// answers slow handlers 504 instead); and keeping an idle connection
+	// open.
+	// Flags -http-read-header-timeout, -http-read-timeout,
+	// -http-write-timeout, -http-idle-timeout; environment
+	// FERRY_HTTP_READ_HEADER_TIMEOUT, FERRY_HTTP_READ_TIMEOUT,
+	// FERRY_HTTP_WRITE_TIMEOUT, FERRY_HTTP_IDLE_TIMEOUT. Defaults 10s, 1m,
+	// 1m30s, 2m. See docs/limits.md.
+	HTTPReadHeaderTimeout, HTTPReadTimeout, HTTPWriteTimeout, HTTPIdleTimeout time.Duration
+	// MaxHeaderBytes is the largest request header, in bytes, over HTTP
+	// (request line and header lines) and NATS (the call's headers and
+	// query) alike, at most 1 MiB; larger ones are answered 431.
+	// Flag -max-header-bytes, environment FERRY_MAX_HEADER_BYTES. Default
+	// 64 KiB.
+	MaxHeaderBytes int64
+	// MaxConcurrent is how many endpoint calls a service runs at once,
+	// over HTTP and NATS together; a call beyond it is answered 503
+	// overloaded with Retry-After at once. Streaming endpoints are not
+	// counted. Flag -max-concurrent, environment FERRY_MAX_CONCURRENT.
+	// Default 1024.
+	MaxConcurrent int
+	// NATSWorkers bounds the goroutines a service runs NATS calls on;
+	// calls that find them all busy wait, oldest first, within
+	// NATSPendingBytes (the service's byte budget, across its endpoints),
+	// and beyond it are answered 503 overloaded at once. Flags
+	// -nats-workers, -nats-pending-bytes; environment FERRY_NATS_WORKERS,
+	// FERRY_NATS_PENDING_BYTES. Defaults 4096 and 64 MiB.
+	NATSWorkers      int
+	NATSPendingBytes int64
 
 	// NATSURL is the external NATS server or cluster (comma-separated
 	// URLs); empty means the embedded broker, started when needed.
@@ -141,6 +175,14 @@ func (c *Config) settings() []boundSetting {
 		{Setting{"access-log", "FERRY_ACCESS_LOG", "false", "log every request and delivery at INFO (off: at DEBUG)"}, boolValue{&c.AccessLog}},
 		{Setting{"max-body", "FERRY_MAX_BODY", "1MiB", "largest request body over HTTP and NATS, up to 64MiB: bytes, or with KiB/MiB"}, bytesValue{&c.MaxBody, MaxMaxBody}},
 		{Setting{"call-timeout-max", "FERRY_CALL_TIMEOUT_MAX", DefaultCallTimeoutMax.String(), "cap on an endpoint call's time budget"}, durationValue{&c.CallTimeoutMax}},
+		{Setting{"http-read-header-timeout", "FERRY_HTTP_READ_HEADER_TIMEOUT", DefaultHTTPReadHeaderTimeout.String(), "time a client has to send the request headers"}, durationValue{&c.HTTPReadHeaderTimeout}},
+		{Setting{"http-read-timeout", "FERRY_HTTP_READ_TIMEOUT", DefaultHTTPReadTimeout.String(), "time a client has to send a whole request, and an endpoint to read its body"}, durationValue{&c.HTTPReadTimeout}},
+		{Setting{"http-write-timeout", "FERRY_HTTP_WRITE_TIMEOUT", DefaultHTTPWriteTimeout.String(), "time to answer a request from the end of its headers (streaming endpoints exempt)"}, durationValue{&c.HTTPWriteTimeout}},
+		{Setting{"http-idle-timeout", "FERRY_HTTP_IDLE_TIMEOUT", DefaultHTTPIdleTimeout.String(), "time an idle keep-alive connection stays open"}, durationValue{&c.HTTPIdleTimeout}},
+		{Setting{"max-header-bytes", "FERRY_MAX_HEADER_BYTES", "64KiB", "largest request header over HTTP and NATS, up to 1MiB: bytes, or with KiB/MiB"}, bytesValue{&c.MaxHeaderBytes, MaxMaxHeaderBytes}},
+		{Setting{"max-concurrent", "FERRY_MAX_CONCURRENT", "1024", "endpoint calls a service runs at once over HTTP and NATS; more are answered 503 overloaded"}, intValue{&c.MaxConcurrent, 1, 1 << 20}},
+		{Setting{"nats-workers", "FERRY_NATS_WORKERS", "4096", "goroutines a service runs NATS calls on"}, intValue{&c.NATSWorkers, 1, 1 << 20}},
+		{Setting{"nats-pending-bytes", "FERRY_NATS_PENDING_BYTES", "64MiB", "bytes of NATS calls a service holds while its workers are busy; more are answered 503 overloaded"}, bytesValue{&c.NATSPendingBytes, 1 << 30}},
 		{Setting{"nats-url", "FERRY_NATS_URL", "", "external NATS server or cluster (comma-separated URLs); empty: embedded broker"}, stringValue{&c.NATSURL}},
 		{Setting{"nats-embed", "FERRY_NATS_EMBED", "false", "start the embedded broker even when no service needs one"}, boolValue{&c.NATSEmbed}},
 		{Setting{"nats-listen", "FERRY_NATS_LISTEN", "", "also listen on this address (port 0: any) so other processes can join the embedded broker"}, stringValue{&c.NATSListen}},
@@ -278,7 +320,7 @@ func (c Config) check() error {
 	case c.StreamReplicas < 0 || c.StreamReplicas > 5:
 		return fmt.Errorf("ferry: Config.StreamReplicas %d: must be from 1 to 5 (flag -stream-replicas, env FERRY_STREAM_REPLICAS)", c.StreamReplicas)
 	}
-	return nil
+	return c.checkLimits()
 }
 
 func (c Config) streamReplicas() int {

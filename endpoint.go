@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -57,6 +58,24 @@ type Endpoint[In, Out any] struct {
 	// cannot travel as one message: cookies, forms and raw bodies (which
 	// [Handle] refuses otherwise), streams such as Server-Sent Events.
 	HTTPOnly bool
+	// Timeout, if positive, bounds the handler, over HTTP and NATS alike:
+	// when it passes, the handler's context is cancelled and the caller is
+	// answered 504 deadline_exceeded at once, whether the handler has
+	// returned or not. A handler still running holds its place in the
+	// service's concurrency limit until it returns (and must not read a
+	// multipart form then; a RawBody is copied for it). The caller's own
+	// budget still applies when it is shorter. A typed [Endpoint.Call]
+	// whose context has no deadline waits a second longer than Timeout
+	// (at least [DefaultCallTimeout]).
+	Timeout time.Duration
+	// Streaming declares an endpoint whose response is a stream, such as
+	// Server-Sent Events (Out is huma.StreamResponse): its calls are not
+	// counted by the service's concurrency limit, and over HTTP its write
+	// deadline (Config.HTTPWriteTimeout) is lifted, so it lasts as long as
+	// it streams. Pair it with HTTPOnly unless the stream is short enough
+	// to travel as one NATS reply. For a Huma operation registered
+	// directly on [Service.API], see [Streaming].
+	Streaming bool
 	// Operation, if set, adjusts the Huma operation before registration:
 	// the escape hatch for what the fields above do not cover (security
 	// requirements, extensions, a per-endpoint MaxBodyBytes, …). Middleware
@@ -123,6 +142,9 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 		DefaultStatus: ep.DefaultStatus,
 		Errors:        ep.Errors,
 		MaxBodyBytes:  s.config.maxBody(),
+		// The body read gets the read timeout from its start (Huma's
+		// default is 5 s); Service.inherit moves it with the config.
+		BodyReadTimeout: s.config.httpReadTimeout(),
 	}
 	if ep.Operation != nil {
 		ep.Operation(&op)
@@ -132,7 +154,7 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 	// the Request and runs the service's chain (request ID, deadline,
 	// recovery, the user's WithMiddleware), inside which the operation's
 	// own middleware and the handler run.
-	op.Middlewares = append(huma.Middlewares{s.endpointMiddleware(ep.Name)}, op.Middlewares...)
+	op.Middlewares = append(huma.Middlewares{s.endpointMiddleware(ep.Name, ep.Streaming)}, op.Middlewares...)
 
 	s.mu.Lock()
 	if s.started {
@@ -157,6 +179,9 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 			panic(fmt.Sprintf("ferry: Handle %s.%s: %v", s.name, ep.Name, v))
 		}
 	}()
+	if ep.Timeout > 0 {
+		fn = withTimeout(s, ep.Name, ep.Timeout, fn)
+	}
 	huma.Register(s.api, op, func(ctx context.Context, in *In) (*Out, error) {
 		out, err := fn(ctx, in)
 		if err != nil {

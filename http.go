@@ -68,7 +68,7 @@ func (s *Service) initHTTP(o *options) {
 // runs the chain whose innermost step lets Huma decode, validate, call the
 // handler and write; and it writes the error of a chain that refused or
 // failed before anything was written.
-func (s *Service) endpointMiddleware(name string) func(huma.Context, func(huma.Context)) {
+func (s *Service) endpointMiddleware(name string, streaming bool) func(huma.Context, func(huma.Context)) {
 	return func(hctx huma.Context, next func(huma.Context)) {
 		transport := TransportHTTP
 		if t, ok := hctx.(interface{ Transport() string }); ok {
@@ -82,8 +82,12 @@ func (s *Service) endpointMiddleware(name string) func(huma.Context, func(huma.C
 			ID:        incomingRequestID(hctx.Context(), hctx.Header(HeaderRequestID)),
 			header:    hctx.Header,
 			logger:    s.logger,
+			streaming: streaming,
 		}
 		hctx.SetHeader(HeaderRequestID, req.ID)
+		if streaming && transport == TransportHTTP {
+			liftWriteDeadline(hctx)
+		}
 		req.invoke = func(ctx context.Context) error {
 			next(huma.WithContext(hctx, ctx))
 			if req.outcome == nil {
@@ -216,11 +220,17 @@ func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.observeHTTP(ob, w, r)
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	s.serveMux(w, r)
 }
 
-// serveMux serves r with the service's mux (for observeHTTP).
-func (s *Service) serveMux(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// serveMux serves r with the service's mux, once its header size is
+// checked (limits.go); serveHTTP and observeHTTP call it.
+func (s *Service) serveMux(w http.ResponseWriter, r *http.Request) {
+	if s.headerTooLarge(w, r) { // limits.go
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 // incomingRequestID is the request ID of an HTTP or NATS request: the one
 // its observation already chose, else the caller's valid one, else new.

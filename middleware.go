@@ -48,14 +48,20 @@ func Recover(logger *slog.Logger) Middleware {
 				if v == http.ErrAbortHandler { //nolint:errorlint // sentinel panic value compared as net/http does
 					panic(v)
 				}
-				logger.ErrorContext(ctx, "ferry: handler panicked",
-					slog.String("service", req.Service), slog.String("endpoint", req.Name),
-					slog.String("request_id", req.ID), slog.Any("panic", v),
-					slog.String("stack", string(debug.Stack())))
-				err = &Error{Status: http.StatusInternalServerError, Detail: "internal error; the request ID identifies it in the service's logs",
-					cause: fmt.Errorf("ferry: panic: %v", v)}
+				err = panicError(ctx, logger, req, v)
 			}()
 			return next(ctx, req)
 		}
 	}
+}
+
+// panicError logs a handler's panic value with its stack (call it in the
+// deferred function that recovered it) and returns the 500 answered.
+func panicError(ctx context.Context, logger *slog.Logger, req *Request, v any) *Error {
+	logger.ErrorContext(ctx, "ferry: handler panicked",
+		slog.String("service", req.Service), slog.String("endpoint", req.Name),
+		slog.String("request_id", req.ID), slog.Any("panic", v),
+		slog.String("stack", string(debug.Stack())))
+	return &Error{Status: http.StatusInternalServerError, Detail: "internal error; the request ID identifies it in the service's logs",
+		cause: fmt.Errorf("ferry: panic: %v", v)}
 }

@@ -18,16 +18,13 @@ import (
 	"github.com/ferrygo/ferry/internal/telemetry"
 )
 
-// DefaultMaxConcurrentCalls bounds the NATS calls one service runs at
-// once; further calls wait in the subscription's buffer.
-const DefaultMaxConcurrentCalls = 4096
-
 // natsEndpoints is a service's presence on the broker, a component of its
 // host: the $SRV discovery responders (every service answers them, with
 // its HTTP address and the endpoints it serves over NATS, possibly none),
 // and, for a service that opted in with [WithNATS], its endpoints over
-// NATS request/reply on the pool of internal/rpc (up to
-// DefaultMaxConcurrentCalls at once), each call run through the very
+// NATS request/reply on the pool of internal/rpc (Config.NATSWorkers at
+// once; further calls wait within Config.NATSPendingBytes, and beyond it
+// are answered 503 overloaded at once), each call run through the very
 // operation HTTP runs.
 type natsEndpoints struct {
 	svc  *Service
@@ -69,7 +66,8 @@ func (ne *natsEndpoints) Start(context.Context) error {
 		return fmt.Errorf("ferry: service %s: discovery: %w", s.name, err)
 	}
 	ne.responder = r
-	ne.server, err = rpc.Serve(ne.nc, routes, ne.serve, rpc.Options{Queue: naming.QueueGroup, MaxWorkers: DefaultMaxConcurrentCalls, PendingBytes: 256 << 20})
+	ne.server, err = rpc.Serve(ne.nc, routes, ne.serve, rpc.Options{Queue: naming.QueueGroup,
+		MaxWorkers: s.config.natsWorkers(), PendingBytes: int(s.config.natsPendingBytes()), Refuse: ne.refuse})
 	if err != nil {
 		return fmt.Errorf("ferry: service %s: %w", s.name, err)
 	}
@@ -111,7 +109,10 @@ func (ne *natsEndpoints) serve(ctx context.Context, name string, m *nats.Msg) {
 func (ne *natsEndpoints) answer(ctx context.Context, name string, m *nats.Msg, start time.Time) *envelope.Response {
 	var resp *envelope.Response
 	req, err := natsproto.DecodeRequest(m)
+	tooLarge := ne.svc.natsHeaderTooLarge(m.Header)
 	switch {
+	case tooLarge != nil:
+		resp = ne.svc.problemResponse(tooLarge, incomingRequestID(ctx, m.Header.Get(HeaderRequestID)))
 	case err != nil:
 		resp = ne.svc.problemResponse(&Error{Status: http.StatusBadRequest, Detail: err.Error()}, incomingRequestID(ctx, m.Header.Get(HeaderRequestID)))
 	default:

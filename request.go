@@ -58,6 +58,10 @@ type Request struct {
 	invoke  func(ctx context.Context) error // the transport's innermost step
 	outcome *Error                          // the error answered, once known
 	logger  *slog.Logger                    // the service's logger
+	// Limits (limits.go, overload.go): a streaming endpoint's call, exempt
+	// from the write timeout and the concurrency limit; the slot it holds.
+	streaming bool
+	slot      limitSlot
 }
 
 // Header returns the value of the named request header (HTTP header or NATS

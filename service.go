@@ -49,6 +49,7 @@ type Service struct {
 	// host when it starts the service.
 	observer     observerSlot
 	testObserver telemetry.Observer // an observer tests add
+	limiter      limiter            // the calls it runs (Config.MaxConcurrent)
 
 	mu        sync.Mutex
 	endpoints map[string]*boundEndpoint
@@ -104,6 +105,7 @@ func New(name, version string, opts ...Option) (*Service, error) {
 		s.addr = o.config.addr()
 	}
 	s.buildChain()
+	s.limiter.max.Store(int64(s.config.maxConcurrent()))
 	s.initHTTP(o)
 	return s, nil
 }
@@ -111,10 +113,11 @@ func New(name, version string, opts ...Option) (*Service, error) {
 // buildChain composes the service's middleware chain. Recover wraps the
 // transport's step itself, so every middleware sees a handler's panic as a
 // 500 error; a panic in a middleware is caught by the transport's
-// last-resort recovery.
+// last-resort recovery. The concurrency limit (overload.go) is outermost:
+// a call refused as overloaded costs nothing more.
 func (s *Service) buildChain() {
 	invoke := Recover(s.logger)(func(ctx contextT, req *Request) error { return req.invoke(ctx) })
-	s.chain = chain(invoke, s.middleware...)
+	s.chain = chain(invoke, append([]Middleware{s.limit}, s.middleware...)...)
 }
 
 // inherit gives a service that was given no configuration (or logger) its
@@ -124,12 +127,14 @@ func (s *Service) inherit(cfg Config, logger *slog.Logger) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.configSet {
-		old := s.config.maxBody()
+		old, oldRead := s.config.maxBody(), s.config.httpReadTimeout()
 		s.config = cfg
 		if !s.addrSet {
 			s.addr = cfg.addr()
 		}
 		s.adapter.setMaxBody(old, cfg.maxBody())
+		s.adapter.setBodyReadTimeout(oldRead, cfg.httpReadTimeout())
+		s.limiter.max.Store(int64(cfg.maxConcurrent()))
 	}
 	if !s.loggerSet && !s.configSet {
 		s.logger = logger
