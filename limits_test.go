@@ -115,8 +115,9 @@ func limitsTransports(base string, nc *nats.Conn) []transport {
 		{"HTTP", func(t *testing.T, _, method, path string, header http.Header, body string) (int, http.Header, string) {
 			return callHTTP(t, base, method, path, body, header)
 		}},
-		{"NATS", func(t *testing.T, endpoint, _, _ string, header http.Header, body string) (int, http.Header, string) {
-			resp := callNATS(t, nc, "limits", endpoint, &envelope.Request{Header: header.Clone(), Body: []byte(body)})
+		{"NATS", func(t *testing.T, endpoint, _, path string, header http.Header, body string) (int, http.Header, string) {
+			_, query, _ := strings.Cut(path, "?")
+			resp := callNATS(t, nc, "limits", endpoint, &envelope.Request{Header: header.Clone(), RawQuery: query, Body: []byte(body)})
 			return resp.Status, resp.Header, resp.Body.String()
 		}},
 	}
@@ -155,13 +156,20 @@ func TestOversizeHeaders(t *testing.T) {
 			{"far over the limit", 512 << 10, http.StatusRequestHeaderFieldsTooLarge},
 		} {
 			t.Run(tr.name+"/"+tc.name, func(t *testing.T) {
-				header := http.Header{"X-Big": {strings.Repeat("b", tc.size)}}
-				status, hh, body := tr.call(t, "quick", http.MethodGet, "/quick", header, "")
-				if status != tc.status {
-					t.Fatalf("status %d, want %d: %s", status, tc.status, body)
-				}
-				if status != http.StatusOK {
-					limitProblem(t, hh, body, status, "request_header_fields_too_large")
+				// In a header, or in the query (over HTTP on the request line,
+				// over NATS in the Ferry-Query header).
+				for _, where := range []string{"header", "query"} {
+					header, path := http.Header{"X-Big": {strings.Repeat("b", tc.size)}}, "/quick"
+					if where == "query" {
+						header, path = http.Header{}, "/quick?big="+strings.Repeat("b", tc.size)
+					}
+					status, hh, body := tr.call(t, "quick", http.MethodGet, path, header, "")
+					if status != tc.status {
+						t.Fatalf("%s: status %d, want %d: %s", where, status, tc.status, body)
+					}
+					if status != http.StatusOK {
+						limitProblem(t, hh, body, status, "request_header_fields_too_large")
+					}
 				}
 			})
 		}

@@ -108,8 +108,8 @@ func (ne *natsEndpoints) serve(ctx context.Context, name string, m *nats.Msg) {
 // statistics; it returns what was answered.
 func (ne *natsEndpoints) answer(ctx context.Context, name string, m *nats.Msg, start time.Time) *envelope.Response {
 	var resp *envelope.Response
+	tooLarge := ne.svc.natsHeaderTooLarge(m.Header) // before decoding takes Ferry-Path and Ferry-Query out
 	req, err := natsproto.DecodeRequest(m)
-	tooLarge := ne.svc.natsHeaderTooLarge(m.Header)
 	switch {
 	case tooLarge != nil:
 		resp = ne.svc.problemResponse(tooLarge, incomingRequestID(ctx, m.Header.Get(HeaderRequestID)))
