@@ -63,6 +63,18 @@ func (e *CallError) Error() string {
 // errors.Is the sentinels it was made from.
 func (e *CallError) Unwrap() error { return e.problem }
 
+// Is reports a callee's 504 that says its handler ran out of the budget
+// the call gave it (deadline_exceeded, gateway_timeout) as the call timing
+// out: the callee may notice the deadline a moment before the caller does,
+// and either way the call's time is up. A callee's 504 downstream_timeout
+// (its own call timed out) is not this call's.
+func (e *CallError) Is(target error) bool {
+	if target != ErrCallTimeout && target != context.DeadlineExceeded { //nolint:errorlint // sentinels compared as errors.Is asks
+		return false
+	}
+	return e.Status == http.StatusGatewayTimeout && (e.Code == "deadline_exceeded" || e.Code == StatusCode(http.StatusGatewayTimeout))
+}
+
 // Problem returns a copy of the callee's problem as it answered it —
 // status, code, detail, field errors, instance, request ID and headers
 // (Retry-After) — or, for a call that got no answer, the problem Ferry
