@@ -58,6 +58,8 @@ type Request struct {
 	invoke  func(ctx context.Context) error // the transport's innermost step
 	outcome *Error                          // the error answered, once known
 	logger  *slog.Logger                    // the service's logger
+
+	principal *Principal // the verified caller, once known (auth.go)
 }
 
 // Header returns the value of the named request header (HTTP header or NATS

@@ -49,6 +49,7 @@ type Service struct {
 	// host when it starts the service.
 	observer     observerSlot
 	testObserver telemetry.Observer // an observer tests add
+	auth         serviceAuth
 
 	mu        sync.Mutex
 	endpoints map[string]*boundEndpoint
@@ -103,6 +104,7 @@ func New(name, version string, opts ...Option) (*Service, error) {
 	default:
 		s.addr = o.config.addr()
 	}
+	s.auth.opts = o.auth
 	s.buildChain()
 	s.initHTTP(o)
 	return s, nil
@@ -111,10 +113,11 @@ func New(name, version string, opts ...Option) (*Service, error) {
 // buildChain composes the service's middleware chain. Recover wraps the
 // transport's step itself, so every middleware sees a handler's panic as a
 // 500 error; a panic in a middleware is caught by the transport's
-// last-resort recovery.
+// last-resort recovery. Authentication runs inside the user's middleware,
+// which sees its refusals as outcomes.
 func (s *Service) buildChain() {
 	invoke := Recover(s.logger)(func(ctx contextT, req *Request) error { return req.invoke(ctx) })
-	s.chain = chain(invoke, s.middleware...)
+	s.chain = chain(invoke, append(slices.Clone(s.middleware), s.authenticate)...)
 }
 
 // inherit gives a service that was given no configuration (or logger) its
@@ -130,6 +133,8 @@ func (s *Service) inherit(cfg Config, logger *slog.Logger) {
 			s.addr = cfg.addr()
 		}
 		s.adapter.setMaxBody(old, cfg.maxBody())
+		s.resetAuth()
+		s.documentEndpoints()
 	}
 	if !s.loggerSet && !s.configSet {
 		s.logger = logger
@@ -185,9 +190,10 @@ func (s *Service) Logger() *slog.Logger { return s.logger }
 func (s *Service) API() huma.API { return s.api }
 
 // Handler returns the service's HTTP handler: its endpoints, /openapi.json,
-// /openapi.yaml and /docs, with problem details for unknown routes. Use it
+// /openapi.yaml and /docs, with problem details for unknown routes, and
+// CORS when Config.CORSOrigins allows browsers of other origins. Use it
 // with httptest or to mount the service in another server.
-func (s *Service) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+func (s *Service) Handler() http.Handler { return s.cors(http.HandlerFunc(s.serveHTTP)) }
 
 // Addr returns the address the service's HTTP server listens on once its
 // host has started it, or nil.
