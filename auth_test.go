@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -293,6 +294,13 @@ func TestAuthOverTransports(t *testing.T) {
 		}
 	}
 
+	// The typed client gets the callee's refusal as an *Error.
+	_, err := whoamiEP.Call(context.Background(), h.Client, &Empty{})
+	var fe *ferry.Error
+	if !errors.As(err, &fe) || fe.Status != http.StatusUnauthorized || fe.Code != "unauthorized" {
+		t.Errorf("Call without credentials = %v, want a 401 *ferry.Error", err)
+	}
+
 	// Refusals were logged (at debug), and no credential was.
 	out := logs.String()
 	if !strings.Contains(out, "ferry: call refused") || !strings.Contains(out, "reason=") {
@@ -444,7 +452,8 @@ func TestAuthSeenByMiddleware(t *testing.T) {
 		return func(ctx context.Context, req *ferry.Request) error {
 			err := next(ctx, req)
 			s := seen{status: 200}
-			if fe, ok := err.(*ferry.Error); ok {
+			var fe *ferry.Error
+			if errors.As(err, &fe) {
 				s.status = fe.Status
 			}
 			if p := req.Principal(); p != nil {

@@ -121,10 +121,7 @@ func (s *Service) authenticators(ctx context.Context, warm bool) (*authenticator
 		return nil, s.auth.err
 	}
 	if warm && a.jwt != nil {
-		if err := a.jwt.Warm(ctx); err != nil {
-			s.logger.WarnContext(ctx, "ferry: the JWT keys could not be fetched at start; they are fetched again when a token needs them",
-				slog.String("service", s.name))
-		}
+		_ = a.jwt.Warm(ctx) // a failure is logged; the keys are fetched again when needed
 	}
 	s.auth.current.Store(a)
 	return a, nil
@@ -203,10 +200,8 @@ func (s *Service) authenticate(next Handler) Handler {
 			fe = a.unauthorized(refused.Refusal, refused.scheme)
 		case p == nil:
 			fe = a.challenge()
-		default:
-			if missing := missingScopes(p, scopes); len(missing) > 0 {
-				fe = a.forbidden(p, scopes)
-			}
+		case !holdsAll(p, scopes):
+			fe = a.forbidden(p, scopes)
 		}
 		if fe != nil {
 			attrs := []any{slog.String("service", s.name), slog.String("endpoint", req.Name), slog.String("request_id", req.ID),
@@ -335,14 +330,14 @@ func (a *authenticators) forbidden(p *Principal, scopes []string) *Error {
 		Header: http.Header{"Www-Authenticate": {scheme + ` realm="` + a.realm + `", error="insufficient_scope", scope="` + list + `"`}}}
 }
 
-func missingScopes(p *Principal, scopes []string) []string {
-	var missing []string
+// holdsAll reports whether p holds every one of scopes.
+func holdsAll(p *Principal, scopes []string) bool {
 	for _, s := range scopes {
 		if !p.HasScope(s) {
-			missing = append(missing, s)
+			return false
 		}
 	}
-	return missing
+	return true
 }
 
 // authComponent builds each service's authenticators when the host

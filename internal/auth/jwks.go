@@ -182,8 +182,8 @@ func (r *remoteSet) fetch(ctx context.Context) error {
 	err := r.get(ctx)
 	if err != nil {
 		r.next.Store(r.now().Add(r.minGap).UnixNano())
-		r.logger.WarnContext(ctx, "ferry: fetching the JWT keys failed; the keys fetched before stay in use",
-			slog.String("jwks_url", r.display), slog.String("err", err.Error()))
+		r.logger.WarnContext(ctx, "ferry: fetching the JWT keys failed; tokens are checked with the keys fetched before, if any, until a fetch succeeds",
+			slog.String("jwks_url", r.display), slog.String("err", err.Error()), slog.Duration("retry_after", r.minGap))
 		return err
 	}
 	r.next.Store(r.now().Add(r.interval).UnixNano())
