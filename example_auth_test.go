@@ -43,12 +43,20 @@ func ExampleAuth() {
 
 	call := func(path, key string) {
 		req := httptest.NewRequest("GET", path, nil)
+		req.Header.Set(ferry.HeaderRequestID, "r-1")
 		if key != "" {
 			req.Header.Set("X-API-Key", key)
 		}
 		rec := httptest.NewRecorder()
 		svc.Handler().ServeHTTP(rec, req)
-		fmt.Println(path, rec.Code, rec.Header().Get("WWW-Authenticate"), rec.Body.String())
+		line := fmt.Sprint(path, " ", rec.Code)
+		if b := rec.Body.String(); b != "" {
+			line += " " + b
+		}
+		fmt.Println(line)
+		if c := rec.Header().Get("WWW-Authenticate"); c != "" {
+			fmt.Println("  WWW-Authenticate:", c)
+		}
 	}
 	call("/ping", "")
 	call("/report", "")
@@ -56,7 +64,9 @@ func ExampleAuth() {
 	call("/report", "key-of-billing")
 	// Output:
 	// /ping 204
-	// /report 401 ApiKey realm="reports" {"title":"Unauthorized","status":401,"code":"unauthorized","detail":"this endpoint requires authentication; send Authorization: ApiKey <key>, or the key in X-API-Key"}
-	// /report 403 ApiKey realm="reports", error="insufficient_scope", scope="reports:read" {"title":"Forbidden","status":403,"code":"insufficient_scope","detail":"this endpoint requires the scopes reports:read; the credentials do not grant them all"}
-	// /report 200  {"for":"billing"}
+	// /report 401 {"title":"Unauthorized","status":401,"code":"unauthorized","detail":"this endpoint requires authentication; send Authorization: ApiKey <key>, or the key in X-API-Key","request_id":"r-1"}
+	//   WWW-Authenticate: ApiKey realm="reports"
+	// /report 403 {"title":"Forbidden","status":403,"code":"insufficient_scope","detail":"this endpoint requires the scopes reports:read; the credentials do not grant them all","request_id":"r-1"}
+	//   WWW-Authenticate: ApiKey realm="reports", error="insufficient_scope", scope="reports:read"
+	// /report 200 {"for":"billing"}
 }
