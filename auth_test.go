@@ -485,3 +485,53 @@ func writeKeys(t *testing.T, content string) string {
 	}
 	return p
 }
+
+func TestAuthBetweenServices(t *testing.T) {
+	k := rsaKeys()
+	srv := serveJWKS(t, map[string]crypto.PublicKey{"k1": &k[0].PublicKey})
+	orders := securedService(t, srv.URL, &syncBuffer{})
+
+	// The gateway passes its caller's credentials on to the services it
+	// calls, with a client middleware.
+	forward := func(next ferry.ClientHandler) ferry.ClientHandler {
+		return func(ctx context.Context, m *ferry.OutgoingMessage) error {
+			if r := ferry.RequestFromContext(ctx); r != nil && r.Header("Authorization") != "" {
+				m.Header.Set("Authorization", r.Header("Authorization"))
+			}
+			return next(ctx, m)
+		}
+	}
+	gateway := ferry.MustNew("gateway", "1.0.0", quiet, ferry.WithNATS(), ferry.WithClientMiddleware(forward))
+	ferry.Get(gateway, "me", "/me", func(ctx context.Context, _ *Empty) (*PrincipalSeen, error) {
+		return whoamiEP.Call(ctx, gateway.Client(), nil)
+	})
+	h := ferrytest.Start(t, orders, gateway)
+	ctx := context.Background()
+	valid := signToken(t, jwt.SigningMethodRS256, k[0], "k1", nil)
+
+	// A typed call with credentials of its own.
+	out, err := whoamiEP.Call(ctx, h.Client, nil, ferry.CallHeader("Authorization", "Bearer "+valid))
+	if err != nil || out.Body.Subject != "alice" || out.Body.Issuer != testIssuer {
+		t.Errorf("Call with a token = %+v, %v", out, err)
+	}
+	// Without: the callee's 401, as a CallError.
+	_, err = whoamiEP.Call(ctx, h.Client, nil)
+	var ce *ferry.CallError
+	if !errors.As(err, &ce) || ce.Status != http.StatusUnauthorized || ce.Code != "unauthorized" {
+		t.Errorf("Call without credentials = %v, want the callee's 401", err)
+	}
+
+	// Through the gateway, the caller's token reaches orders.
+	base := ferrytest.URL(t, gateway)
+	status, _, body := callHTTP(t, base, "GET", "/me", "", http.Header{"Authorization": {"Bearer " + valid}})
+	if status != 200 || !strings.Contains(body, `"subject":"alice"`) {
+		t.Errorf("gateway with a token: %d %s", status, body)
+	}
+	// Without one, orders refuses the gateway's call; the gateway's caller
+	// gets the boundary's 502, not a 401 that would ask it for credentials
+	// the gateway does not require.
+	status, header, body := callHTTP(t, base, "GET", "/me", "", nil)
+	if status != http.StatusBadGateway || header.Get("Www-Authenticate") != "" || strings.Contains(body, "requires authentication") {
+		t.Errorf("gateway without a token: %d %v %s", status, header, body)
+	}
+}
