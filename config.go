@@ -126,6 +126,33 @@ type Config struct {
 	// without stream administration (docs/events.md, "Permissions").
 	// Flag -provision, environment FERRY_PROVISION. Default owner.
 	Provision string
+
+	// JWTJWKSURL and JWTKeyFile give the keys that sign the bearer tokens
+	// a service accepts: an identity provider's JWK Set URL (fetched,
+	// cached and refreshed when a token names an unknown key) and a file
+	// of PEM public keys or a JWK Set. Either turns on authentication
+	// (docs/security.md). Flags -jwt-jwks-url, -jwt-key-file; environment
+	// FERRY_JWT_JWKS_URL, FERRY_JWT_KEY_FILE.
+	JWTJWKSURL, JWTKeyFile string
+	// JWTIssuer is the iss a bearer token must carry; empty accepts any.
+	// Flag -jwt-issuer, environment FERRY_JWT_ISSUER.
+	JWTIssuer string
+	// JWTAudience lists the aud values accepted, comma-separated (one is
+	// enough); empty accepts any. Flag -jwt-audience, environment
+	// FERRY_JWT_AUDIENCE.
+	JWTAudience string
+	// JWTLeeway is the clock skew allowed on a token's exp, nbf and iat.
+	// Flag -jwt-leeway, environment FERRY_JWT_LEEWAY. Default 30s.
+	JWTLeeway time.Duration
+	// APIKeysFile is a file of accepted API keys, one per line as
+	// "name sha256:<hash of the key> [scope ...]"; it turns on
+	// authentication. Flag -api-keys-file, environment FERRY_API_KEYS_FILE.
+	APIKeysFile string
+	// CORSOrigins lists the browser origins allowed to call the service,
+	// comma-separated (https://app.example.com, https://*.example.com, or
+	// * for any); empty turns CORS off. Flag -cors-origins, environment
+	// FERRY_CORS_ORIGINS.
+	CORSOrigins string
 }
 
 // Defaults of the settings whose zero value means "default".
@@ -195,6 +222,13 @@ func (c *Config) settings() []boundSetting {
 		{Setting{"nats-ca", "FERRY_NATS_CA", "", "CA bundle for TLS to NATS"}, stringValue{&c.NATSCA}},
 		{Setting{"nats-cert", "FERRY_NATS_CERT", "", "client certificate for TLS to NATS"}, stringValue{&c.NATSCert}},
 		{Setting{"nats-key", "FERRY_NATS_KEY", "", "client certificate key for TLS to NATS"}, stringValue{&c.NATSKey}},
+		{Setting{"jwt-jwks-url", "FERRY_JWT_JWKS_URL", "", "JWK Set URL of the identity provider whose bearer tokens are accepted"}, urlValue{&c.JWTJWKSURL}},
+		{Setting{"jwt-key-file", "FERRY_JWT_KEY_FILE", "", "file of PEM public keys or a JWK Set that sign accepted bearer tokens"}, stringValue{&c.JWTKeyFile}},
+		{Setting{"jwt-issuer", "FERRY_JWT_ISSUER", "", "the iss bearer tokens must carry"}, stringValue{&c.JWTIssuer}},
+		{Setting{"jwt-audience", "FERRY_JWT_AUDIENCE", "", "accepted aud values of bearer tokens, comma-separated"}, listValue{&c.JWTAudience, nil}},
+		{Setting{"jwt-leeway", "FERRY_JWT_LEEWAY", DefaultJWTLeeway.String(), "clock skew allowed on bearer tokens' exp, nbf and iat, up to 5m"}, durationValue{&c.JWTLeeway}},
+		{Setting{"api-keys-file", "FERRY_API_KEYS_FILE", "", "file of accepted API keys, a line each: name sha256:<hash> [scope ...]"}, stringValue{&c.APIKeysFile}},
+		{Setting{"cors-origins", "FERRY_CORS_ORIGINS", "", "browser origins allowed to call the service (CORS), comma-separated, or *; empty: off"}, listValue{&c.CORSOrigins, checkOrigin}},
 	}
 }
 
@@ -320,7 +354,10 @@ func (c Config) check() error {
 	case c.StreamReplicas < 0 || c.StreamReplicas > 5:
 		return fmt.Errorf("ferry: Config.StreamReplicas %d: must be from 1 to 5 (flag -stream-replicas, env FERRY_STREAM_REPLICAS)", c.StreamReplicas)
 	}
-	return c.checkLimits()
+	if err := c.checkLimits(); err != nil {
+		return err
+	}
+	return c.checkSecurity()
 }
 
 func (c Config) streamReplicas() int {

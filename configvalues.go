@@ -203,3 +203,61 @@ func (v intValue) Set(s string) error {
 	*v.p = n
 	return nil
 }
+
+// listValue is a comma-separated list, kept as one string (so Config
+// stays comparable) with spaces and empty items removed; check, when set,
+// vets each item.
+type listValue struct {
+	p     *string
+	check func(string) error
+}
+
+func (v listValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+func (v listValue) Set(s string) error {
+	items := splitList(s)
+	for _, item := range items {
+		if v.check != nil {
+			if err := v.check(item); err != nil {
+				return err
+			}
+		}
+	}
+	*v.p = strings.Join(items, ",")
+	return nil
+}
+
+// splitList returns the items of a comma-separated list, trimmed, without
+// empty ones.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// urlValue is an http or https URL.
+type urlValue struct{ p *string }
+
+func (v urlValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+func (v urlValue) Set(s string) error {
+	if err := checkHTTPURL(s); err != nil {
+		return err
+	}
+	*v.p = s
+	return nil
+}

@@ -52,8 +52,14 @@ type Endpoint[In, Out any] struct {
 	Tags []string
 	// DefaultStatus is the success status; 0 means 200 (204 without a body).
 	DefaultStatus int
-	// Errors lists the error statuses to document besides the defaults.
+	// Errors lists the error statuses to document besides those Ferry
+	// documents for every endpoint (docs/security.md, "OpenAPI"): 409,
+	// say, for a conflict the handler reports.
 	Errors []int
+	// Auth says who may call the endpoint: the zero value is the
+	// service's default (authenticated when the service verifies
+	// credentials); see [Auth].
+	Auth Auth
 	// HTTPOnly keeps the endpoint off NATS, for inputs and responses that
 	// cannot travel as one message: cookies, forms and raw bodies (which
 	// [Handle] refuses otherwise), streams such as Server-Sent Events.
@@ -105,8 +111,8 @@ type boundEndpoint struct {
 // NATS cannot carry (cookies, forms, RawBody) on an endpoint that is not
 // HTTPOnly; json-tagged input fields outside a Body, which nothing fills;
 // path parameters that the template and the input's path tags disagree
-// on; an Operation callback that moves the endpoint; or a service that has
-// already started.
+// on; an Operation callback that moves the endpoint; an Auth that is
+// Public and lists Scopes; or a service that has already started.
 func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Context, *In) (*Out, error)) {
 	if err := naming.CheckEndpointName(ep.Name); err != nil {
 		panic(fmt.Sprintf("ferry: Handle on service %s: %v", s.name, err))
@@ -123,6 +129,9 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 		panic(fmt.Sprintf("ferry: Handle %s.%s: the endpoint declares no Service; set Service: %q so callers can address it", s.name, ep.Name, s.name))
 	default:
 		panic(fmt.Sprintf("ferry: Handle %s.%s: the endpoint belongs to service %q", s.name, ep.Name, ep.Service))
+	}
+	if err := ep.Auth.check(); err != nil {
+		panic(fmt.Sprintf("ferry: Handle %s.%s: %v", s.name, ep.Name, err))
 	}
 	in := reflect.TypeFor[In]()
 	if in.Kind() == reflect.Struct {
@@ -192,6 +201,8 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 	if rec, ok := s.adapter.lookup(ep.Name); ok {
 		tolerateRequestBody(s.api.OpenAPI().Components.Schemas, rec.op)
 	}
+	s.declareAuth(ep.Name, ep.Auth, ep.Errors)
+	s.documentEndpoint(ep.Name)
 }
 
 // checkOperation panics if an Operation callback changed what HTTP and

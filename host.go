@@ -197,6 +197,7 @@ func (h *Host) start(ctx context.Context) (*lifecycle.Group, error) {
 	}
 	g := lifecycle.New(h.logger)
 	g.Add(h.observabilityComponent())
+	g.Add(h.authComponent())
 	if h.needsBroker() {
 		g.Add(h.brokerComponent())
 		g.Add(h.provisionComponent())

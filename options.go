@@ -29,6 +29,7 @@ type options struct {
 	clientMiddleware []ClientMiddleware // WithClientMiddleware
 
 	testObserver telemetry.Observer // export_test.go's ObserveWith
+	auth         authOptions        // WithJWT, WithAPIKeys
 }
 
 func buildOptions(opts []Option) (*options, error) {

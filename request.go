@@ -62,6 +62,8 @@ type Request struct {
 	// from the write timeout and the concurrency limit; the slot it holds.
 	streaming bool
 	slot      limitSlot
+
+	principal *Principal // the verified caller, once known (auth.go)
 }
 
 // Header returns the value of the named request header (HTTP header or NATS

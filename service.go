@@ -50,6 +50,7 @@ type Service struct {
 	observer     observerSlot
 	testObserver telemetry.Observer // an observer tests add
 	limiter      limiter            // the calls it runs (Config.MaxConcurrent)
+	auth         serviceAuth
 
 	mu        sync.Mutex
 	endpoints map[string]*boundEndpoint
@@ -104,6 +105,7 @@ func New(name, version string, opts ...Option) (*Service, error) {
 	default:
 		s.addr = o.config.addr()
 	}
+	s.auth.opts = o.auth
 	s.buildChain()
 	s.limiter.max.Store(int64(s.config.maxConcurrent()))
 	s.initHTTP(o)
@@ -114,10 +116,13 @@ func New(name, version string, opts ...Option) (*Service, error) {
 // transport's step itself, so every middleware sees a handler's panic as a
 // 500 error; a panic in a middleware is caught by the transport's
 // last-resort recovery. The concurrency limit (overload.go) is outermost:
-// a call refused as overloaded costs nothing more.
+// a call refused as overloaded costs nothing more. Authentication runs
+// inside the user's middleware, which sees its refusals as outcomes.
 func (s *Service) buildChain() {
 	invoke := Recover(s.logger)(func(ctx contextT, req *Request) error { return req.invoke(ctx) })
-	s.chain = chain(invoke, append([]Middleware{s.limit}, s.middleware...)...)
+	mws := make([]Middleware, 0, len(s.middleware)+2)
+	mws = append(append(append(mws, s.limit), s.middleware...), s.authenticate)
+	s.chain = chain(invoke, mws...)
 }
 
 // inherit gives a service that was given no configuration (or logger) its
@@ -135,6 +140,8 @@ func (s *Service) inherit(cfg Config, logger *slog.Logger) {
 		s.adapter.setMaxBody(old, cfg.maxBody())
 		s.adapter.setBodyReadTimeout(oldRead, cfg.httpReadTimeout())
 		s.limiter.max.Store(int64(cfg.maxConcurrent()))
+		s.resetAuth()
+		s.documentEndpoints()
 	}
 	if !s.loggerSet && !s.configSet {
 		s.logger = logger
@@ -190,9 +197,10 @@ func (s *Service) Logger() *slog.Logger { return s.logger }
 func (s *Service) API() huma.API { return s.api }
 
 // Handler returns the service's HTTP handler: its endpoints, /openapi.json,
-// /openapi.yaml and /docs, with problem details for unknown routes. Use it
+// /openapi.yaml and /docs, with problem details for unknown routes, and
+// CORS when Config.CORSOrigins allows browsers of other origins. Use it
 // with httptest or to mount the service in another server.
-func (s *Service) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+func (s *Service) Handler() http.Handler { return s.cors(http.HandlerFunc(s.serveHTTP)) }
 
 // Addr returns the address the service's HTTP server listens on once its
 // host has started it, or nil.
