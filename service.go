@@ -50,6 +50,7 @@ type Service struct {
 	observer     observerSlot
 	testObserver telemetry.Observer // an observer tests add
 	limiter      limiter            // the calls it runs (Config.MaxConcurrent)
+	exposure     exposure           // what the listener serves besides endpoints (metrics.go)
 
 	mu        sync.Mutex
 	endpoints map[string]*boundEndpoint

@@ -33,7 +33,7 @@ type SubscriptionsOptions struct {
 	// DeadLetterFilter the subject filter that counts them per subject.
 	DeadLetterStream, DeadLetterFilter string
 	// MaxAge is how long a reading of JetStream is used before a scrape
-	// reads again (default 5s); Wait is how long a scrape waits for that
+	// reads again (default 1s); Wait is how long a scrape waits for that
 	// reading before answering with the previous one (default 500ms);
 	// Timeout bounds one reading (default 5s).
 	MaxAge, Wait, Timeout time.Duration
@@ -97,7 +97,7 @@ var (
 // Metrics.Register.
 func NewSubscriptionsCollector(opts SubscriptionsOptions) *SubscriptionsCollector {
 	if opts.MaxAge <= 0 {
-		opts.MaxAge = 5 * time.Second
+		opts.MaxAge = time.Second
 	}
 	if opts.Wait <= 0 {
 		opts.Wait = 500 * time.Millisecond
