@@ -55,17 +55,21 @@ const routeUnmatched = "unmatched"
 // begun before routing and ended when the handler returns, with the status
 // written and the matched route pattern.
 func (s *Service) observeHTTP(ob telemetry.Observer, w http.ResponseWriter, r *http.Request) {
-	o := &telemetry.Outcome{
+	// One allocation for the outcome, the writer and the context that
+	// carries the outcome: this runs for every request.
+	obs := &httpObservation{o: telemetry.Outcome{
 		Kind:      telemetry.KindEndpoint,
 		Service:   s.name,
 		Transport: TransportHTTP,
 		RequestID: requestID(r.Header.Get(HeaderRequestID)),
 		Header:    r.Header.Get,
 		Start:     time.Now(),
-	}
+	}}
+	o, sw := &obs.o, &obs.sw
 	ctx := ob.Begin(r.Context(), o)
-	sw := &statusWriter{ResponseWriter: w}
-	r = r.WithContext(context.WithValue(ctx, outcomeKey{}, o))
+	sw.ResponseWriter = w
+	obs.ctx = outcomeContext{Context: ctx, o: o}
+	r = r.WithContext(&obs.ctx)
 	defer func() {
 		o.Status = sw.status
 		if o.Status == 0 {
@@ -82,6 +86,30 @@ func (s *Service) observeHTTP(ob telemetry.Observer, w http.ResponseWriter, r *h
 		ob.End(ctx, o)
 	}()
 	s.serveMux(sw, r)
+}
+
+// httpObservation is what observing one HTTP request needs, allocated
+// together.
+type httpObservation struct {
+	o   telemetry.Outcome
+	sw  statusWriter
+	ctx outcomeContext
+}
+
+// outcomeContext carries the observation of the work it belongs to, as
+// context.WithValue(ctx, outcomeKey{}, o) would, without an allocation of
+// its own. Its Done is its parent's, so the context package finds the
+// parent's cancellation and starts no goroutine for its children.
+type outcomeContext struct {
+	context.Context
+	o *telemetry.Outcome
+}
+
+func (c *outcomeContext) Value(key any) any {
+	if _, ok := key.(outcomeKey); ok {
+		return c.o
+	}
+	return c.Context.Value(key)
 }
 
 // observeCall begins the observation of a NATS call; end finishes it with
