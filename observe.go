@@ -115,7 +115,7 @@ func (c *outcomeContext) Value(key any) any {
 // observeCall begins the observation of a NATS call; end finishes it with
 // the status answered.
 func (s *Service) observeCall(ctx context.Context, ob telemetry.Observer, name string, header func(string) string) (context.Context, *telemetry.Outcome) {
-	o := &telemetry.Outcome{
+	obs := &callObservation{o: telemetry.Outcome{
 		Kind:      telemetry.KindEndpoint,
 		Service:   s.name,
 		Name:      name,
@@ -124,9 +124,17 @@ func (s *Service) observeCall(ctx context.Context, ob telemetry.Observer, name s
 		RequestID: requestID(header(HeaderRequestID)),
 		Header:    header,
 		Start:     time.Now(),
-	}
-	ctx = ob.Begin(ctx, o)
-	return context.WithValue(ctx, outcomeKey{}, o), o
+	}}
+	o := &obs.o
+	obs.ctx = outcomeContext{Context: ob.Begin(ctx, o), o: o}
+	return &obs.ctx, o
+}
+
+// callObservation is what observing one NATS call needs, allocated
+// together.
+type callObservation struct {
+	o   telemetry.Outcome
+	ctx outcomeContext
 }
 
 // endCall ends a NATS call's observation.
