@@ -360,3 +360,23 @@ func TestExposureSettings(t *testing.T) {
 		}
 	})
 }
+
+// TestPanickingMiddlewareIsCounted: a middleware that panics (outside the
+// recovery around the handler) is answered 500 by the last-resort
+// recovery, and counted as the 500 it was.
+func TestPanickingMiddlewareIsCounted(t *testing.T) {
+	boom := func(next ferry.Handler) ferry.Handler {
+		return func(ctx context.Context, req *ferry.Request) error { panic("boom") }
+	}
+	svc := ferry.MustNew("items", "1.0.0", quiet, ferry.WithMiddleware(boom))
+	ferry.Get(svc, "ping", "/ping", func(context.Context, *Empty) (*Empty, error) { return &Empty{}, nil })
+	ferrytest.Start(t, svc)
+	base := ferrytest.URL(t, svc)
+	if code, _, _ := callHTTP(t, base, http.MethodGet, "/ping", "", nil); code != http.StatusInternalServerError {
+		t.Fatalf("answered %d", code)
+	}
+	mfs := scrape(t, base+"/metrics")
+	if v, _ := sample(mfs, "ferry_requests_total", map[string]string{"route": "GET /ping", "status": "500"}); v != 1 {
+		t.Errorf("not counted as a 500:\n%s", labelsOf(mfs, "ferry_requests_total"))
+	}
+}

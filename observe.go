@@ -71,8 +71,17 @@ func (s *Service) observeHTTP(ob telemetry.Observer, w http.ResponseWriter, r *h
 	obs.ctx = outcomeContext{Context: ctx, o: o}
 	r = r.WithContext(&obs.ctx)
 	defer func() {
+		// A panic outside the handler's recovery (a middleware's) is
+		// answered 500 by serveHTTP's: observed as such, then passed on.
+		v := recover()
+		if v != nil {
+			defer panic(v)
+		}
 		o.Status = sw.status
-		if o.Status == 0 {
+		switch {
+		case o.Status == 0 && v != nil:
+			o.Status = http.StatusInternalServerError
+		case o.Status == 0:
 			o.Status = http.StatusOK
 		}
 		o.Route = r.Pattern
