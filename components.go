@@ -220,8 +220,12 @@ func (l *httpServer) Start(context.Context) error {
 	s := l.svc
 	l.srv = s.httpServer() // limits.go
 	l.srv.BaseContext = func(net.Listener) context.Context { return l.draining.baseContext() }
+	docs := "http://" + displayAddr(l.ln.Addr()) + DocsPath
+	if s.exposure.docsHidden.Load() {
+		docs = "not here (FERRY_DOCS)"
+	}
 	l.logger.Info("ferry: serving", slog.String("service", s.name), slog.String("version", s.version),
-		slog.String("addr", l.ln.Addr().String()), slog.String("docs", "http://"+displayAddr(l.ln.Addr())+DocsPath))
+		slog.String("addr", l.ln.Addr().String()), slog.String("docs", docs))
 	go func() {
 		if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			select {

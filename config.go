@@ -41,6 +41,22 @@ type Config struct {
 	// DEBUG, when the log level is debug.
 	// Flag -access-log, environment FERRY_ACCESS_LOG. Default false.
 	AccessLog bool
+	// AdminAddr, when set, is the address of the host's admin listener,
+	// which serves /metrics, /healthz and /readyz for the whole process
+	// (and the documents, with Docs "admin"); the services' own listeners
+	// then no longer serve /metrics.
+	// Flag -admin-addr, environment FERRY_ADMIN_ADDR. Default none.
+	AdminAddr string
+	// Docs says where /docs, /openapi.* and /asyncapi.* are served:
+	// "public" on each service's listener, "admin" on the admin listener
+	// under /services/<name>/ (it needs AdminAddr), "off" nowhere (404).
+	// Flag -docs, environment FERRY_DOCS. Default public.
+	Docs string
+	// Metrics is "on" or "off". Off, the host keeps no Prometheus metrics
+	// and no latency statistics for $SRV.STATS, and requests pay for no
+	// observation unless the access log is on (the bare path).
+	// Flag -metrics, environment FERRY_METRICS. Default on.
+	Metrics string
 	// MaxBody is the largest request body, in bytes, over HTTP and NATS
 	// alike, at most 64 MiB (NATS's own limit); the broker's max payload
 	// follows the largest of a host's services.
@@ -200,6 +216,9 @@ func (c *Config) settings() []boundSetting {
 		{Setting{"log-level", "FERRY_LOG_LEVEL", "info", "minimum log level: debug, info, warn or error"}, levelValue{&c.LogLevel}},
 		{Setting{"log-format", "FERRY_LOG_FORMAT", "text", "log format: text or json"}, choiceValue{&c.LogFormat, []string{"text", "json"}}},
 		{Setting{"access-log", "FERRY_ACCESS_LOG", "false", "log every request and delivery at INFO (off: at DEBUG)"}, boolValue{&c.AccessLog}},
+		{Setting{"admin-addr", "FERRY_ADMIN_ADDR", "", "admin listener for /metrics, /healthz and /readyz of the whole process (then not on the services' listeners)"}, addrValue{&c.AdminAddr}},
+		{Setting{"docs", "FERRY_DOCS", "public", "where /docs, /openapi.* and /asyncapi.* are served: public, admin (under /services/<name>/ on the admin listener) or off"}, choiceValue{&c.Docs, []string{"public", "admin", "off"}}},
+		{Setting{"metrics", "FERRY_METRICS", "on", "Prometheus metrics and $SRV.STATS latencies: on or off"}, choiceValue{&c.Metrics, []string{"on", "off"}}},
 		{Setting{"max-body", "FERRY_MAX_BODY", "1MiB", "largest request body over HTTP and NATS, up to 64MiB: bytes, or with KiB/MiB"}, bytesValue{&c.MaxBody, MaxMaxBody}},
 		{Setting{"call-timeout-max", "FERRY_CALL_TIMEOUT_MAX", DefaultCallTimeoutMax.String(), "cap on an endpoint call's time budget"}, durationValue{&c.CallTimeoutMax}},
 		{Setting{"http-read-header-timeout", "FERRY_HTTP_READ_HEADER_TIMEOUT", DefaultHTTPReadHeaderTimeout.String(), "time a client has to send the request headers"}, durationValue{&c.HTTPReadHeaderTimeout}},
@@ -336,6 +355,7 @@ func (c Config) processDiff(o Config) string {
 		{"provisioning modes (FERRY_PROVISION)", c.provisionMode() == o.provisionMode()},
 		{"shutdown grace periods (FERRY_SHUTDOWN_GRACE)", c.shutdownGrace() == o.shutdownGrace()},
 		{"drain delays (FERRY_DRAIN_DELAY)", c.DrainDelay == o.DrainDelay},
+		{"admin, docs or metrics settings (FERRY_ADMIN_ADDR, FERRY_DOCS, FERRY_METRICS)", c.AdminAddr == o.AdminAddr && c.docs() == o.docs() && c.metricsOn() == o.metricsOn()},
 	} {
 		if !d.same {
 			return d.name
@@ -357,7 +377,10 @@ func (c Config) check() error {
 	if err := c.checkLimits(); err != nil {
 		return err
 	}
-	return c.checkSecurity()
+	if err := c.checkSecurity(); err != nil {
+		return err
+	}
+	return c.checkExposure()
 }
 
 func (c Config) streamReplicas() int {

@@ -59,6 +59,11 @@ type Host struct {
 	broker   atomic.Pointer[broker.Broker]
 	health   health.Registry // what /readyz reports
 	draining *drainSignal    // fired when the shutdown starts; see Draining
+
+	// Metrics (metrics.go): nil when off; the admin listener's address
+	// once open, under mu (admin.go).
+	metrics   atomic.Pointer[hostMetrics]
+	adminAddr net.Addr
 }
 
 type hostState int
@@ -195,6 +200,13 @@ func (h *Host) start(ctx context.Context) (*lifecycle.Group, error) {
 	if err != nil {
 		return nil, err
 	}
+	admin, err := h.listenAdmin(ctx)
+	if err != nil {
+		for _, l := range listeners {
+			_ = l.ln.Close()
+		}
+		return nil, err
+	}
 	g := lifecycle.New(h.logger)
 	g.Add(h.observabilityComponent())
 	g.Add(h.authComponent())
@@ -215,11 +227,17 @@ func (h *Host) start(ctx context.Context) (*lifecycle.Group, error) {
 	for _, l := range listeners {
 		servers = append(servers, l)
 	}
+	if admin != nil {
+		servers = append(servers, admin)
+	}
 	g.Add(servers...)
 	g.Add(h.readinessComponent()) // stopped first: /readyz turns 503 while all serves
 	if err := g.Start(ctx); err != nil {
 		for _, l := range listeners {
 			_ = l.ln.Close()
+		}
+		if admin != nil {
+			_ = admin.ln.Close()
 		}
 		return nil, err
 	}

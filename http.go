@@ -224,9 +224,15 @@ func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveMux serves r with the service's mux, once its header size is
-// checked (limits.go); serveHTTP and observeHTTP call it.
+// checked (limits.go); serveHTTP and observeHTTP call it. The documents
+// answer 404 when its host serves them elsewhere or not at all
+// (metrics.go).
 func (s *Service) serveMux(w http.ResponseWriter, r *http.Request) {
 	if s.headerTooLarge(w, r) { // limits.go
+		return
+	}
+	if s.exposure.docsHidden.Load() && docsPath(r.URL.Path) {
+		notFound(w, r)
 		return
 	}
 	s.mux.ServeHTTP(w, r)

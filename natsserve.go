@@ -45,7 +45,7 @@ func (ne *natsEndpoints) Name() string { return "NATS endpoints of service " + n
 func (ne *natsEndpoints) Start(context.Context) error {
 	s := ne.svc
 	ne.nc = ne.host.broker.Load().Conn()
-	info := discovery.Info{Name: s.name, Version: s.version, Description: s.description}
+	info := discovery.Info{Name: s.name, Version: s.version, Description: s.description, Data: ne.host.endpointData(s.name)}
 	if a := s.Addr(); a != nil {
 		info.Metadata = map[string]string{"http": a.String()}
 	}

@@ -55,20 +55,33 @@ const routeUnmatched = "unmatched"
 // begun before routing and ended when the handler returns, with the status
 // written and the matched route pattern.
 func (s *Service) observeHTTP(ob telemetry.Observer, w http.ResponseWriter, r *http.Request) {
-	o := &telemetry.Outcome{
+	// One allocation for the outcome, the writer and the context that
+	// carries the outcome: this runs for every request.
+	obs := &httpObservation{o: telemetry.Outcome{
 		Kind:      telemetry.KindEndpoint,
 		Service:   s.name,
 		Transport: TransportHTTP,
 		RequestID: requestID(r.Header.Get(HeaderRequestID)),
 		Header:    r.Header.Get,
 		Start:     time.Now(),
-	}
+	}}
+	o, sw := &obs.o, &obs.sw
 	ctx := ob.Begin(r.Context(), o)
-	sw := &statusWriter{ResponseWriter: w}
-	r = r.WithContext(context.WithValue(ctx, outcomeKey{}, o))
+	sw.ResponseWriter = w
+	obs.ctx = outcomeContext{Context: ctx, o: o}
+	r = r.WithContext(&obs.ctx)
 	defer func() {
+		// A panic outside the handler's recovery (a middleware's) is
+		// answered 500 by serveHTTP's: observed as such, then passed on.
+		v := recover()
+		if v != nil {
+			defer panic(v)
+		}
 		o.Status = sw.status
-		if o.Status == 0 {
+		switch {
+		case o.Status == 0 && v != nil:
+			o.Status = http.StatusInternalServerError
+		case o.Status == 0:
 			o.Status = http.StatusOK
 		}
 		o.Route = r.Pattern
@@ -84,10 +97,34 @@ func (s *Service) observeHTTP(ob telemetry.Observer, w http.ResponseWriter, r *h
 	s.serveMux(sw, r)
 }
 
+// httpObservation is what observing one HTTP request needs, allocated
+// together.
+type httpObservation struct {
+	o   telemetry.Outcome
+	sw  statusWriter
+	ctx outcomeContext
+}
+
+// outcomeContext carries the observation of the work it belongs to, as
+// context.WithValue(ctx, outcomeKey{}, o) would, without an allocation of
+// its own. Its Done is its parent's, so the context package finds the
+// parent's cancellation and starts no goroutine for its children.
+type outcomeContext struct {
+	context.Context
+	o *telemetry.Outcome
+}
+
+func (c *outcomeContext) Value(key any) any {
+	if _, ok := key.(outcomeKey); ok {
+		return c.o
+	}
+	return c.Context.Value(key)
+}
+
 // observeCall begins the observation of a NATS call; end finishes it with
 // the status answered.
 func (s *Service) observeCall(ctx context.Context, ob telemetry.Observer, name string, header func(string) string) (context.Context, *telemetry.Outcome) {
-	o := &telemetry.Outcome{
+	obs := &callObservation{o: telemetry.Outcome{
 		Kind:      telemetry.KindEndpoint,
 		Service:   s.name,
 		Name:      name,
@@ -96,9 +133,17 @@ func (s *Service) observeCall(ctx context.Context, ob telemetry.Observer, name s
 		RequestID: requestID(header(HeaderRequestID)),
 		Header:    header,
 		Start:     time.Now(),
-	}
-	ctx = ob.Begin(ctx, o)
-	return context.WithValue(ctx, outcomeKey{}, o), o
+	}}
+	o := &obs.o
+	obs.ctx = outcomeContext{Context: ob.Begin(ctx, o), o: o}
+	return &obs.ctx, o
+}
+
+// callObservation is what observing one NATS call needs, allocated
+// together.
+type callObservation struct {
+	o   telemetry.Outcome
+	ctx outcomeContext
 }
 
 // endCall ends a NATS call's observation.

@@ -26,12 +26,14 @@ func (c *observability) Name() string { return "observability" }
 // Start implements lifecycle.Component.
 func (c *observability) Start(context.Context) error {
 	h := c.h
+	hm := h.startMetrics()
 	for _, s := range h.services {
 		var log telemetry.Observer
 		if h.config.AccessLog || s.logger.Enabled(context.Background(), slog.LevelDebug) {
 			log = accessLog(s.logger, h.config.AccessLog)
 		}
-		s.observer.store(telemetry.Join(log, s.testObserver))
+		s.observer.store(telemetry.Join(log, hm.observer(s), s.testObserver))
+		h.expose(s)
 	}
 	return nil
 }

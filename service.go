@@ -51,6 +51,7 @@ type Service struct {
 	testObserver telemetry.Observer // an observer tests add
 	limiter      limiter            // the calls it runs (Config.MaxConcurrent)
 	auth         serviceAuth
+	exposure     exposure // what the listener serves besides endpoints (metrics.go)
 
 	mu        sync.Mutex
 	endpoints map[string]*boundEndpoint

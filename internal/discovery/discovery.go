@@ -37,6 +37,10 @@ type Info struct {
 	ID                         string            // instance ID; Start generates one (nuid) when empty
 	Metadata                   map[string]string // may be nil
 	Endpoints                  []Endpoint
+	// Data, when set, gives an endpoint's data in STATS answers (micro's
+	// EndpointStats.Data): it is called per endpoint for each answer and
+	// its result encoded as JSON; nil leaves the field out.
+	Data func(endpoint string) any
 }
 
 // The validation rules are micro's (nats.go micro/service.go); micro does not
@@ -69,6 +73,7 @@ type Responder struct {
 
 	pingJSON []byte // PING and INFO answers never change
 	infoJSON []byte
+	data     func(endpoint string) any
 
 	mu      sync.Mutex
 	subs    []*nats.Subscription
@@ -106,6 +111,7 @@ func Start(nc *nats.Conn, info Info) (*Responder, error) {
 		},
 		endpoints: make([]*endpointStats, 0, len(info.Endpoints)),
 		byName:    make(map[string]*endpointStats, len(info.Endpoints)),
+		data:      info.Data,
 	}
 	if r.identity.ID == "" {
 		r.identity.ID = nuid.Next()
@@ -241,7 +247,7 @@ func (r *Responder) statsJSON() []byte {
 		if numRequests > 0 {
 			average = processing / numRequests
 		}
-		stats.Endpoints = append(stats.Endpoints, &micro.EndpointStats{
+		es := &micro.EndpointStats{
 			Name:                  e.name,
 			Subject:               e.subject,
 			QueueGroup:            e.queueGroup,
@@ -250,13 +256,21 @@ func (r *Responder) statsJSON() []byte {
 			LastError:             lastError,
 			ProcessingTime:        time.Duration(processing),
 			AverageProcessingTime: time.Duration(average),
-		})
+		}
+		if r.data != nil {
+			if v := r.data(e.name); v != nil {
+				if b, err := json.Marshal(v); err == nil && string(b) != "null" {
+					es.Data = b
+				}
+			}
+		}
+		stats.Endpoints = append(stats.Endpoints, es)
 	}
-	data, err := json.Marshal(stats)
-	if err != nil { // cannot happen: the types hold only strings, numbers and a time
+	out, err := json.Marshal(stats)
+	if err != nil { // cannot happen: the types hold only strings, numbers, a time and valid JSON
 		return nil
 	}
-	return data
+	return out
 }
 
 // ID returns the instance ID.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -720,4 +721,35 @@ func TestRequestVariants(t *testing.T) {
 			t.Errorf("messages seen: %v, want only the request %v", seen, want)
 		}
 	})
+}
+
+// TestStatsData: Info.Data fills each endpoint's data in STATS answers,
+// read at the time of the answer; an endpoint it answers nil for has none.
+func TestStatsData(t *testing.T) {
+	f := newFixture(t)
+	info := ordersInfo
+	info.ID = ""
+	var calls atomic.Int64
+	info.Data = func(endpoint string) any {
+		n := calls.Add(1)
+		if endpoint == ordersEndpoints[0].Name {
+			return map[string]int64{"answer": n}
+		}
+		return nil
+	}
+	r := mustStart(t, f.nc, info)
+	for range 2 {
+		stats := decode[micro.Stats](t, request(t, f.nc, controlSubject(t, micro.StatsVerb, "orders", r.ID())))
+		for _, e := range stats.Endpoints {
+			switch {
+			case e.Name == ordersEndpoints[0].Name && !strings.HasPrefix(string(e.Data), `{"answer":`):
+				t.Errorf("%s: data %s", e.Name, e.Data)
+			case e.Name != ordersEndpoints[0].Name && e.Data != nil:
+				t.Errorf("%s: data %s, want none", e.Name, e.Data)
+			}
+		}
+	}
+	if calls.Load() != int64(2*len(ordersEndpoints)) {
+		t.Errorf("Data called %d times", calls.Load())
+	}
 }
