@@ -69,7 +69,7 @@ func (c *Client) Conn() *nats.Conn { return c.nc }
 // served over NATS), 503 broker_unavailable at once while the connection
 // is down (errors.Is [ErrBrokerUnavailable]); a cancelled ctx returns
 // context.Canceled.
-func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In) (*Out, error) {
+func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In) (_ *Out, err error) {
 	if ep.Service == "" {
 		return nil, &Error{Status: http.StatusInternalServerError, Code: "endpoint_without_service",
 			Detail: "the endpoint value " + ep.Name + " declares no Service, so it cannot be called; set Endpoint.Service to the name of the service that serves it"}
@@ -87,6 +87,8 @@ func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In) (*Out, 
 	if in == nil {
 		in = new(In)
 	}
+	ctx, end := startCallSpan(ctx, ep.Service, ep.Name)
+	defer func() { end(err) }()
 	req, err := envelope.EncodeInput(in)
 	if err != nil {
 		return nil, fmt.Errorf("ferry: call %s.%s: %w", ep.Service, ep.Name, err)

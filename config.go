@@ -41,6 +41,13 @@ type Config struct {
 	// DEBUG, when the log level is debug.
 	// Flag -access-log, environment FERRY_ACCESS_LOG. Default false.
 	AccessLog bool
+	// TraceIncoming says what an HTTP request's incoming W3C trace
+	// context is to the service: "trust" (its trace is continued) or
+	// "link" (untrusted: a new trace is started, linked to it, and with
+	// tracing off it is not passed on). NATS calls and events always
+	// continue their caller's trace. See docs/observability.md, "Tracing".
+	// Flag -trace-incoming, environment FERRY_TRACE_INCOMING. Default trust.
+	TraceIncoming string
 	// MaxBody is the largest request body, in bytes, over HTTP and NATS
 	// alike, at most 64 MiB (NATS's own limit); the broker's max payload
 	// follows the largest of a host's services.
@@ -139,6 +146,7 @@ func (c *Config) settings() []boundSetting {
 		{Setting{"log-level", "FERRY_LOG_LEVEL", "info", "minimum log level: debug, info, warn or error"}, levelValue{&c.LogLevel}},
 		{Setting{"log-format", "FERRY_LOG_FORMAT", "text", "log format: text or json"}, choiceValue{&c.LogFormat, []string{"text", "json"}}},
 		{Setting{"access-log", "FERRY_ACCESS_LOG", "false", "log every request and delivery at INFO (off: at DEBUG)"}, boolValue{&c.AccessLog}},
+		{Setting{"trace-incoming", "FERRY_TRACE_INCOMING", TraceTrust, "incoming trace context of HTTP requests: trust (continue its trace) or link (start a new trace linked to it)"}, choiceValue{&c.TraceIncoming, []string{TraceTrust, TraceLink}}},
 		{Setting{"max-body", "FERRY_MAX_BODY", "1MiB", "largest request body over HTTP and NATS, up to 64MiB: bytes, or with KiB/MiB"}, bytesValue{&c.MaxBody, MaxMaxBody}},
 		{Setting{"call-timeout-max", "FERRY_CALL_TIMEOUT_MAX", DefaultCallTimeoutMax.String(), "cap on an endpoint call's time budget"}, durationValue{&c.CallTimeoutMax}},
 		{Setting{"nats-url", "FERRY_NATS_URL", "", "external NATS server or cluster (comma-separated URLs); empty: embedded broker"}, stringValue{&c.NATSURL}},
@@ -275,6 +283,8 @@ func (c Config) check() error {
 		return fmt.Errorf("ferry: Config.MaxBody %d: must be from 1 byte to 64 MiB (flag -max-body, env FERRY_MAX_BODY)", c.MaxBody)
 	case c.Provision != "" && c.Provision != string(provision.ModeOwner) && c.Provision != string(provision.ModeNone):
 		return fmt.Errorf("ferry: Config.Provision %q: must be owner or none (flag -provision, env FERRY_PROVISION)", c.Provision)
+	case c.TraceIncoming != "" && c.TraceIncoming != TraceTrust && c.TraceIncoming != TraceLink:
+		return fmt.Errorf("ferry: Config.TraceIncoming %q: must be trust or link (flag -trace-incoming, env FERRY_TRACE_INCOMING)", c.TraceIncoming)
 	case c.StreamReplicas < 0 || c.StreamReplicas > 5:
 		return fmt.Errorf("ferry: Config.StreamReplicas %d: must be from 1 to 5 (flag -stream-replicas, env FERRY_STREAM_REPLICAS)", c.StreamReplicas)
 	}

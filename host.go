@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ferrygo/ferry/internal/broker"
 	"github.com/ferrygo/ferry/internal/health"
@@ -37,6 +38,8 @@ type Host struct {
 	config     Config
 	logger     *slog.Logger
 	retryScale float64 // WithRetryScale; 0 means 1
+	// tracerProvider is WithTracerProvider's, or nil (tracing.go).
+	tracerProvider trace.TracerProvider
 
 	mu       sync.Mutex
 	services []*Service
@@ -70,13 +73,14 @@ const (
 // NewHost creates a host. It reads [WithConfig] (the process settings:
 // broker, data directory, provisioning, shutdown grace, logging, and the
 // defaults of services given no configuration of their own) and
-// [WithLogger] and [WithRetryScale]; service-only options are ignored.
+// [WithLogger], [WithRetryScale] and [WithTracerProvider]; service-only
+// options are ignored.
 func NewHost(opts ...Option) (*Host, error) {
 	o, err := buildOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	h := &Host{config: o.config, logger: o.logger, retryScale: o.retryScale, failed: make(chan error, 1)}
+	h := &Host{config: o.config, logger: o.logger, retryScale: o.retryScale, tracerProvider: o.tracerProvider, failed: make(chan error, 1)}
 	if h.logger == nil {
 		h.logger = o.config.newLogger(os.Stderr)
 	}

@@ -82,6 +82,7 @@ func (s *Service) endpointMiddleware(name string) func(huma.Context, func(huma.C
 			ID:        incomingRequestID(hctx.Context(), hctx.Header(HeaderRequestID)),
 			header:    hctx.Header,
 			logger:    s.logger,
+			linkTrace: transport == TransportHTTP && s.config.TraceIncoming == TraceLink,
 		}
 		hctx.SetHeader(HeaderRequestID, req.ID)
 		req.invoke = func(ctx context.Context) error {

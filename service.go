@@ -13,6 +13,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ferrygo/ferry/internal/health"
 	"github.com/ferrygo/ferry/internal/naming"
@@ -48,6 +49,8 @@ type Service struct {
 	// host when it starts the service.
 	observer     observerSlot
 	testObserver telemetry.Observer // an observer tests add
+	// tracerProvider is WithTracerProvider's, or nil (tracing.go).
+	tracerProvider trace.TracerProvider
 
 	mu        sync.Mutex
 	endpoints map[string]*boundEndpoint
@@ -76,20 +79,21 @@ func New(name, version string, opts ...Option) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		name:         name,
-		version:      version,
-		description:  o.description,
-		config:       o.config,
-		configSet:    o.configSet,
-		logger:       o.logger,
-		loggerSet:    o.logger != nil,
-		addrSet:      o.noHTTP || o.addr != nil,
-		middleware:   o.middleware,
-		endpoints:    map[string]*boundEndpoint{},
-		needsNATS:    o.needsNATS,
-		messages:     newMessageSchemas(),
-		testObserver: o.testObserver,
-		published:    map[string]topicDecl{},
+		name:           name,
+		version:        version,
+		description:    o.description,
+		config:         o.config,
+		configSet:      o.configSet,
+		logger:         o.logger,
+		loggerSet:      o.logger != nil,
+		addrSet:        o.noHTTP || o.addr != nil,
+		middleware:     o.middleware,
+		endpoints:      map[string]*boundEndpoint{},
+		needsNATS:      o.needsNATS,
+		messages:       newMessageSchemas(),
+		testObserver:   o.testObserver,
+		tracerProvider: o.tracerProvider,
+		published:      map[string]topicDecl{},
 	}
 	if s.logger == nil {
 		s.logger = o.config.newLogger(os.Stderr)
