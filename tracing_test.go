@@ -2,15 +2,22 @@ package ferry_test
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/ferrygo/ferry"
 	"github.com/ferrygo/ferry/ferrytest"
@@ -66,7 +73,7 @@ func threeServices(t *testing.T, opts ...ferry.Option) (gw, catalog, shipping *f
 	pub := ferry.NewPublisher(catalog, reservedTopic)
 	ferry.Handle(catalog, reserveEndpoint, func(ctx context.Context, in *reserveIn) (*reserveOut, error) {
 		s.note(ctx, "catalog")
-		if _, err := pub.Publish(ctx, &reserved{ID: in.ID}, ferry.PublishMessageID("reserved-1")); err != nil {
+		if _, err := pub.Publish(ctx, &reserved{ID: in.ID}, ferry.PublishMessageID("reserved-"+strconv.Itoa(in.ID))); err != nil {
 			return nil, err
 		}
 		out := &reserveOut{}
@@ -95,7 +102,17 @@ func getOrder(t *testing.T, gw *ferry.Service, s *seen, header http.Header) {
 	if status, _, body := callHTTP(t, ferrytest.URL(t, gw), http.MethodGet, "/orders/7", "", header); status != http.StatusOK {
 		t.Fatalf("GET /orders/7: %d %s", status, body)
 	}
-	<-s.handled
+	s.wait(t)
+}
+
+// wait waits for the shipping handler to run once.
+func (s *seen) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-s.handled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the event was not handled within 10s")
+	}
 }
 
 const (
@@ -180,8 +197,8 @@ func TestOneTraceThroughThreeServices(t *testing.T) {
 				{attribute.String("rpc.system.name", "nats"), attribute.String("rpc.method", "catalog/reserve")},
 				{attribute.String("rpc.system.name", "nats"), attribute.String("rpc.method", "catalog/reserve"), attribute.String("rpc.response.status_code", "200"),
 					attribute.String("ferry.service", "catalog")},
-				{attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", "order-reserved"), attribute.String("messaging.message.id", "reserved-1")},
-				{attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", "order-reserved"), attribute.String("messaging.message.id", "reserved-1"),
+				{attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", "order-reserved"), attribute.String("messaging.message.id", "reserved-7")},
+				{attribute.String("messaging.system", "nats"), attribute.String("messaging.destination.name", "order-reserved"), attribute.String("messaging.message.id", "reserved-7"),
 					attribute.String("messaging.consumer.group.name", "ship"), attribute.String("ferry.result", "handled"), attribute.String("ferry.service", "shipping")},
 			}
 			for i, want := range wantAttrs {
@@ -239,4 +256,222 @@ func names(spans tracetest.SpanStubs) []string {
 		out = append(out, sp.Name+" ("+sp.SpanKind.String()+")")
 	}
 	return out
+}
+
+// TestUntrustedTraceContextStartsANewTrace: under FERRY_TRACE_INCOMING=link
+// an HTTP request's incoming trace context starts a new trace linked to
+// it; a NATS call's (internal traffic) is still continued.
+func TestUntrustedTraceContextStartsANewTrace(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	gw, catalog, shipping, s := threeServices(t)
+	cfg := ferrytest.Config(t)
+	cfg.TraceIncoming = ferry.TraceLink
+	startHost(t, []ferry.Option{ferry.WithConfig(cfg), ferry.WithTracerProvider(tp)}, gw, catalog, shipping)
+
+	t.Run("http", func(t *testing.T) {
+		exp.Reset()
+		getOrder(t, gw, s, http.Header{"Traceparent": {incomingParent}})
+		ferrytest.Eventually(t, func() bool { return len(exp.GetSpans()) >= 5 }, "five spans")
+		var root tracetest.SpanStub
+		for _, sp := range exp.GetSpans() {
+			if sp.Name == "GET /orders/{id}" {
+				root = sp
+			}
+			if sp.SpanContext.TraceID().String() == incomingTraceID {
+				t.Errorf("span %q continues the untrusted trace", sp.Name)
+			}
+		}
+		if root.Parent.IsValid() {
+			t.Errorf("the HTTP span has a parent: %v", root.Parent)
+		}
+		if len(root.Links) != 1 || root.Links[0].SpanContext.TraceID().String() != incomingTraceID || root.Links[0].SpanContext.SpanID().String() != incomingSpanID {
+			t.Errorf("the HTTP span's links: %+v, want one to the incoming %s", root.Links, incomingParent)
+		}
+	})
+	t.Run("nats", func(t *testing.T) {
+		exp.Reset()
+		remote := trace.ContextWithRemoteSpanContext(context.Background(), spanContext(t, incomingTraceID, incomingSpanID))
+		if _, err := reserveEndpoint.Call(remote, gw.Client(), &reserveIn{ID: 8}); err != nil {
+			t.Fatal(err)
+		}
+		s.wait(t)
+		ferrytest.Eventually(t, func() bool { return len(exp.GetSpans()) >= 3 }, "three spans")
+		for _, sp := range exp.GetSpans() {
+			if sp.SpanContext.TraceID().String() != incomingTraceID {
+				t.Errorf("span %q is in trace %s, want the caller's %s", sp.Name, sp.SpanContext.TraceID(), incomingTraceID)
+			}
+			if sp.SpanKind == trace.SpanKindServer && sp.Parent.SpanID().String() != incomingSpanID {
+				t.Errorf("the NATS server span's parent is %s, want the caller's %s", sp.Parent.SpanID(), incomingSpanID)
+			}
+		}
+	})
+}
+
+func spanContext(t *testing.T, traceID, spanID string) trace.SpanContext {
+	t.Helper()
+	tid, err := trace.TraceIDFromHex(traceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid, err := trace.SpanIDFromHex(spanID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled, Remote: true})
+}
+
+// TestTracingOff: without a tracer provider nothing is traced (no handler
+// runs in a span), and the incoming trace context is passed on to calls
+// and events as it came, so tracers around the process still join —
+// unless FERRY_TRACE_INCOMING=link marks it untrusted.
+func TestTracingOff(t *testing.T) {
+	for _, k := range []string{"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SDK_DISABLED"} {
+		t.Setenv(k, "")
+	}
+	for _, tc := range []struct {
+		incoming string
+		want     string // the traceparent catalog and shipping receive
+	}{
+		{ferry.TraceTrust, incomingParent},
+		{ferry.TraceLink, ""},
+	} {
+		t.Run(tc.incoming, func(t *testing.T) {
+			gw, catalog, shipping, s := threeServices(t)
+			cfg := ferrytest.Config(t)
+			cfg.TraceIncoming = tc.incoming
+			startHost(t, []ferry.Option{ferry.WithConfig(cfg)}, gw, catalog, shipping)
+			getOrder(t, gw, s, http.Header{"Traceparent": {incomingParent}})
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			for hop, sc := range s.spans {
+				if sc.IsValid() {
+					t.Errorf("the %s handler runs in a span: %v", hop, sc)
+				}
+			}
+			for _, hop := range []string{"catalog", "shipping"} {
+				if got := s.traceparent[hop]; got != tc.want {
+					t.Errorf("%s received traceparent %q, want %q", hop, got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// otlpReceiver is an OTLP/HTTP trace receiver: it records the service
+// name and span names of every export.
+type otlpReceiver struct {
+	mu    sync.Mutex
+	spans []string // "service.name/version: span name"
+	posts int
+}
+
+func (r *otlpReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil || req.URL.Path != "/v1/traces" || req.Header.Get("Content-Type") != "application/x-protobuf" {
+		http.Error(w, "not an OTLP/HTTP protobuf export", http.StatusBadRequest)
+		return
+	}
+	var export coltracepb.ExportTraceServiceRequest
+	if err := proto.Unmarshal(body, &export); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.mu.Lock()
+	r.posts++
+	for _, rs := range export.ResourceSpans {
+		var name, version string
+		for _, kv := range rs.Resource.Attributes {
+			switch kv.Key {
+			case "service.name":
+				name = kv.Value.GetStringValue()
+			case "service.version":
+				version = kv.Value.GetStringValue()
+			}
+		}
+		for _, ss := range rs.ScopeSpans {
+			for _, sp := range ss.Spans {
+				r.spans = append(r.spans, name+"/"+version+": "+sp.Name)
+			}
+		}
+	}
+	r.mu.Unlock()
+	out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	_, _ = w.Write(out)
+}
+
+// TestTracingFromTheEnvironment: the standard OTEL_* variables configure
+// the exporter — an OTLP endpoint alone turns tracing on, each service's
+// spans name it and its version as their resource and reach the endpoint
+// when the host stops; OTEL_SDK_DISABLED and OTEL_TRACES_EXPORTER=none turn
+// it off; an exporter Ferry does not know fails the start.
+func TestTracingFromTheEnvironment(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		env      map[string]string
+		want     []string // spans received, sorted
+		startErr string
+	}{
+		{name: "endpoint", env: map[string]string{}, want: []string{
+			"catalog/1.0.0: catalog/reserve", "catalog/1.0.0: publish order-reserved",
+			"gateway/1.0.0: GET /orders/{id}", "gateway/1.0.0: catalog/reserve",
+			"shipping/1.0.0: process order-reserved",
+		}},
+		{name: "otlp", env: map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, want: []string{
+			"catalog/1.0.0: catalog/reserve", "catalog/1.0.0: publish order-reserved",
+			"gateway/1.0.0: GET /orders/{id}", "gateway/1.0.0: catalog/reserve",
+			"shipping/1.0.0: process order-reserved",
+		}},
+		{name: "disabled", env: map[string]string{"OTEL_SDK_DISABLED": "true"}},
+		{name: "none", env: map[string]string{"OTEL_TRACES_EXPORTER": "none"}},
+		{name: "unknown exporter", env: map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}, startErr: `OTEL_TRACES_EXPORTER="zipkin"`},
+		{name: "unknown protocol", env: map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, startErr: `OTEL_EXPORTER_OTLP_PROTOCOL="http/json"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &otlpReceiver{}
+			srv := httptest.NewServer(rec)
+			defer srv.Close()
+			for _, k := range []string{"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SDK_DISABLED",
+				"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"} {
+				t.Setenv(k, "")
+			}
+			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", srv.URL)
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			gw, catalog, shipping, s := threeServices(t)
+			h, err := ferry.NewHost(quiet, ferry.WithConfig(ferrytest.Config(t)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := h.Add(gw, catalog, shipping); err != nil {
+				t.Fatal(err)
+			}
+			err = h.Start(context.Background())
+			if tc.startErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.startErr) {
+					_ = h.Shutdown(context.Background())
+					t.Fatalf("Start: %v, want an error naming %s", err, tc.startErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			getOrder(t, gw, s, nil)
+			if err := h.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			slices.Sort(rec.spans)
+			if !slices.Equal(rec.spans, tc.want) {
+				t.Errorf("spans received:\n%s\nwant:\n%s", strings.Join(rec.spans, "\n"), strings.Join(tc.want, "\n"))
+			}
+			if tc.want == nil && rec.posts > 0 {
+				t.Errorf("%d exports, want none", rec.posts)
+			}
+		})
+	}
 }
