@@ -45,7 +45,7 @@ type Config struct {
 	// context is to the service: "trust" (its trace is continued) or
 	// "link" (untrusted: a new trace is started, linked to it, and with
 	// tracing off it is not passed on). NATS calls and events always
-	// continue their caller's trace. See docs/observability.md, "Tracing".
+	// continue their caller's trace. See docs/tracing.md.
 	// Flag -trace-incoming, environment FERRY_TRACE_INCOMING. Default trust.
 	TraceIncoming string
 	// MaxBody is the largest request body, in bytes, over HTTP and NATS

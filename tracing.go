@@ -13,7 +13,7 @@ import (
 	"github.com/ferrygo/ferry/internal/tracing"
 )
 
-// Tracing (docs/observability.md, "Tracing"): with a tracer provider —
+// Tracing (docs/tracing.md): with a tracer provider —
 // given in code with WithTracerProvider, or configured by the standard
 // OTEL_* environment variables — every HTTP request, NATS call and event
 // delivery a service takes is a span (internal/tracing's observer), and
