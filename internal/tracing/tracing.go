@@ -47,12 +47,11 @@ const MessagingSystem = "nats"
 // tracestate); baggage is not propagated.
 var propagator propagation.TextMapPropagator = propagation.TraceContext{}
 
-// header is a propagation.TextMapCarrier over a header getter and setter.
-// Keys are matched as canonical MIME keys ("Traceparent"), then as given
+// header is a propagation.TextMapCarrier over a header getter. Keys are
+// matched as canonical MIME keys ("Traceparent"), then as given
 // ("traceparent"), since NATS headers are matched exactly.
 type header struct {
 	get func(string) string
-	set func(string, string)
 }
 
 func (h header) Get(key string) string {
@@ -65,11 +64,7 @@ func (h header) Get(key string) string {
 	return h.get(key)
 }
 
-func (h header) Set(key, value string) {
-	if h.set != nil {
-		h.set(textproto.CanonicalMIMEHeaderKey(key), value)
-	}
-}
+func (header) Set(string, string) {}
 
 func (h header) Keys() []string { return nil }
 
@@ -87,7 +82,13 @@ func Inject(ctx context.Context, set func(name, value string)) bool {
 	if !trace.SpanContextFromContext(ctx).IsValid() {
 		return false
 	}
-	propagator.Inject(ctx, header{set: set})
+	// Through a map, so that set does not escape: a caller passing a
+	// method value (req.Header.Set) then allocates nothing with tracing off.
+	carrier := make(propagation.MapCarrier, 2)
+	propagator.Inject(ctx, carrier)
+	for k, v := range carrier {
+		set(textproto.CanonicalMIMEHeaderKey(k), v)
+	}
 	return true
 }
 
@@ -121,21 +122,17 @@ func Tracer(tp trace.TracerProvider) trace.Tracer {
 // child of the incoming trace context (or of a span ctx already carries,
 // such as one of an HTTP middleware around the service's handler).
 func (ob *Observer) Begin(ctx context.Context, o *telemetry.Outcome) context.Context {
-	kind := trace.SpanKindServer
+	opts := serverStart // shared: the common case allocates no options
 	if o.Kind == telemetry.KindEvent {
-		kind = trace.SpanKindConsumer
-	}
-	opts := make([]trace.SpanStartOption, 0, 4)
-	opts = append(opts, trace.WithSpanKind(kind))
-	if !o.Start.IsZero() {
-		opts = append(opts, trace.WithTimestamp(o.Start))
+		// A delivery began when the worker received it, before Begin.
+		opts = []trace.SpanStartOption{consumerKind, trace.WithTimestamp(o.Start)}
 	}
 	if !trace.SpanContextFromContext(ctx).IsValid() && o.Header != nil {
 		remote := Extract(o.Header)
 		switch {
 		case !remote.IsValid():
 		case ob.linkHTTP && o.Transport == "http":
-			opts = append(opts, trace.WithNewRoot(), trace.WithLinks(trace.Link{
+			opts = append(opts[:len(opts):len(opts)], trace.WithNewRoot(), trace.WithLinks(trace.Link{
 				SpanContext: remote,
 				Attributes:  []attribute.KeyValue{attribute.String("ferry.link", "incoming")},
 			}))
@@ -146,6 +143,12 @@ func (ob *Observer) Begin(ctx context.Context, o *telemetry.Outcome) context.Con
 	ctx, _ = ob.tracer.Start(ctx, beginName(o), opts...)
 	return ctx
 }
+
+// Span start options, made once.
+var (
+	consumerKind = trace.WithSpanKind(trace.SpanKindConsumer)
+	serverStart  = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+)
 
 // beginName is a span's name on arrival; End renames it once the route is
 // known.
