@@ -32,7 +32,6 @@ const Scope = "github.com/ferrygo/ferry"
 const (
 	AttrRequestID = attribute.Key("ferry.request_id")
 	AttrService   = attribute.Key("ferry.service")
-	AttrTransport = attribute.Key("ferry.transport")
 	AttrResult    = attribute.Key("ferry.result")
 	AttrAttempt   = attribute.Key("ferry.delivery.attempt")
 )
@@ -172,8 +171,8 @@ func (ob *Observer) End(ctx context.Context, o *telemetry.Outcome) {
 		span.End()
 		return
 	}
-	attrs := make([]attribute.KeyValue, 0, 12)
-	attrs = append(attrs, AttrService.String(o.Service), AttrTransport.String(o.Transport))
+	attrs := make([]attribute.KeyValue, 0, 10)
+	attrs = append(attrs, AttrService.String(o.Service))
 	if o.RequestID != "" {
 		attrs = append(attrs, AttrRequestID.String(o.RequestID))
 	}
@@ -224,7 +223,7 @@ func (ob *Observer) End(ctx context.Context, o *telemetry.Outcome) {
 		}
 		span.SetName(method)
 		attrs = append(attrs,
-			semconv.RPCSystemNameKey.String(RPCSystem),
+			semconv.RPCSystemNameKey.String(o.Transport), // "nats" (or "memory", in tests)
 			semconv.RPCMethodKey.String(method),
 			semconv.RPCResponseStatusCodeKey.String(strconv.Itoa(o.Status)),
 		)
