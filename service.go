@@ -79,22 +79,22 @@ func New(name, version string, opts ...Option) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		name:           name,
-		version:        version,
-		description:    o.description,
-		config:         o.config,
-		configSet:      o.configSet,
-		logger:         o.logger,
-		loggerSet:      o.logger != nil,
-		addrSet:        o.noHTTP || o.addr != nil,
-		middleware:     o.middleware,
-		endpoints:      map[string]*boundEndpoint{},
-		needsNATS:      o.needsNATS,
-		messages:       newMessageSchemas(),
-		testObserver:   o.testObserver,
-		tracerProvider: o.tracerProvider,
-		published:      map[string]topicDecl{},
+		name:         name,
+		version:      version,
+		description:  o.description,
+		config:       o.config,
+		configSet:    o.configSet,
+		logger:       o.logger,
+		loggerSet:    o.logger != nil,
+		addrSet:      o.noHTTP || o.addr != nil,
+		middleware:   o.middleware,
+		endpoints:    map[string]*boundEndpoint{},
+		needsNATS:    o.needsNATS,
+		messages:     newMessageSchemas(),
+		testObserver: o.testObserver,
+		published:    map[string]topicDecl{},
 	}
+	s.tracerProvider = o.tracerProvider
 	if s.logger == nil {
 		s.logger = o.config.newLogger(os.Stderr)
 	}
