@@ -208,7 +208,7 @@ func TestOneTraceThroughThreeServices(t *testing.T) {
 				}
 				for _, kv := range want {
 					if v, ok := have[kv.Key]; !ok || v != kv.Value {
-						t.Errorf("span %q (%s): %s = %v, want %v", path[i].Name, path[i].SpanKind, kv.Key, v.Emit(), kv.Value.Emit())
+						t.Errorf("span %q (%s): %s = %v, want %v", path[i].Name, path[i].SpanKind, kv.Key, v.String(), kv.Value.String())
 					}
 				}
 			}
