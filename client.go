@@ -80,7 +80,8 @@ func (c *Client) Conn() *nats.Conn { return c.nc }
 // call carries ctx's remaining time (without a deadline,
 // DefaultCallTimeout, or the endpoint's Timeout and a second when longer;
 // [CallTimeout] bounds it), the request ID of the call being
-// handled, if any, its W3C trace context, and the headers of opts
+// handled, if any, its W3C trace context (a client span's, with tracing
+// on: docs/tracing.md), and the headers of opts
 // ([CallHeader]); it passes through the client's middleware.
 //
 // A call that was sent fails with a [*CallError]: the callee's problem as
@@ -97,7 +98,7 @@ func (c *Client) Conn() *nats.Conn { return c.nc }
 // endpoint_http_only when ep is HTTPOnly (not served over NATS); a
 // cancelled ctx returns context.Canceled; a client middleware's refusal is
 // returned as it is.
-func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In, opts ...CallOption) (*Out, error) {
+func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In, opts ...CallOption) (_ *Out, err error) {
 	if ep.Service == "" {
 		return nil, &Error{Status: http.StatusInternalServerError, Code: "endpoint_without_service",
 			Detail: "the endpoint value " + ep.Name + " declares no Service, so it cannot be called; set Endpoint.Service to the name of the service that serves it"}
@@ -119,6 +120,8 @@ func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In, opts ..
 	if in == nil {
 		in = new(In)
 	}
+	ctx, end := startCallSpan(ctx, ep.Service, ep.Name)
+	defer func() { end(err) }()
 	req, err := envelope.EncodeInput(in)
 	if err != nil {
 		return nil, fmt.Errorf("ferry: call %s.%s: %w", ep.Service, ep.Name, err)

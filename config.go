@@ -57,6 +57,13 @@ type Config struct {
 	// observation unless the access log is on (the bare path).
 	// Flag -metrics, environment FERRY_METRICS. Default on.
 	Metrics string
+	// TraceIncoming says what an HTTP request's incoming W3C trace
+	// context is to the service: "trust" (its trace is continued) or
+	// "link" (untrusted: a new trace is started, linked to it, and with
+	// tracing off it is not passed on). NATS calls and events always
+	// continue their caller's trace. See docs/tracing.md.
+	// Flag -trace-incoming, environment FERRY_TRACE_INCOMING. Default trust.
+	TraceIncoming string
 	// MaxBody is the largest request body, in bytes, over HTTP and NATS
 	// alike, at most 64 MiB (NATS's own limit); the broker's max payload
 	// follows the largest of a host's services.
@@ -219,6 +226,7 @@ func (c *Config) settings() []boundSetting {
 		{Setting{"admin-addr", "FERRY_ADMIN_ADDR", "", "admin listener for /metrics, /healthz and /readyz of the whole process (then not on the services' listeners)"}, addrValue{&c.AdminAddr}},
 		{Setting{"docs", "FERRY_DOCS", "public", "where /docs, /openapi.* and /asyncapi.* are served: public, admin (under /services/<name>/ on the admin listener) or off"}, choiceValue{&c.Docs, []string{"public", "admin", "off"}}},
 		{Setting{"metrics", "FERRY_METRICS", "on", "Prometheus metrics and $SRV.STATS latencies: on or off"}, choiceValue{&c.Metrics, []string{"on", "off"}}},
+		{Setting{"trace-incoming", "FERRY_TRACE_INCOMING", TraceTrust, "incoming trace context of HTTP requests: trust (continue its trace) or link (start a new trace linked to it)"}, choiceValue{&c.TraceIncoming, []string{TraceTrust, TraceLink}}},
 		{Setting{"max-body", "FERRY_MAX_BODY", "1MiB", "largest request body over HTTP and NATS, up to 64MiB: bytes, or with KiB/MiB"}, bytesValue{&c.MaxBody, MaxMaxBody}},
 		{Setting{"call-timeout-max", "FERRY_CALL_TIMEOUT_MAX", DefaultCallTimeoutMax.String(), "cap on an endpoint call's time budget"}, durationValue{&c.CallTimeoutMax}},
 		{Setting{"http-read-header-timeout", "FERRY_HTTP_READ_HEADER_TIMEOUT", DefaultHTTPReadHeaderTimeout.String(), "time a client has to send the request headers"}, durationValue{&c.HTTPReadHeaderTimeout}},
@@ -371,6 +379,8 @@ func (c Config) check() error {
 		return fmt.Errorf("ferry: Config.MaxBody %d: must be from 1 byte to 64 MiB (flag -max-body, env FERRY_MAX_BODY)", c.MaxBody)
 	case c.Provision != "" && c.Provision != string(provision.ModeOwner) && c.Provision != string(provision.ModeNone):
 		return fmt.Errorf("ferry: Config.Provision %q: must be owner or none (flag -provision, env FERRY_PROVISION)", c.Provision)
+	case c.TraceIncoming != "" && c.TraceIncoming != TraceTrust && c.TraceIncoming != TraceLink:
+		return fmt.Errorf("ferry: Config.TraceIncoming %q: must be trust or link (flag -trace-incoming, env FERRY_TRACE_INCOMING)", c.TraceIncoming)
 	case c.StreamReplicas < 0 || c.StreamReplicas > 5:
 		return fmt.Errorf("ferry: Config.StreamReplicas %d: must be from 1 to 5 (flag -stream-replicas, env FERRY_STREAM_REPLICAS)", c.StreamReplicas)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ferrygo/ferry/internal/broker"
 	"github.com/ferrygo/ferry/internal/health"
@@ -37,6 +38,8 @@ type Host struct {
 	config     Config
 	logger     *slog.Logger
 	retryScale float64 // WithRetryScale; 0 means 1
+	// tracerProvider is WithTracerProvider's, or nil (tracing.go).
+	tracerProvider trace.TracerProvider
 
 	clientMW []ClientMiddleware // WithClientMiddleware
 
@@ -78,14 +81,14 @@ const (
 // NewHost creates a host. It reads [WithConfig] (the process settings:
 // broker, data directory, provisioning, shutdown grace, logging, and the
 // defaults of services given no configuration of their own) and
-// [WithLogger], [WithRetryScale] and [WithClientMiddleware]; service-only
+// [WithLogger], [WithRetryScale], [WithClientMiddleware] and [WithTracerProvider]; service-only
 // options are ignored.
 func NewHost(opts ...Option) (*Host, error) {
 	o, err := buildOptions(opts)
 	if err != nil {
 		return nil, err
 	}
-	h := &Host{config: o.config, logger: o.logger, retryScale: o.retryScale, clientMW: o.clientMiddleware, failed: make(chan error, 1), draining: newDrainSignal()}
+	h := &Host{config: o.config, logger: o.logger, retryScale: o.retryScale, clientMW: o.clientMiddleware, tracerProvider: o.tracerProvider, failed: make(chan error, 1), draining: newDrainSignal()}
 	if h.logger == nil {
 		h.logger = o.config.newLogger(os.Stderr)
 	}

@@ -83,6 +83,7 @@ func (s *Service) endpointMiddleware(name string, streaming bool) func(huma.Cont
 			header:    hctx.Header,
 			logger:    s.logger,
 			streaming: streaming,
+			linkTrace: transport == TransportHTTP && s.config.TraceIncoming == TraceLink,
 		}
 		hctx.SetHeader(HeaderRequestID, req.ID)
 		if streaming && transport == TransportHTTP {

@@ -61,6 +61,8 @@ func (s *Service) observeHTTP(ob telemetry.Observer, w http.ResponseWriter, r *h
 		Kind:      telemetry.KindEndpoint,
 		Service:   s.name,
 		Transport: TransportHTTP,
+		Method:    r.Method,
+		Path:      r.URL.Path,
 		RequestID: requestID(r.Header.Get(HeaderRequestID)),
 		Header:    r.Header.Get,
 		Start:     time.Now(),

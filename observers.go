@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/ferrygo/ferry/internal/lifecycle"
 	"github.com/ferrygo/ferry/internal/telemetry"
 )
@@ -13,7 +15,8 @@ import (
 // broker, so what the observers hold (exporters) is flushed at the very
 // end of a shutdown.
 type observability struct {
-	h *Host
+	h     *Host
+	built []*sdktrace.TracerProvider // built from the environment (tracing.go)
 }
 
 var _ lifecycle.Component = (*observability)(nil)
@@ -24,7 +27,7 @@ func (h *Host) observabilityComponent() lifecycle.Component { return &observabil
 func (c *observability) Name() string { return "observability" }
 
 // Start implements lifecycle.Component.
-func (c *observability) Start(context.Context) error {
+func (c *observability) Start(ctx context.Context) error {
 	h := c.h
 	hm := h.startMetrics()
 	for _, s := range h.services {
@@ -32,7 +35,12 @@ func (c *observability) Start(context.Context) error {
 		if h.config.AccessLog || s.logger.Enabled(context.Background(), slog.LevelDebug) {
 			log = accessLog(s.logger, h.config.AccessLog)
 		}
-		s.observer.store(telemetry.Join(log, hm.observer(s), s.testObserver))
+		traces, err := c.tracingObserver(ctx, s)
+		if err != nil {
+			_ = c.closeTracing(ctx)
+			return err
+		}
+		s.observer.store(telemetry.Join(traces, log, hm.observer(s), s.testObserver))
 		h.expose(s)
 	}
 	return nil
@@ -45,7 +53,7 @@ func (c *observability) StopIntake() {}
 func (c *observability) Drain(context.Context) error { return nil }
 
 // Close implements lifecycle.Component.
-func (c *observability) Close(context.Context) error { return nil }
+func (c *observability) Close(ctx context.Context) error { return c.closeTracing(ctx) }
 
 // accessLog is the observer that logs each request and delivery: at INFO
 // when the access log is on, else at DEBUG when the logger logs it.
@@ -75,6 +83,9 @@ func accessLog(logger *slog.Logger, on bool) telemetry.Observer {
 			attrs = append(attrs, slog.String("code", o.Code))
 		}
 		attrs = append(attrs, slog.Duration("duration", o.Duration), slog.String("request_id", o.RequestID))
+		if traceID, spanID, ok := traceAttrs(ctx); ok {
+			attrs = append(attrs, traceID, spanID)
+		}
 		logger.LogAttrs(ctx, level, msg, attrs...)
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/danielgtaylor/huma/v2"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ferrygo/ferry/internal/telemetry"
 )
@@ -25,6 +26,8 @@ type options struct {
 	description string
 	humaConfig  []func(*huma.Config)
 	retryScale  float64
+	// tracerProvider is WithTracerProvider's (tracing.go).
+	tracerProvider trace.TracerProvider
 
 	clientMiddleware []ClientMiddleware // WithClientMiddleware
 

@@ -112,7 +112,7 @@ func (t Topic[T]) Publish(ctx context.Context, c *Client, event *T, opts ...Publ
 }
 
 // publish publishes one event on behalf of source ("" when none).
-func (t Topic[T]) publish(ctx context.Context, c *Client, event *T, source string, validate func([]byte) error, opts []PublishOption) (PublishResult, error) {
+func (t Topic[T]) publish(ctx context.Context, c *Client, event *T, source string, validate func([]byte) error, opts []PublishOption) (_ PublishResult, err error) {
 	o, err := t.options(opts, false)
 	if err != nil {
 		return PublishResult{}, err
@@ -126,6 +126,8 @@ func (t Topic[T]) publish(ctx context.Context, c *Client, event *T, source strin
 	if res.ID == "" {
 		res.ID = nuid.Next()
 	}
+	ctx, end := startPublishSpan(ctx, t.Name, 1, res.ID)
+	defer func() { end(err) }()
 	fail := func(err error) (PublishResult, error) {
 		res.Err = err
 		return res, err
@@ -219,7 +221,7 @@ func (t Topic[T]) PublishBatch(ctx context.Context, c *Client, events []*T, opts
 	return t.publishBatch(ctx, c, events, "", publishValidator(declOf(t)), opts)
 }
 
-func (t Topic[T]) publishBatch(ctx context.Context, c *Client, events []*T, source string, validate func([]byte) error, opts []PublishOption) ([]PublishResult, error) {
+func (t Topic[T]) publishBatch(ctx context.Context, c *Client, events []*T, source string, validate func([]byte) error, opts []PublishOption) (_ []PublishResult, err error) {
 	o, err := t.options(opts, true)
 	if err != nil {
 		return nil, err
@@ -229,6 +231,8 @@ func (t Topic[T]) publishBatch(ctx context.Context, c *Client, events []*T, sour
 		ctx, cancel = context.WithTimeout(ctx, o.timeout)
 		defer cancel()
 	}
+	ctx, end := startPublishSpan(ctx, t.Name, len(events), "")
+	defer func() { end(err) }()
 	if o.ids != nil && len(o.ids) != len(events) {
 		return nil, fmt.Errorf("ferry: publish %s: %d message IDs for %d events", t.Name, len(o.ids), len(events))
 	}

@@ -64,6 +64,9 @@ type Request struct {
 	slot      limitSlot
 
 	principal *Principal // the verified caller, once known (auth.go)
+	// linkTrace: the incoming trace context is untrusted (an HTTP request
+	// under TraceLink) and is not passed on.
+	linkTrace bool
 }
 
 // Header returns the value of the named request header (HTTP header or NATS
@@ -125,16 +128,12 @@ func validRequestID(s string) bool {
 }
 
 // propagate passes the request being handled on to an outgoing call or
-// event: its request ID and its W3C trace context, through set.
+// event, through set: its request ID, and the W3C trace context of ctx
+// (propagateTrace, tracing.go).
 func propagate(ctx context.Context, set func(name, value string)) {
 	req := RequestFromContext(ctx)
-	if req == nil {
-		return
+	if req != nil {
+		set(HeaderRequestID, req.ID)
 	}
-	set(HeaderRequestID, req.ID)
-	for _, h := range []string{"Traceparent", "Tracestate"} {
-		if v := req.Header(h); v != "" {
-			set(h, v)
-		}
-	}
+	propagateTrace(ctx, req, set)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ferrygo/ferry/internal/health"
 	"github.com/ferrygo/ferry/internal/naming"
@@ -52,6 +53,8 @@ type Service struct {
 	limiter      limiter            // the calls it runs (Config.MaxConcurrent)
 	auth         serviceAuth
 	exposure     exposure // what the listener serves besides endpoints (metrics.go)
+	// tracerProvider is WithTracerProvider's, or nil (tracing.go).
+	tracerProvider trace.TracerProvider
 
 	mu        sync.Mutex
 	endpoints map[string]*boundEndpoint
@@ -96,6 +99,7 @@ func New(name, version string, opts ...Option) (*Service, error) {
 		testObserver: o.testObserver,
 		published:    map[string]topicDecl{},
 	}
+	s.tracerProvider = o.tracerProvider
 	if s.logger == nil {
 		s.logger = o.config.newLogger(os.Stderr)
 	}

@@ -63,6 +63,9 @@ type Outcome struct {
 	EventID string
 	// Transport is "http", "nats" or "memory".
 	Transport string
+	// Method and Path are an HTTP request's method and URL path; "" for
+	// NATS calls and events.
+	Method, Path string
 	// RequestID is the request ID answered, or the event's request ID.
 	RequestID string
 	// Header reads the incoming headers (trace context); it may be nil.
