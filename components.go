@@ -189,8 +189,15 @@ func (h *Host) readinessComponent() lifecycle.Component {
 			if h.config.DrainDelay <= 0 {
 				return nil
 			}
-			h.logger.Info("ferry: draining: /readyz answers 503", slog.Duration("delay", h.config.DrainDelay))
-			t := time.NewTimer(h.config.DrainDelay)
+			delay := h.config.DrainDelay
+			if deadline, ok := ctx.Deadline(); ok && delay > time.Until(deadline)/2 {
+				// The delay must leave the requests in flight time to finish.
+				delay = max(time.Until(deadline)/2, 0)
+				h.logger.Warn("ferry: drain delay shortened to half the time left for the shutdown, so requests in flight can finish",
+					slog.Duration("drain_delay", h.config.DrainDelay), slog.Duration("delay", delay))
+			}
+			h.logger.Info("ferry: draining: /readyz answers 503", slog.Duration("delay", delay))
+			t := time.NewTimer(delay)
 			defer t.Stop()
 			select {
 			case <-t.C:

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ferrygo/ferry/internal/latency"
 	"github.com/ferrygo/ferry/internal/metrics"
@@ -69,9 +70,17 @@ type hostMetrics struct {
 }
 
 // exemplarTraceID is the hook through which exemplars get their trace ID:
-// it returns the ID of the trace a context carries. Tracing plugs in here;
-// nil means no exemplars.
-func (h *Host) exemplarTraceID() func(context.Context) string { return nil }
+// it returns the ID of the sampled trace a context carries, "" without one
+// (tracing off costs one context lookup).
+func (h *Host) exemplarTraceID() func(context.Context) string {
+	return func(ctx context.Context) string {
+		sc := trace.SpanContextFromContext(ctx)
+		if !sc.IsValid() || !sc.IsSampled() {
+			return ""
+		}
+		return sc.TraceID().String()
+	}
+}
 
 // startMetrics builds the metrics of a host that is starting, or returns
 // nil when they are off.

@@ -61,7 +61,7 @@ func (s *Service) observeHTTP(ob telemetry.Observer, w http.ResponseWriter, r *h
 		Kind:      telemetry.KindEndpoint,
 		Service:   s.name,
 		Transport: TransportHTTP,
-		Method:    r.Method,
+		Method:    knownMethod(r.Method),
 		Path:      r.URL.Path,
 		RequestID: requestID(r.Header.Get(HeaderRequestID)),
 		Header:    r.Header.Get,
@@ -121,6 +121,21 @@ func (c *outcomeContext) Value(key any) any {
 		return c.o
 	}
 	return c.Context.Value(key)
+}
+
+// methodOther stands for an HTTP method outside the standard ones, in
+// observations: the method is the client's to choose, so an unknown one
+// must not become a span name or a label value of its own.
+const methodOther = "_OTHER"
+
+// knownMethod returns m if it is a standard HTTP method, else methodOther.
+func knownMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return methodOther
 }
 
 // observeCall begins the observation of a NATS call; end finishes it with

@@ -2,9 +2,12 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // errorLog logs the connection's asynchronous errors (a slow consumer,
@@ -27,6 +30,18 @@ type errorSeen struct {
 	suppressed int
 }
 
+// errorKind is what errors are told apart by: the client's sentinel for
+// the errors whose text names a subject of their own (a permission
+// violation on each reply's inbox), otherwise the text.
+func errorKind(err error) string {
+	for _, kind := range []error{nats.ErrPermissionViolation, nats.ErrSlowConsumer, nats.ErrAuthorization, nats.ErrAuthExpired, nats.ErrAuthRevoked} {
+		if errors.Is(err, kind) {
+			return kind.Error()
+		}
+	}
+	return err.Error()
+}
+
 // maxErrorKeys bounds what errorLog remembers; past it, it starts afresh.
 const maxErrorKeys = 1024
 
@@ -37,7 +52,7 @@ func newErrorLog(log *slog.Logger, interval time.Duration) *errorLog {
 // report logs err on subject unless the same was logged within the
 // interval, in which case it is counted and said with the next line.
 func (l *errorLog) report(subject string, err error) {
-	k := errorKey{subject, err.Error()}
+	k := errorKey{subject, errorKind(err)}
 	now := l.now()
 	l.mu.Lock()
 	s := l.seen[k]
@@ -58,7 +73,7 @@ func (l *errorLog) report(subject string, err error) {
 	}
 	s.logged, s.suppressed = now, 0
 	l.mu.Unlock()
-	attrs := []slog.Attr{slog.String("subject", subject), slog.String("err", k.err)}
+	attrs := []slog.Attr{slog.String("subject", subject), slog.String("err", err.Error())}
 	if suppressed > 0 {
 		attrs = append(attrs, slog.Int("repeated", suppressed), slog.Duration("within", l.interval))
 	}

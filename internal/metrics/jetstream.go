@@ -45,6 +45,9 @@ type reading struct {
 	dlq      []uint64 // dead letters per subscription
 	dlqTotal uint64
 	hasDLQ   bool
+	// fresh: something was read from JetStream this time; a reading that
+	// only kept the previous figures does not make them younger.
+	fresh bool
 }
 
 type lag struct {
@@ -175,7 +178,10 @@ func (c *SubscriptionsCollector) refresh(done chan struct{}) {
 	r := c.read(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.last, c.readAt = r, time.Now()
+	c.last = r
+	if r.fresh {
+		c.readAt = time.Now()
+	}
 	c.refreshing = nil
 	close(done)
 }
@@ -203,6 +209,7 @@ func (c *SubscriptionsCollector) readJetStream(ctx context.Context) reading {
 			continue
 		}
 		r.lag[i] = lag{known: true, pending: info.NumPending, ackPending: uint64(max(info.NumAckPending, 0))}
+		r.fresh = true
 	}
 	if c.opts.DeadLetterStream == "" {
 		return r
@@ -224,7 +231,7 @@ func (c *SubscriptionsCollector) readJetStream(ctx context.Context) reading {
 		r.dlq, r.dlqTotal, r.hasDLQ = prev.dlq, prev.dlqTotal, prev.hasDLQ
 		return r
 	}
-	r.hasDLQ, r.dlqTotal = true, info.State.Msgs
+	r.hasDLQ, r.dlqTotal, r.fresh = true, info.State.Msgs, true
 	for i, s := range c.opts.Subscriptions {
 		r.dlq[i] = info.State.Subjects[s.DeadLetterSubject]
 	}

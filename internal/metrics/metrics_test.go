@@ -175,7 +175,7 @@ func TestCollectorNeverHoldsAScrape(t *testing.T) {
 		if n > 1 {
 			<-release
 		}
-		return reading{lag: []lag{{known: true, pending: uint64(10 * n), ackPending: 1}}, dlq: []uint64{3}, dlqTotal: 7, hasDLQ: true}
+		return reading{lag: []lag{{known: true, pending: uint64(10 * n), ackPending: 1}}, dlq: []uint64{3}, dlqTotal: 7, hasDLQ: true, fresh: true}
 	}
 	m := New(Config{})
 	if err := m.Register(c); err != nil {

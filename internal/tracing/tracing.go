@@ -156,11 +156,23 @@ func beginName(o *telemetry.Outcome) string {
 	case o.Kind == telemetry.KindEvent:
 		return "process " + o.Topic
 	case o.Method != "":
-		return o.Method
+		return httpSpanName(o.Method, "")
 	case o.Name != "":
 		return o.Service + "/" + o.Name
 	}
 	return o.Service
+}
+
+// httpSpanName is "{method} {route}" as the semantic conventions name HTTP
+// server spans; an unknown method (observed as "_OTHER") is named "HTTP".
+func httpSpanName(method, route string) string {
+	if method == "_OTHER" {
+		method = "HTTP"
+	}
+	if route == "" {
+		return method
+	}
+	return method + " " + route
 }
 
 // End implements telemetry.Observer: it names the span, sets its
@@ -200,12 +212,10 @@ func (ob *Observer) End(ctx context.Context, o *telemetry.Outcome) {
 		}
 	case o.Transport == "http":
 		route := httpRoute(o.Route)
-		name := o.Method
 		if route != "" {
-			name += " " + route
 			attrs = append(attrs, semconv.HTTPRouteKey.String(route))
 		}
-		span.SetName(name)
+		span.SetName(httpSpanName(o.Method, route))
 		attrs = append(attrs,
 			semconv.HTTPRequestMethodKey.String(o.Method),
 			semconv.URLPathKey.String(o.Path),
