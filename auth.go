@@ -225,8 +225,12 @@ func checkOrigin(s string) error {
 	if s == "*" {
 		return nil
 	}
-	u, err := url.Parse(strings.Replace(s, "*.", "wildcard.", 1))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+	host := s
+	if i := strings.Index(s, "://*."); i >= 0 {
+		host = s[:i] + "://wildcard." + s[i+len("://*."):] // the one wildcard allowed: the first label
+	}
+	u, err := url.Parse(host)
+	if err != nil || strings.Contains(host, "*") || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
 		return fmt.Errorf("origin %q: want scheme://host[:port] (https://app.example.com, https://*.example.com) or *", s)
 	}
 	return nil

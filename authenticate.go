@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/danielgtaylor/huma/v2"
+
 	"github.com/ferrygo/ferry/internal/auth"
 	"github.com/ferrygo/ferry/internal/lifecycle"
 )
@@ -390,4 +392,45 @@ func (s *Service) logAuth(a *authenticators) {
 		s.logger.Warn("ferry: endpoints require scopes but the service verifies no credentials, so they refuse every call; set FERRY_JWT_JWKS_URL, FERRY_JWT_KEY_FILE or FERRY_API_KEYS_FILE",
 			slog.String("service", s.name), slog.Any("endpoints", scoped))
 	}
+}
+
+// authenticateAPIOperation is the Huma API middleware that holds
+// operations registered directly on [Service.API] (a Server-Sent Events
+// stream, say) to the service's default requirement: they do not pass
+// through the service's chain, so without it they would answer anyone on
+// a service that verifies credentials. Endpoints bound with Handle are
+// checked in the chain, per their Auth, and pass here untouched.
+func (s *Service) authenticateAPIOperation(hctx huma.Context, next func(huma.Context)) {
+	op := hctx.Operation()
+	if op != nil && s.bound(op.OperationID) {
+		next(hctx)
+		return
+	}
+	name := ""
+	if op != nil {
+		name = op.OperationID
+	}
+	req := &Request{Kind: KindEndpoint, Service: s.name, Name: name, Transport: TransportHTTP,
+		ID: incomingRequestID(hctx.Context(), hctx.Header(HeaderRequestID)), header: hctx.Header, logger: s.logger}
+	ran := false
+	err := s.authenticate(func(ctx context.Context, r *Request) error {
+		ran = true
+		if r.principal != nil {
+			next(huma.WithContext(hctx, ctx))
+			return nil
+		}
+		next(hctx)
+		return nil
+	})(withRequest(hctx.Context(), req), req)
+	if err != nil && !ran && hctx.Status() == 0 {
+		s.writeHumaError(hctx, errorFrom(err).complete(req.ID))
+	}
+}
+
+// bound reports whether name is an endpoint bound with Handle.
+func (s *Service) bound(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.endpoints[name]
+	return ok
 }

@@ -141,6 +141,7 @@ func (c *Client) transport(ctx context.Context, m *OutgoingMessage) error {
 		return err
 	case m.msg != nil:
 		m.msg.Header = nats.Header(m.Header)
+		stripCredentials(m.msg.Header)
 		var err error
 		if m.turn != nil {
 			m.ack, err = c.publishInTurn(ctx, m.Topic, m.msg, m.turn)

@@ -52,6 +52,7 @@ func (s *Service) initHTTP(o *options) {
 		fn(&cfg)
 	}
 	s.api = huma.NewAPI(cfg, s.adapter)
+	s.api.UseMiddleware(s.authenticateAPIOperation)
 
 	s.mux.HandleFunc("GET "+HealthzPath, s.serveHealthz)
 	s.mux.HandleFunc("GET "+ReadyzPath, s.serveReadyz)

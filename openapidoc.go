@@ -55,9 +55,12 @@ func (s *Service) documentEndpoint(name string) {
 			hasPath = true
 		}
 	}
-	codes := []int{http.StatusInternalServerError, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
+	// Any operation: oversize headers, a failed downstream call (the
+	// error boundary), a server failure, overload or a spent budget.
+	codes := []int{http.StatusRequestHeaderFieldsTooLarge, http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout}
 	if hasBody {
-		codes = append(codes, http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType)
+		codes = append(codes, http.StatusBadRequest, http.StatusRequestTimeout, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType)
 	}
 	if hasBody || len(op.Parameters) > 0 {
 		codes = append(codes, http.StatusUnprocessableEntity)

@@ -72,11 +72,11 @@ func TestOpenAPIErrorsAndSecurity(t *testing.T) {
 		security     string // the requirements, as "scheme:scopes|…"; "-" for none given
 		codes        []string
 	}{
-		{"/whoami", "get", "bearerAuth:|apiKeyAuth:", []string{"401", "500", "503", "504", "default"}},
+		{"/whoami", "get", "bearerAuth:|apiKeyAuth:", []string{"401", "431", "500", "502", "503", "504", "default"}},
 		{"/orders", "post", "bearerAuth:orders:write|apiKeyAuth:orders:write",
-			[]string{"400", "401", "403", "409", "413", "415", "422", "500", "503", "504", "default"}},
-		{"/status", "get", "", []string{"500", "503", "504", "default"}},
-		{"/items/{id}", "get", "", []string{"404", "422", "500", "503", "504", "default"}},
+			[]string{"400", "401", "403", "408", "409", "413", "415", "422", "431", "500", "502", "503", "504", "default"}},
+		{"/status", "get", "", []string{"431", "500", "502", "503", "504", "default"}},
+		{"/items/{id}", "get", "", []string{"404", "422", "431", "500", "502", "503", "504", "default"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {

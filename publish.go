@@ -38,7 +38,11 @@ type publishOptions struct {
 // it.
 func PublishHeader(name, value string) PublishOption {
 	return func(o *publishOptions) {
-		if err := checkHeaderOption(name); err != nil {
+		err := checkHeaderOption(name)
+		if err == nil && isCredentialHeader(name) {
+			err = errors.New("the header " + name + " carries credentials, which events must not: an event is stored in its stream and read by every subscriber")
+		}
+		if err != nil {
 			o.err = cmp.Or(o.err, err)
 			return
 		}
@@ -46,6 +50,29 @@ func PublishHeader(name, value string) PublishOption {
 			o.header = http.Header{}
 		}
 		o.header.Set(name, value)
+	}
+}
+
+// credentialHeaders are the headers that carry credentials. Events never
+// carry them: an event is stored, replayed and read by every subscriber,
+// so a client middleware that sets them on every outgoing message (to
+// forward a caller's token on calls) does not leak them into streams.
+var credentialHeaders = []string{"Authorization", HeaderAPIKey, "Cookie", "Proxy-Authorization"}
+
+func isCredentialHeader(name string) bool {
+	for _, h := range credentialHeaders {
+		if strings.EqualFold(name, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// stripCredentials removes the credential headers from an event's.
+func stripCredentials(h nats.Header) {
+	for _, name := range credentialHeaders {
+		delete(h, name)
+		delete(h, http.CanonicalHeaderKey(name))
 	}
 }
 

@@ -138,6 +138,7 @@ func (r *remoteSet) refreshForUnknown(ctx context.Context) bool {
 	seen := r.generation.Load()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var spent *rate.Reservation
 	switch {
 	case r.generation.Load() != seen:
 		return true
@@ -147,10 +148,18 @@ func (r *remoteSet) refreshForUnknown(ctx context.Context) bool {
 		if next := r.next.Load(); next != 0 && r.now().UnixNano() < next {
 			return false
 		}
-	case !r.limiter.Allow():
-		return false
+	default:
+		spent = r.limiter.ReserveN(r.now(), 1)
+		if !spent.OK() || spent.DelayFrom(r.now()) > 0 {
+			spent.CancelAt(r.now())
+			return false
+		}
 	}
-	return r.fetch(ctx) == nil
+	err := r.fetch(ctx)
+	if err != nil && ctx.Err() != nil && spent != nil {
+		spent.CancelAt(r.now()) // the caller left: the fetch was not the provider's to fail
+	}
+	return err == nil
 }
 
 // refreshIfStale starts a background fetch when the keys are older than
@@ -176,10 +185,15 @@ func (r *remoteSet) refreshIfStale() {
 // fetch reads the set from the URL and replaces the keys; r.mu is held.
 // A failure keeps the keys, is logged, and is retried after the minimum
 // interval.
-func (r *remoteSet) fetch(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+func (r *remoteSet) fetch(caller context.Context) error {
+	ctx, cancel := context.WithTimeout(caller, r.timeout)
 	defer cancel()
 	err := r.get(ctx)
+	if err != nil && caller.Err() != nil {
+		// The caller left (a client that disconnected, a short budget):
+		// not the provider's failure, so no one else is refused for it.
+		return err
+	}
 	if err != nil {
 		r.next.Store(r.now().Add(r.minGap).UnixNano())
 		r.logger.WarnContext(ctx, "ferry: fetching the JWT keys failed; tokens are checked with the keys fetched before, if any, until a fetch succeeds",
