@@ -69,17 +69,15 @@ type hostMetrics struct {
 	scrape  map[string]http.Handler       // each service's /metrics; read-only once built
 }
 
-// exemplarTraceID is the hook through which exemplars get their trace ID:
-// it returns the ID of the sampled trace a context carries, "" without one
-// (tracing off costs one context lookup).
-func (h *Host) exemplarTraceID() func(context.Context) string {
-	return func(ctx context.Context) string {
-		sc := trace.SpanContextFromContext(ctx)
-		if !sc.IsValid() || !sc.IsSampled() {
-			return ""
-		}
-		return sc.TraceID().String()
+// exemplarTraceID is how exemplars get their trace ID: the ID of the
+// sampled trace a context carries (tracing.go), "" without one. Only the
+// observers of traced services ask it, so tracing off costs nothing.
+func exemplarTraceID(ctx context.Context) string {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() || !sc.IsSampled() {
+		return ""
 	}
+	return sc.TraceID().String()
 }
 
 // startMetrics builds the metrics of a host that is starting, or returns
@@ -90,7 +88,7 @@ func (h *Host) startMetrics() *hostMetrics {
 		return nil
 	}
 	hm := &hostMetrics{
-		prom:    metrics.New(metrics.Config{TraceID: h.exemplarTraceID()}),
+		prom:    metrics.New(metrics.Config{TraceID: exemplarTraceID}),
 		latency: map[string]*latency.Endpoints{},
 		scrape:  map[string]http.Handler{},
 	}
@@ -147,13 +145,13 @@ func (h *Host) jetStream() jetstream.JetStream {
 	return js
 }
 
-// observer returns the metrics observer of service s; nil when metrics
-// are off.
-func (hm *hostMetrics) observer(s *Service) telemetry.Observer {
+// observer returns the metrics observer of service s, with exemplars
+// when it is traced; nil when metrics are off.
+func (hm *hostMetrics) observer(s *Service, traced bool) telemetry.Observer {
 	if hm == nil {
 		return nil
 	}
-	return &serviceMetrics{prom: hm.prom.Observer(s.name), latency: hm.latency[s.name]}
+	return &serviceMetrics{prom: hm.prom.Observer(s.name, traced), latency: hm.latency[s.name]}
 }
 
 // serviceMetrics feeds a service's outcomes to the registry and to its

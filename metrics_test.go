@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -16,6 +17,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/ferrygo/ferry"
 	"github.com/ferrygo/ferry/ferrytest"
@@ -381,5 +384,46 @@ func TestPanickingMiddlewareIsCounted(t *testing.T) {
 	mfs := scrape(t, base+"/metrics")
 	if v, _ := sample(mfs, "ferry_requests_total", map[string]string{"route": "GET /ping", "status": "500"}); v != 1 {
 		t.Errorf("not counted as a 500:\n%s", labelsOf(mfs, "ferry_requests_total"))
+	}
+}
+
+// TestExemplarsCarryTheTraceID: with tracing on, a request's counter and
+// latency histogram carry its trace ID as an exemplar, in the OpenMetrics
+// exposition.
+func TestExemplarsCarryTheTraceID(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	svc := ferry.MustNew("items", "1.0.0", quiet)
+	ferry.Get(svc, "ping", "/ping", func(context.Context, *Empty) (*Empty, error) { return &Empty{}, nil })
+	startHost(t, []ferry.Option{ferry.WithConfig(ferrytest.Config(t)), ferry.WithTracerProvider(tp)}, svc)
+	base := ferrytest.URL(t, svc)
+	callHTTP(t, base, http.MethodGet, "/ping", "", nil)
+	var traceID string
+	ferrytest.Eventually(t, func() bool {
+		for _, s := range exp.GetSpans() {
+			if s.Name == "GET /ping" {
+				traceID = s.SpanContext.TraceID().String()
+			}
+		}
+		return traceID != ""
+	}, "the request's span is exported")
+	req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	req.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var counter, bucket bool
+	for _, l := range strings.Split(string(body), "\n") {
+		if !strings.Contains(l, `route="GET /ping"`) || !strings.Contains(l, `# {trace_id="`+traceID+`"}`) {
+			continue
+		}
+		counter = counter || strings.HasPrefix(l, "ferry_requests_total")
+		bucket = bucket || strings.HasPrefix(l, "ferry_request_duration_seconds_bucket")
+	}
+	if !counter || !bucket {
+		t.Errorf("exemplars with trace %s: counter %v, histogram %v\n%s", traceID, counter, bucket, body)
 	}
 }

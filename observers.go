@@ -40,7 +40,7 @@ func (c *observability) Start(ctx context.Context) error {
 			_ = c.closeTracing(ctx)
 			return err
 		}
-		s.observer.store(telemetry.Join(traces, log, hm.observer(s), s.testObserver))
+		s.observer.store(telemetry.Join(traces, log, hm.observer(s, traces != nil), s.testObserver))
 		h.expose(s)
 	}
 	return nil

@@ -30,8 +30,9 @@ type Config struct {
 	// TraceID returns the ID of the trace the work of ctx belongs to, or
 	// "" when it has none; when it returns one, the request's counter and
 	// latency observation carry it as an exemplar (trace_id), shown in
-	// the OpenMetrics exposition. Nil: no exemplars. It is called on the
-	// hot path and must be quick.
+	// the OpenMetrics exposition. It is asked only by the observers of
+	// traced services (Observer's exemplars); nil: no exemplars. It is
+	// called on the hot path and must be quick.
 	TraceID func(ctx context.Context) string
 }
 

@@ -28,7 +28,7 @@ func observe(ob telemetry.Observer, ctx context.Context, o telemetry.Outcome) {
 // label sets are resolved once and reused.
 func TestObserverCounts(t *testing.T) {
 	m := New(Config{})
-	ob := m.Observer("orders")
+	ob := m.Observer("orders", true)
 	ctx := context.Background()
 	get := telemetry.Outcome{Kind: telemetry.KindEndpoint, Transport: "http", Route: "GET /orders/{id}", Name: "get-order", Status: 200, Duration: 2 * time.Millisecond}
 	for range 3 {
@@ -91,7 +91,7 @@ func TestObserverCounts(t *testing.T) {
 // TestInFlight: a delivery is in flight between Begin and End.
 func TestInFlight(t *testing.T) {
 	m := New(Config{})
-	ob := m.Observer("orders")
+	ob := m.Observer("orders", true)
 	o := &telemetry.Outcome{Kind: telemetry.KindEvent, Name: "ship", Topic: "order-placed", Attempt: 1}
 	ctx := ob.Begin(context.Background(), o)
 	g := m.handlersInFlight.WithLabelValues("orders", "ship", "order-placed")
@@ -109,10 +109,12 @@ func TestInFlight(t *testing.T) {
 // trace ID as an exemplar in the OpenMetrics exposition.
 func TestExemplars(t *testing.T) {
 	m := New(Config{TraceID: func(ctx context.Context) string { id, _ := ctx.Value(traceKey{}).(string); return id }})
-	ob := m.Observer("orders")
+	ob := m.Observer("orders", true)
 	ctx := context.WithValue(context.Background(), traceKey{}, "4bf92f3577b34da6a3ce929d0e0e4736")
 	observe(ob, ctx, telemetry.Outcome{Kind: telemetry.KindEndpoint, Transport: "http", Route: "GET /x", Name: "x", Status: 200, Duration: time.Millisecond})
 	observe(ob, context.Background(), telemetry.Outcome{Kind: telemetry.KindEndpoint, Transport: "http", Route: "GET /x", Name: "x", Status: 200, Duration: time.Millisecond})
+	// A service that is not traced asks for no trace ID.
+	observe(m.Observer("billing", false), ctx, telemetry.Outcome{Kind: telemetry.KindEndpoint, Transport: "http", Route: "GET /y", Name: "y", Status: 200})
 	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 	req.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")
 	rec := httptest.NewRecorder()
@@ -123,6 +125,11 @@ func TestExemplars(t *testing.T) {
 	}
 	if !strings.Contains(body, `# {trace_id="4bf92f3577b34da6a3ce929d0e0e4736"} 0.001`) {
 		t.Errorf("no exemplar on the histogram:\n%s", grep(body, "ferry_request_duration_seconds_bucket"))
+	}
+	for _, l := range strings.Split(body, "\n") {
+		if strings.Contains(l, `service="billing"`) && strings.Contains(l, "trace_id") {
+			t.Errorf("an exemplar on an untraced service's series: %s", l)
+		}
 	}
 }
 
@@ -141,7 +148,7 @@ func grep(body, prefix string) string {
 func TestServiceHandler(t *testing.T) {
 	m := New(Config{})
 	for _, svc := range []string{"orders", "billing"} {
-		observe(m.Observer(svc), context.Background(), telemetry.Outcome{Kind: telemetry.KindEndpoint, Transport: "http", Route: "GET /x", Status: 200})
+		observe(m.Observer(svc, false), context.Background(), telemetry.Outcome{Kind: telemetry.KindEndpoint, Transport: "http", Route: "GET /x", Status: 200})
 	}
 	rec := httptest.NewRecorder()
 	m.ServiceHandler("orders").ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))

@@ -14,14 +14,20 @@ import (
 // Observer returns the observer of one service: it counts and times each
 // endpoint request and event delivery the service settles, and keeps its
 // in-flight event handlers. Each label set's series are resolved on first
-// use and then found without a lock or an allocation.
-func (m *Metrics) Observer(service string) telemetry.Observer {
-	return &observer{m: m, service: service}
+// use and then found without a lock or an allocation. With exemplars (a
+// traced service), Config.TraceID is asked for each one's trace ID.
+func (m *Metrics) Observer(service string, exemplars bool) telemetry.Observer {
+	ob := &observer{m: m, service: service}
+	if exemplars {
+		ob.traceID = m.traceID
+	}
+	return ob
 }
 
 type observer struct {
 	m       *Metrics
 	service string
+	traceID func(context.Context) string // nil: no exemplars
 
 	endpoints cowMap[endpointKey, *endpointSeries]
 	events    cowMap[eventKey, *eventSeries]
@@ -69,8 +75,8 @@ func (ob *observer) Begin(ctx context.Context, o *telemetry.Outcome) context.Con
 // End implements telemetry.Observer.
 func (ob *observer) End(ctx context.Context, o *telemetry.Outcome) {
 	traceID := ""
-	if ob.m.traceID != nil {
-		traceID = ob.m.traceID(ctx)
+	if ob.traceID != nil {
+		traceID = ob.traceID(ctx)
 	}
 	if o.Kind == telemetry.KindEvent {
 		ob.endEvent(o, traceID)
