@@ -145,11 +145,7 @@ func (a *adminServer) StopIntake() {}
 // Drain implements lifecycle.Component: the listener closes and requests
 // in flight (a scrape) finish until ctx ends.
 func (a *adminServer) Drain(ctx context.Context) error {
-	if err := a.srv.Shutdown(ctx); err != nil {
-		_ = a.srv.Close()
-		return fmt.Errorf("grace period over, open connections closed: %w", err)
-	}
-	return nil
+	return shutdownServer(ctx, a.srv)
 }
 
 // Close implements lifecycle.Component.

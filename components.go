@@ -250,15 +250,21 @@ func (l *httpServer) StopIntake() {}
 // Drain implements lifecycle.Component: the listener closes and requests
 // in flight finish until ctx ends, when open connections are closed.
 func (l *httpServer) Drain(ctx context.Context) error {
-	if err := l.srv.Shutdown(ctx); err != nil {
-		_ = l.srv.Close()
-		return fmt.Errorf("grace period over, open connections closed: %w", err)
-	}
-	return nil
+	return shutdownServer(ctx, l.srv)
 }
 
 // Close implements lifecycle.Component.
 func (l *httpServer) Close(context.Context) error {
 	_ = l.ln.Close()
+	return nil
+}
+
+// shutdownServer closes srv's listener and lets requests in flight finish
+// until ctx ends, when the connections still open are closed.
+func shutdownServer(ctx context.Context, srv *http.Server) error {
+	if err := srv.Shutdown(ctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("grace period over, open connections closed: %w", err)
+	}
 	return nil
 }
