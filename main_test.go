@@ -18,13 +18,18 @@ import (
 
 // TestMain lets the test binary double as a nats-server child process for
 // the reconnect tests: with FERRY_TEST_BROKER_ADDR set, it runs a broker
-// there (JetStream in FERRY_TEST_BROKER_DIR) until SIGTERM or SIGKILL.
+// there (JetStream in FERRY_TEST_BROKER_DIR) until SIGTERM or SIGKILL. It
+// is also the subscriber of the crash test and the two-service host of the
+// drain test (drain_test.go).
 func TestMain(m *testing.M) {
 	if addr := os.Getenv("FERRY_TEST_BROKER_ADDR"); addr != "" {
 		os.Exit(runBrokerChild(addr, os.Getenv("FERRY_TEST_BROKER_DIR")))
 	}
 	if out := os.Getenv("FERRY_TEST_SUBSCRIBER_OUT"); out != "" {
 		os.Exit(runSubscriberChild(os.Getenv("FERRY_NATS_URL"), out))
+	}
+	if out := os.Getenv("FERRY_TEST_DRAIN_OUT"); out != "" {
+		os.Exit(runDrainChild(out))
 	}
 	os.Exit(m.Run())
 }
