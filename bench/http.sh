@@ -9,6 +9,21 @@
 #   (b) N simultaneous new connections, one request each, delay 1s
 #   (c) requests/s with delay 0 (wrk), and requests per server CPU-second
 #
+# Ferry is measured in variants, each a server of its own to list in
+# SERVERS, so that their figures come from the same interleaved runs:
+#
+#   items            examples/items: the full default stack (request ID,
+#                    recovery, metrics, logs at their default, tracing off)
+#   items-bare       the bare path: no metrics, no logs
+#   items-metrics    metrics on          } not available yet: give their
+#   items-tracing    tracing on, to an   } environment in variant_env below
+#                    exporter that drops every span
+#   <any of these>@REV   the same, with examples/items built from commit REV
+#                    (git archive), e.g. items@HEAD~1 for before/after
+#
+# A variant is examples/items with extra environment (variant_env, below,
+# or ITEMS_ENV_<name with - as _>, e.g. ITEMS_ENV_items_tracing='…').
+#
 # Every server is built once and started fresh for each measurement, so the
 # peak RSS (VmHWM) is per measurement. Runs are interleaved and the order of
 # the servers rotates from run to run; the table shows the median of RUNS
@@ -17,6 +32,7 @@
 # Usage: bench/http.sh            (from anywhere inside the repository)
 # Environment:
 #   RUNS=3  N=10000  DELAY=1s  WRK="-t1 -c64 -d10s"  SERVERS="plain items fastapi"
+#   SCENARIOS="a b c" (c alone for the overhead figures: see bench/README.md)
 #   PAUSE=2 (seconds between measurements)  RES=/tmp/ferry-bench-http-<time>
 #   PY=/usr/bin/python3 (a Python with fastapi, uvicorn, uvloop, httptools)
 #   BASE_PORT=19000
@@ -38,6 +54,7 @@ N=${N:-10000}
 DELAY=${DELAY:-1s}
 WRK=${WRK:--t1 -c64 -d10s}
 SERVERS=${SERVERS:-plain items fastapi}
+SCENARIOS=${SCENARIOS:-a b c}
 PAUSE=${PAUSE:-2}
 PY=${PY:-/usr/bin/python3}
 BASE_PORT=${BASE_PORT:-19000}
@@ -55,22 +72,65 @@ log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # --- build once -------------------------------------------------------------
 go build -o "$BIN/load" ./bench/load
 go build -o "$BIN/plain" ./bench/plain
+# variant_env NAME: the environment examples/items runs with as variant
+# NAME (without @REV); fails for a variant this build cannot run yet.
+variant_env() {
+	local override=ITEMS_ENV_${1//-/_}
+	if [[ -n ${!override+set} ]]; then
+		echo "${!override}"
+		return
+	fi
+	case $1 in
+	items) echo "" ;;
+	# Nothing is logged per request at the default level today, and there
+	# are no metrics yet: add the settings that turn metrics and the access
+	# log off here when they land.
+	items-bare) echo "FERRY_LOG_LEVEL=error" ;;
+	# Not available yet: one line each once metrics and tracing land, e.g.
+	# items-metrics) echo "FERRY_METRICS=on" ;;
+	# items-tracing) echo "OTEL_TRACES_EXPORTER=… " ;;
+	*) return 1 ;;
+	esac
+}
+
+# build_items REV: builds examples/items from commit REV ("" for the work
+# tree, or ITEMS_REV when set) once, into $BIN/items@REV; prints the path.
+build_items() {
+	local rev=${1:-$ITEMS_REV} tag bin
+	tag=${rev:-worktree}
+	tag=${tag//\//_}
+	bin=$BIN/items@$tag
+	if [[ ! -x $bin ]]; then
+		if [[ -n $rev ]]; then
+			local src=$RES/src-$tag
+			rm -rf "$src" && mkdir -p "$src"
+			git archive "$rev" | tar -x -C "$src"
+			(cd "$src" && go build -o "$bin" ./examples/items) >&2
+		else
+			go build -o "$bin" ./examples/items >&2
+		fi
+	fi
+	echo "$bin"
+}
+
+declare -A ITEMS_BIN ITEMS_ENV
 servers=()
 for s in $SERVERS; do
 	case $s in
-	items)
-		if [[ -n $ITEMS_REV ]]; then
-			# Build the committed examples/items, not the work tree.
-			rm -rf "$RES/src" && mkdir -p "$RES/src"
-			git archive "$ITEMS_REV" | tar -x -C "$RES/src"
-			(cd "$RES/src" && go build -o "$BIN/items" ./examples/items)
-			servers+=(items)
-		elif [[ -d examples/items ]]; then
-			go build -o "$BIN/items" ./examples/items
-			servers+=(items)
-		else
-			log "examples/items does not exist yet: skipping items"
+	items | items-* | items@*)
+		variant=${s%%@*} rev=
+		[[ $s == *@* ]] && rev=${s#*@}
+		if ! env_=$(variant_env "$variant"); then
+			log "variant $variant is not available in this build (see variant_env in bench/http.sh): skipping $s"
+			continue
 		fi
+		if [[ ! -d examples/items && -z $rev$ITEMS_REV ]]; then
+			log "examples/items does not exist yet: skipping $s"
+			continue
+		fi
+		ITEMS_BIN[$s]=$(build_items "$rev")
+		ITEMS_ENV[$s]=$env_
+		servers+=("$s")
 		;;
 	fastapi)
 		if "$PY" -c 'import fastapi, uvicorn, uvloop, httptools' 2>/dev/null; then
@@ -104,7 +164,10 @@ command -v wrk >/dev/null || { log "wrk not found"; exit 1; }
 	else
 		echo "items built from: work tree"
 	fi
-	echo "settings: RUNS=$RUNS N=$N DELAY=$DELAY WRK='$WRK' servers='${servers[*]}'"
+	for s in "${!ITEMS_BIN[@]}"; do
+		echo "$s: $(basename "${ITEMS_BIN[$s]}") env '${ITEMS_ENV[$s]}'"
+	done
+	echo "settings: RUNS=$RUNS N=$N DELAY=$DELAY WRK='$WRK' SCENARIOS='$SCENARIOS' servers='${servers[*]}'"
 } >"$RES/env.txt"
 cat "$RES/env.txt" >&2
 SOMAXCONN=$(sysctl -n net.core.somaxconn 2>/dev/null || echo 4096)
@@ -127,7 +190,10 @@ start_server() {
 	port=$((port + 1))
 	case $name in
 	plain) "$BIN/plain" -addr "127.0.0.1:$port" -delay "$delay" >"$logf" 2>&1 & ;;
-	items) "$BIN/items" -addr "127.0.0.1:$port" -delay "$delay" >"$logf" 2>&1 & ;;
+	items | items-* | items@*)
+		# shellcheck disable=SC2086 # the variant's environment: words NAME=VALUE
+		env ${ITEMS_ENV[$name]} "${ITEMS_BIN[$name]}" -addr "127.0.0.1:$port" -delay "$delay" >"$logf" 2>&1 &
+		;;
 	fastapi)
 		# --backlog: uvicorn's default is 2048, Go listens with somaxconn;
 		# give both the same kernel queue. --timeout-keep-alive: uvicorn's
@@ -230,7 +296,7 @@ measure_once() {
 for run in $(seq "$RUNS"); do
 	k=$(((run - 1) % ${#servers[@]}))
 	order=("${servers[@]:k}" "${servers[@]:0:k}")
-	for sc in a b c; do
+	for sc in $SCENARIOS; do
 		for s in "${order[@]}"; do
 			measure "$sc" "$s" "$run"
 		done

@@ -28,18 +28,28 @@ func thousands(n int) string {
 	return s
 }
 
-// Targets for the subject server ("items"), as ratios to the reference.
+// Targets, as ratios of a server's median to another's (by default the
+// reference, -ref) in the same scenario; a target whose servers were not
+// measured is not shown. "items" is the full default stack; its variants
+// are named in bench/http.sh.
 var targets = []struct {
-	scenario, metric string
-	limit            float64
-	atMost           bool
+	scenario, server, metric string
+	over                     string // "" for the reference
+	limit                    float64
+	atMost                   bool
 }{
-	{"a", "wall", 1.10, true},
-	{"a", "rss", 1.10, true},
-	{"b", "wall", 1.15, true},
-	{"c", "rps", 0.85, false},
+	{"a", "items", "wall", "", 1.10, true},
+	{"a", "items", "rss", "", 1.10, true},
+	{"b", "items", "wall", "", 1.15, true},
+	{"c", "items", "rps", "", 0.85, false},
+	{"c", "items-bare", "rps", "", 0.90, false},
+	{"c", "items-bare", "rps", "fastapi", 3.0, false},
+	{"c", "items-metrics", "rps", "", 0.85, false},
+	{"c", "items-tracing", "rps", "", 0.75, false},
 }
 
+// subject is the server the tables list right after the reference, with
+// its variants ("items-…", "items@rev").
 const subject = "items"
 
 // printTables reads every *.json result in dir and prints, per scenario, a
@@ -72,7 +82,7 @@ func printTables(w io.Writer, dir, ref string) error {
 		return fmt.Errorf("no labelled results in %s", dir)
 	}
 	scenarios := slices.Sorted(maps.Keys(data))
-	ratios := map[string]map[string]float64{} // scenario -> metric -> subject/ref
+	medians := map[string]map[string]map[string]float64{} // scenario -> server -> metric -> median
 	for _, sc := range scenarios {
 		servers := data[sc]
 		names := slices.Sorted(maps.Keys(servers))
@@ -94,7 +104,7 @@ func printTables(w io.Writer, dir, ref string) error {
 		}
 		fmt.Fprintf(w, "\n#### %s\n\nMedian of %d runs; ratios are to `%s` measured in the same run.\n\n", title, nruns, ref)
 		refRuns := servers[ref]
-		ratios[sc] = map[string]float64{}
+		medians[sc] = map[string]map[string]float64{}
 		if servers[names[0]][0].Mode == "burst" {
 			fmt.Fprintf(w, "| server | wall s | p50 ms | p99 ms | non-200 (max) | errors (max) | peak RSS MiB | server CPU s | wall ÷ %s | p99 ÷ %s | RSS ÷ %s |\n", ref, ref, ref)
 			fmt.Fprintf(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
@@ -103,9 +113,7 @@ func printTables(w io.Writer, dir, ref string) error {
 				wall, p50, p99 := med(rs, fWall), med(rs, fP50), med(rs, fP99)
 				rss, cpu := med(rs, fRSS), med(rs, fCPU)
 				rw, rp, rr := ratio(wall, med(refRuns, fWall)), ratio(p99, med(refRuns, fP99)), ratio(rss, med(refRuns, fRSS))
-				if s == subject {
-					ratios[sc]["wall"], ratios[sc]["rss"] = rw, rr
-				}
+				medians[sc][s] = map[string]float64{"wall": wall, "rss": rss}
 				fmt.Fprintf(w, "| %s | %.3f | %.0f | %.0f | %d | %d | %.1f | %.2f | %s | %s | %s |\n",
 					s, wall, p50, p99, maxInt(rs, func(r Result) int { return r.Non200 + r.BadBody }),
 					maxInt(rs, func(r Result) int { return r.Errors }), rss, cpu, fmtRatio(rw), fmtRatio(rp), fmtRatio(rr))
@@ -117,9 +125,7 @@ func printTables(w io.Writer, dir, ref string) error {
 				rs := servers[s]
 				rps, cpu, rpc := med(rs, fRPS), med(rs, fCPU), med(rs, fRPC)
 				r1, r2 := ratio(rps, med(refRuns, fRPS)), ratio(rpc, med(refRuns, fRPC))
-				if s == subject {
-					ratios[sc]["rps"] = r1
-				}
+				medians[sc][s] = map[string]float64{"rps": rps, "rpc": rpc}
 				fmt.Fprintf(w, "| %s | %.0f | %.2f | %.2f | %d | %d | %.2f | %.0f | %s | %s |\n",
 					s, rps, med(rs, fP50), med(rs, fP99), maxInt(rs, func(r Result) int { return r.Non200 + r.BadBody }),
 					maxInt(rs, func(r Result) int { return r.Errors }), cpu, rpc, fmtRatio(r1), fmtRatio(r2))
@@ -140,6 +146,9 @@ func printTables(w io.Writer, dir, ref string) error {
 			parts = append(parts, s+" "+strings.Join(vs, " / "))
 		}
 		fmt.Fprintf(w, "%s. [CPU-seconds used by other processes on the machine during that run.]\n", strings.Join(parts, "; "))
+		if pr := perRunRatios(servers, names, ref); pr != "" {
+			fmt.Fprintf(w, "\nPer-run ratios to `%s` (req/s, each server against the reference of the same run): %s.\n", ref, pr)
+		}
 		if k := kernelSummary(servers, names); k != "" {
 			fmt.Fprintf(w, "\nKernel TCP counters during the runs (sum): %s.\n", k)
 		}
@@ -147,14 +156,19 @@ func printTables(w io.Writer, dir, ref string) error {
 	// Targets.
 	var lines []string
 	for _, t := range targets {
-		r, ok := ratios[t.scenario][t.metric]
-		if !ok || r == 0 {
+		over := t.over
+		if over == "" {
+			over = ref
+		}
+		a, b := medians[t.scenario][t.server][t.metric], medians[t.scenario][over][t.metric]
+		r := ratio(a, b)
+		if r == 0 {
 			continue
 		}
 		pass := (t.atMost && r <= t.limit) || (!t.atMost && r >= t.limit)
 		op := map[bool]string{true: "≤", false: "≥"}[t.atMost]
 		mark := map[bool]string{true: "met", false: "MISSED"}[pass]
-		lines = append(lines, fmt.Sprintf("- (%s) %s %s ÷ %s = %.2f, target %s %.2f: %s", t.scenario, subject, t.metric, ref, r, op, t.limit, mark))
+		lines = append(lines, fmt.Sprintf("- (%s) %s %s ÷ %s = %.2f, target %s %.2f: %s", t.scenario, t.server, t.metric, over, r, op, t.limit, mark))
 	}
 	if len(lines) > 0 {
 		fmt.Fprintf(w, "\n#### Targets\n\n%s\n", strings.Join(lines, "\n"))
@@ -163,13 +177,52 @@ func printTables(w io.Writer, dir, ref string) error {
 }
 
 func rank(s, ref string) int {
-	switch s {
-	case ref:
+	switch {
+	case s == ref:
 		return 0
-	case subject:
+	case s == subject:
 		return 1
+	case strings.HasPrefix(s, subject+"-"), strings.HasPrefix(s, subject+"@"):
+		return 2
 	}
-	return 2
+	return 3
+}
+
+// perRunRatios lists, for throughput results, each server's req/s over
+// the reference's in the same run, and their median: the figure least
+// moved by a machine whose speed drifts between runs.
+func perRunRatios(servers map[string][]Result, names []string, ref string) string {
+	refByRun := map[int]float64{}
+	for _, r := range servers[ref] {
+		if r.Mode == "burst" {
+			return ""
+		}
+		refByRun[r.Run] = r.RPS
+	}
+	var parts []string
+	for _, s := range names {
+		if s == ref {
+			continue
+		}
+		var vs []string
+		var rs []float64
+		for _, r := range sortedRuns(servers[s]) {
+			if x := ratio(r.RPS, refByRun[r.Run]); x > 0 {
+				vs = append(vs, fmt.Sprintf("%.2f", x))
+				rs = append(rs, x)
+			}
+		}
+		if len(rs) == 0 {
+			continue
+		}
+		slices.Sort(rs)
+		m := rs[len(rs)/2]
+		if len(rs)%2 == 0 {
+			m = (rs[len(rs)/2-1] + rs[len(rs)/2]) / 2
+		}
+		parts = append(parts, fmt.Sprintf("%s %s (median %.2f)", s, strings.Join(vs, " / "), m))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func fWall(r Result) float64 { return r.WallSec }
