@@ -3,6 +3,8 @@ package ferry_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"testing"
@@ -59,22 +61,50 @@ func plainItems() http.Handler {
 }
 
 // ferryItems is examples/items with no delay, on the bare path (no
-// middleware of the service's own).
+// observer, no middleware of the service's own).
 func ferryItems(b *testing.B) http.Handler {
-	svc, err := ferry.New("items", "1.0.0", quiet)
+	return newFerryItems(b, quiet).Handler()
+}
+
+func newFerryItems(b *testing.B, opts ...ferry.Option) *ferry.Service {
+	svc, err := ferry.New("items", "1.0.0", opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
 	ferry.Handle(svc, itemsapi.GetItem, func(_ context.Context, in *itemsapi.GetItemInput) (*itemsapi.GetItemOutput, error) {
 		return &itemsapi.GetItemOutput{Body: itemsapi.Item{ItemID: in.ItemID}}, nil
 	})
-	return svc.Handler()
+	return svc
+}
+
+// ferryItemsHosted is examples/items started by a host configured by cfg
+// (its observers are joined when the host starts), logging at INFO into
+// nothing; the benchmark calls its handler directly.
+func ferryItemsHosted(cfg ferry.Config) func(*testing.B) http.Handler {
+	return func(b *testing.B) http.Handler {
+		logger := ferry.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+		svc := newFerryItems(b, logger)
+		cfg.Addr = "127.0.0.1:0"
+		h, err := ferry.NewHost(ferry.WithConfig(cfg), logger)
+		if err == nil {
+			err = h.Add(svc)
+		}
+		if err == nil {
+			err = h.Start(context.Background())
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = h.Shutdown(context.Background()) })
+		return svc.Handler()
+	}
 }
 
 // BenchmarkHTTPHandler is the CPU a request spends in the handler — the
 // part of the HTTP path a framework adds to, without the connection and
 // net/http's parsing, which the servers share — for the items endpoint
-// (GET /items/42, delay 0): Ferry's handler against bench/plain's.
+// (GET /items/42, delay 0): Ferry's handler against bench/plain's, on the
+// bare path (ferry) and with the default stack's parts switched on.
 // Besides ns/op (wall time) it reports cpu-ns/op, the process's CPU time
 // per request (the garbage collector's included), which moves less than
 // wall time on a machine other jobs share.
@@ -88,6 +118,7 @@ func BenchmarkHTTPHandler(b *testing.B) {
 	}{
 		{"plain", func(*testing.B) http.Handler { return plainItems() }},
 		{"ferry", ferryItems},
+		{"ferry-accesslog", ferryItemsHosted(ferry.Config{AccessLog: true})},
 	} {
 		b.Run("server="+c.name, func(b *testing.B) {
 			h := c.h(b)

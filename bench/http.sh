@@ -15,6 +15,8 @@
 #   items            examples/items: the full default stack (request ID,
 #                    recovery, metrics, logs at their default, tracing off)
 #   items-bare       the bare path: no metrics, no logs
+#   items-accesslog  the access log on (FERRY_ACCESS_LOG; off by default),
+#                    written to the server's log file
 #   items-metrics    metrics on          } not available yet: give their
 #   items-tracing    tracing on, to an   } environment in variant_env below
 #                    exporter that drops every span
@@ -86,6 +88,7 @@ variant_env() {
 	# are no metrics yet: add the settings that turn metrics and the access
 	# log off here when they land.
 	items-bare) echo "FERRY_LOG_LEVEL=error" ;;
+	items-accesslog) echo "FERRY_ACCESS_LOG=true" ;;
 	# Not available yet: one line each once metrics and tracing land, e.g.
 	# items-metrics) echo "FERRY_METRICS=on" ;;
 	# items-tracing) echo "OTEL_TRACES_EXPORTER=… " ;;

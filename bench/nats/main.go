@@ -49,6 +49,19 @@ func main() {
 	}
 }
 
+// ferryEnv returns the FERRY_* and OTEL_* variables set, which configure
+// the Ferry host (the variant measured).
+func ferryEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "FERRY_") || strings.HasPrefix(kv, "OTEL_") {
+			out = append(out, kv)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 type options struct {
 	d, warmup   time.Duration
 	slice       time.Duration
@@ -124,6 +137,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rep := report{
 		Machine:     machine(),
 		Command:     strings.TrimSpace("go run ./bench/nats " + strings.Join(args, " ")),
+		Env:         ferryEnv(),
 		Duration:    o.d.String(),
 		Slice:       sliceDur.String(),
 		Concurrency: o.concurrency,

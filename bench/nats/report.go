@@ -12,6 +12,7 @@ import (
 type report struct {
 	Machine     machineInfo          `json:"machine"`
 	Command     string               `json:"command"`
+	Env         []string             `json:"env,omitempty"`      // the FERRY_* and OTEL_* variables set: the Ferry variant
 	Duration    string               `json:"duration_per_round"` // per contender
 	Slice       string               `json:"slice"`
 	Concurrency int                  `json:"concurrency"`
@@ -115,6 +116,9 @@ func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/floa
 func (r *report) markdown(w io.Writer) {
 	m := r.Machine
 	fmt.Fprintf(w, "Machine: %d CPUs (GOMAXPROCS %d), %s, %s, %s.\n\n", m.CPUs, m.GOMAXPROCS, m.CPU, m.Go, m.OS)
+	if len(r.Env) > 0 {
+		fmt.Fprintf(w, "Ferry's environment: `%s`.\n\n", strings.Join(r.Env, " "))
+	}
 	fmt.Fprintf(w, "Command: `%s` (%s per contender per round in slices of %s, the contenders alternating every slice; %d callers; %d rounds; medians over the rounds).\n\n",
 		r.Command, r.Duration, r.Slice, r.Concurrency, r.Rounds)
 	fmt.Fprintln(w, "| contender | req/s (median) | req/s per round | p50 | p99 | allocs/op | B/op | CPU µs/op | process CPU | errors |")

@@ -5,11 +5,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"strconv"
 	"time"
 
@@ -91,7 +93,18 @@ func start(ctx context.Context) (_ *env, err error) {
 	ferry.Handle(svc, itemsapi.GetItem, func(_ context.Context, in *itemsapi.GetItemInput) (*itemsapi.GetItemOutput, error) {
 		return &itemsapi.GetItemOutput{Body: itemsapi.Item{ItemID: in.ItemID}}, nil
 	})
-	e.host, err = ferry.NewHost(ferry.WithConfig(ferry.Config{NATSURL: e.url, LogLevel: slog.LevelError}), ferry.WithLogger(quiet))
+	// The host's settings come from the environment (FERRY_*, OTEL_*), so
+	// that a variant — metrics or tracing on — is measured by setting its
+	// variables: FERRY_METRICS=… go run ./bench/nats.
+	cfg, err := ferry.LoadConfig(flag.NewFlagSet("ferry", flag.ContinueOnError), nil)
+	if err != nil {
+		return nil, err
+	}
+	cfg.NATSURL = e.url
+	if _, set := os.LookupEnv("FERRY_LOG_LEVEL"); !set {
+		cfg.LogLevel = slog.LevelError
+	}
+	e.host, err = ferry.NewHost(ferry.WithConfig(cfg), ferry.WithLogger(quiet))
 	if err != nil {
 		return nil, err
 	}
