@@ -75,29 +75,33 @@ func (s *Service) endpointMiddleware(name string, streaming bool) func(huma.Cont
 		if t, ok := hctx.(interface{ Transport() string }); ok {
 			transport = t.Transport()
 		}
-		req := &Request{
+		// Only an observed call has an outcome in its context to look for.
+		observed := s.observer.load() != nil
+		var id string
+		if observed {
+			id = incomingRequestID(hctx.Context(), hctx.Header(HeaderRequestID))
+		} else {
+			id = requestID(hctx.Header(HeaderRequestID))
+		}
+		call := &endpointCall{hctx: hctx, next: next}
+		req := &call.req
+		*req = Request{
 			Kind:      KindEndpoint,
 			Service:   s.name,
 			Name:      name,
 			Transport: transport,
-			ID:        incomingRequestID(hctx.Context(), hctx.Header(HeaderRequestID)),
-			header:    hctx.Header,
+			ID:        id,
 			logger:    s.logger,
 			streaming: streaming,
 			linkTrace: transport == TransportHTTP && s.config.TraceIncoming == TraceLink,
+			endpoint:  call,
 		}
 		hctx.SetHeader(HeaderRequestID, req.ID)
 		if streaming && transport == TransportHTTP {
 			liftWriteDeadline(hctx)
 		}
-		req.invoke = func(ctx context.Context) error {
-			next(huma.WithContext(hctx, ctx))
-			if req.outcome == nil {
-				return nil // not a nil *Error in a non-nil error
-			}
-			return req.outcome
-		}
-		ctx := withRequest(hctx.Context(), req)
+		call.ctx = requestContext{Context: hctx.Context(), req: req}
+		var ctx context.Context = &call.ctx
 		var err error
 		if budget, ok := s.callBudget(req); !ok {
 			// The caller's deadline passed before the call reached us: answer
@@ -119,9 +123,66 @@ func (s *Service) endpointMiddleware(name string, streaming bool) func(huma.Cont
 				req.outcome = fe
 			}
 		}
-		noteOutcome(ctx, name, req.outcome)
+		if observed {
+			noteOutcome(ctx, name, req.outcome)
+		}
 	}
 }
+
+// endpointCall is one endpoint call through the service's chain, in one
+// allocation (a request's own cost is mostly allocations): its Request,
+// the context that carries the Request, and what the innermost step runs.
+type endpointCall struct {
+	req  Request
+	ctx  requestContext
+	hctx huma.Context       // as the transport gave it
+	next func(huma.Context) // Huma's step: decode, validate, call the handler, write
+	with contextOverride    // hctx with the chain's context, for next
+}
+
+// run is the call's innermost step: Huma runs the operation with the
+// chain's context, and the error answered, if any, is the outcome.
+func (c *endpointCall) run(ctx context.Context) error {
+	c.with = contextOverride{humaContext: c.hctx, ctx: ctx}
+	c.next(&c.with)
+	if c.req.outcome == nil {
+		return nil // not a nil *Error in a non-nil error
+	}
+	return c.req.outcome
+}
+
+// requestContext is context.WithValue(parent, requestKey{}, req) that
+// lives in the endpointCall.
+type requestContext struct {
+	context.Context
+	req *Request
+}
+
+// Value implements context.Context.
+func (c *requestContext) Value(key any) any {
+	if _, ok := key.(requestKey); ok {
+		return c.req
+	}
+	return c.Context.Value(key)
+}
+
+// contextOverride is huma.WithContext(hctx, ctx) that lives in the
+// endpointCall.
+type contextOverride struct {
+	humaContext
+	ctx context.Context
+}
+
+// humaContext names the embedded huma.Context apart from its Context
+// method.
+type humaContext = huma.Context
+
+// Context implements huma.Context.
+func (c *contextOverride) Context() context.Context { return c.ctx }
+
+// Unwrap returns the Huma context it overrides, as huma.WithContext's
+// does (humago.Unwrap follows it).
+func (c *contextOverride) Unwrap() huma.Context { return c.humaContext }
 
 // callBudget returns the time a call may take: the caller's budget from
 // the Ferry-Timeout header, capped by Config.CallTimeoutMax; for a NATS

@@ -67,15 +67,29 @@ type Request struct {
 	// linkTrace: the incoming trace context is untrusted (an HTTP request
 	// under TraceLink) and is not passed on.
 	linkTrace bool
+	// endpoint is an endpoint call's Huma side (http.go), which gives the
+	// headers and the innermost step instead of header and invoke.
+	endpoint *endpointCall
 }
 
 // Header returns the value of the named request header (HTTP header or NATS
 // message header), matched case-insensitively; "" when absent.
 func (r *Request) Header(name string) string {
-	if r.header == nil {
+	switch {
+	case r.endpoint != nil:
+		return r.endpoint.hctx.Header(name)
+	case r.header == nil:
 		return ""
 	}
 	return r.header(name)
+}
+
+// step runs the transport's innermost step.
+func (r *Request) step(ctx context.Context) error {
+	if r.endpoint != nil {
+		return r.endpoint.run(ctx)
+	}
+	return r.invoke(ctx)
 }
 
 type requestKey struct{}

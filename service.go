@@ -45,7 +45,7 @@ type Service struct {
 	api     huma.API
 	mux     *http.ServeMux
 	adapter *recordingAdapter
-	chain   Handler // the middleware chain, innermost: Request.invoke
+	chain   Handler // the middleware chain, innermost: Request.step
 	// observer sees every request and delivery (observe.go); set by the
 	// host when it starts the service.
 	observer     observerSlot
@@ -124,7 +124,7 @@ func New(name, version string, opts ...Option) (*Service, error) {
 // a call refused as overloaded costs nothing more. Authentication runs
 // inside the user's middleware, which sees its refusals as outcomes.
 func (s *Service) buildChain() {
-	invoke := Recover(s.logger)(func(ctx contextT, req *Request) error { return req.invoke(ctx) })
+	invoke := Recover(s.logger)(func(ctx contextT, req *Request) error { return req.step(ctx) })
 	mws := make([]Middleware, 0, len(s.middleware)+2)
 	mws = append(append(append(mws, s.limit), s.middleware...), s.authenticate)
 	s.chain = chain(invoke, mws...)
