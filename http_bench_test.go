@@ -118,6 +118,7 @@ func BenchmarkHTTPHandler(b *testing.B) {
 	}{
 		{"plain", func(*testing.B) http.Handler { return plainItems() }},
 		{"ferry", ferryItems},
+		{"ferry-default", ferryItemsHosted(ferry.Config{})}, // the host's default stack
 		{"ferry-accesslog", ferryItemsHosted(ferry.Config{AccessLog: true})},
 	} {
 		b.Run("server="+c.name, func(b *testing.B) {
