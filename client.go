@@ -59,7 +59,14 @@ type clientJS struct {
 	once sync.Once
 	js   jetstream.JetStream
 	err  error
+	// replicas is the stream replicas of what the clients create (the
+	// host's FERRY_STREAM_REPLICAS; 1 for a client made by NewClient).
+	replicas int
+	jobs     clientJobs
 }
+
+// replicas is how many replicas what the client creates gets.
+func (c *Client) replicas() int { return max(1, c.js.replicas) }
 
 // NewClient returns a client that calls over nc.
 func NewClient(nc *nats.Conn, opts ...ClientOption) *Client {

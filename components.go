@@ -137,7 +137,26 @@ func (h *Host) provision(ctx context.Context) error {
 			return err
 		}
 	}
-	if subscribed {
+	var jobKinds []string
+	for _, s := range h.services {
+		for _, j := range s.jobs {
+			jobKinds = append(jobKinds, j.jobName())
+		}
+	}
+	if len(jobKinds) > 0 {
+		if v := b.Conn().ConnectedServerVersion(); !broker.AtLeast(v, broker.JobsMinServerVersion) {
+			return fmt.Errorf("ferry: %w", errJobsServerTooOld(v))
+		}
+		for _, name := range jobKinds { // the worker service owns its job kinds' streams
+			if err := provision.Stream(ctx, js, jobStreamConfig(name, replicas, maxMsg), mode, provision.Owner, h.logger); err != nil {
+				return err
+			}
+		}
+		if _, err := provision.Bucket(ctx, js, jobBucketConfig(replicas), mode, provision.User); err != nil {
+			return err
+		}
+	}
+	if subscribed || len(jobKinds) > 0 {
 		// Shared by every subscription: created when missing, never rewritten.
 		dlq := deadLetterStreamConfig(replicas)
 		if err := provision.Stream(ctx, js, dlq, mode, provision.User, h.logger); err != nil {
@@ -152,12 +171,13 @@ func (h *Host) provision(ctx context.Context) error {
 	}
 	client := NewClient(b.Conn(), ClientWithMiddleware(h.clientMW...))
 	client.js.once.Do(func() { client.js.js = js })
+	client.js.replicas = replicas
 	if b.Embedded() && b.URL() == "" {
 		client.hint = " (this process runs its own embedded broker, which no other process can reach: start the process that serves it with FERRY_NATS_LISTEN and this one on the same FERRY_DATA_DIR, or both with FERRY_NATS_URL)"
 	}
 	for _, s := range h.services {
 		rt := serviceRuntime{client: client.with(s.clientMW), js: js, retryScale: h.retryScale, health: &h.health}
-		if len(s.subs) > 0 {
+		if len(s.subs) > 0 || len(s.jobs) > 0 {
 			rt.state, err = provision.Bucket(ctx, js, jetstream.KeyValueConfig{
 				Bucket:         naming.StateBucket(s.name),
 				Description:    "Ferry: the durable state of service " + s.name + "'s subscriptions (idempotency claims, delivery records)",

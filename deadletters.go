@@ -156,6 +156,11 @@ func ReplayDeadLetter(ctx context.Context, c *Client, seq uint64) (PublishResult
 	}
 	res := PublishResult{ID: "replay:" + strconv.FormatUint(seq, 10) + ":" + h.Get(naming.HeaderDLQMsgID)}
 	msg := nats.NewMsg(naming.ReplaySubject(topic, service, consumer))
+	target := naming.TopicStream(topic)
+	if consumer == naming.JobDeadLetterConsumer { // a failed job: its kind's queue, run again
+		msg.Subject, target = naming.JobRunSubject(topic), naming.JobStream(topic)
+		msg.Header.Set(naming.HeaderJobReplay, "1")
+	}
 	for k, vs := range h {
 		lower := strings.ToLower(k)
 		if strings.HasPrefix(lower, "nats-") || strings.HasPrefix(lower, strings.ToLower(dlqHeaderPrefix)) {
@@ -166,7 +171,7 @@ func ReplayDeadLetter(ctx context.Context, c *Client, seq uint64) (PublishResult
 	msg.Header.Set(naming.HeaderMsgID, res.ID)
 	msg.Data = raw.Data
 	js, _ := c.jetStream() // made by deadLetterStream
-	ack, err := js.PublishMsg(ctx, msg, jetstream.WithExpectStream(naming.TopicStream(topic)))
+	ack, err := js.PublishMsg(ctx, msg, jetstream.WithExpectStream(target))
 	if err != nil {
 		res.Err = publishError(topic, err)
 		return res, fmt.Errorf("ferry: replay dead letter %d: %w", seq, res.Err)

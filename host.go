@@ -222,6 +222,9 @@ func (h *Host) start(ctx context.Context) (*lifecycle.Group, error) {
 			for _, sub := range s.subs {
 				subs = append(subs, sub)
 			}
+			for _, j := range s.jobs {
+				subs = append(subs, j)
+			}
 		}
 		g.Add(endpoints...)
 		g.Add(subs...)

@@ -16,6 +16,8 @@ const (
 	KindEndpoint Kind = "endpoint"
 	// KindEvent is a message delivered to a subscription.
 	KindEvent Kind = "event"
+	// KindJob is a run of a job's handler.
+	KindJob Kind = "job"
 )
 
 // Transport names, as found in [Request.Transport].

@@ -66,6 +66,7 @@ type Service struct {
 	messages  *messageSchemas
 	published map[string]topicDecl // topics the service publishes, by name
 	subs      []subscriber
+	jobs      []jobWorker // the job kinds it runs (HandleJob)
 }
 
 // New creates a service named name at version version. The name must match
@@ -275,11 +276,27 @@ func (s *Service) addSubscription(sub subscriber, d topicDecl) {
 	s.subs = append(s.subs, sub)
 }
 
-// usesEvents reports whether the service publishes or subscribes.
+// addJob records a job kind the service runs.
+func (s *Service) addJob(j jobWorker) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		panic(fmt.Sprintf("ferry: HandleJob %s on service %s: %v", j.jobName(), s.name, errAlreadyStarted))
+	}
+	for _, other := range s.jobs {
+		if other.jobName() == j.jobName() {
+			panic(fmt.Sprintf("ferry: HandleJob %s on service %s: the job is already bound on this service", j.jobName(), s.name))
+		}
+	}
+	s.jobs = append(s.jobs, j)
+}
+
+// usesEvents reports whether the service publishes, subscribes or runs
+// jobs: whether it needs JetStream.
 func (s *Service) usesEvents() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.published) > 0 || len(s.subs) > 0
+	return len(s.published) > 0 || len(s.subs) > 0 || len(s.jobs) > 0
 }
 
 // errAlreadyStarted reports binding or hosting a service twice.

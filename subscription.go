@@ -417,11 +417,17 @@ func describe(err error) string {
 	return err.Error()
 }
 
-// storeDeadLetter stores the event in the dead-letter stream with its
-// original headers and payload, where it failed and why.
+// storeDeadLetter stores the event in the dead-letter stream.
 func (s *subscription[T]) storeDeadLetter(ctx context.Context, d *worker.Delivery, reason string) error {
+	return storeDeadLetter(ctx, s.js, d, reason, s.topic.name, s.svc.name, s.consumer)
+}
+
+// storeDeadLetter stores a message in the dead-letter stream with its
+// original headers and payload, where it failed (topic or job name,
+// service, consumer) and why.
+func storeDeadLetter(ctx context.Context, js jetstream.JetStream, d *worker.Delivery, reason, topic, service, consumer string) error {
 	msg, md := d.Msg, d.Meta
-	dl := nats.NewMsg(naming.DeadLetterSubject(s.topic.name, s.svc.name, s.consumer))
+	dl := nats.NewMsg(naming.DeadLetterSubject(topic, service, consumer))
 	for k, vs := range msg.Headers() {
 		if strings.HasPrefix(strings.ToLower(k), "nats-") {
 			continue // JetStream's own: message ID, expectations; kept below where useful
@@ -431,10 +437,10 @@ func (s *subscription[T]) storeDeadLetter(ctx context.Context, d *worker.Deliver
 	if len(reason) > 2000 {
 		reason = reason[:2000] + "…"
 	}
-	dl.Header.Set(naming.HeaderMsgID, fmt.Sprintf("dlq:%s:%d:%s", md.Stream, md.Sequence.Stream, naming.Durable(s.svc.name, s.consumer)))
-	dl.Header.Set(naming.HeaderDLQTopic, s.topic.name)
-	dl.Header.Set(naming.HeaderDLQService, s.svc.name)
-	dl.Header.Set(naming.HeaderDLQConsumer, s.consumer)
+	dl.Header.Set(naming.HeaderMsgID, fmt.Sprintf("dlq:%s:%d:%s", md.Stream, md.Sequence.Stream, naming.Durable(service, consumer)))
+	dl.Header.Set(naming.HeaderDLQTopic, topic)
+	dl.Header.Set(naming.HeaderDLQService, service)
+	dl.Header.Set(naming.HeaderDLQConsumer, consumer)
 	dl.Header.Set(naming.HeaderDLQError, reason)
 	dl.Header.Set(naming.HeaderDLQDeliveries, strconv.FormatUint(d.Attempt, 10))
 	dl.Header.Set(naming.HeaderDLQStream, md.Stream)
@@ -445,7 +451,7 @@ func (s *subscription[T]) storeDeadLetter(ctx context.Context, d *worker.Deliver
 		dl.Header.Set(naming.HeaderDLQMsgID, id)
 	}
 	dl.Data = msg.Data()
-	_, err := s.js.PublishMsg(ctx, dl, jetstream.WithExpectStream(naming.DeadLetterStream))
+	_, err := js.PublishMsg(ctx, dl, jetstream.WithExpectStream(naming.DeadLetterStream))
 	return err
 }
 

@@ -24,6 +24,11 @@ import (
 // per-key expiry (KV LimitMarkerTTL) needs.
 const MinServerVersion = "2.11.0"
 
+// JobsMinServerVersion is the oldest nats-server that runs jobs: 2.12
+// brought message schedules, which hold a job until its time without a
+// worker or an ack-pending slot.
+const JobsMinServerVersion = "2.12.0"
+
 // Options configure Open.
 type Options struct {
 	// URL, when set, is the external server or cluster (comma-separated

@@ -107,6 +107,9 @@ func redact(urls string) string {
 
 // atLeast reports whether version v (major.minor.patch, with an optional
 // suffix) is at least min.
+// AtLeast reports whether server version v is minimum or newer.
+func AtLeast(v, minimum string) bool { return atLeast(v, minimum) }
+
 func atLeast(v, minimum string) bool {
 	a, b := parseVersion(v), parseVersion(minimum)
 	for i := range a {

@@ -164,3 +164,54 @@ func Durable(service, consumer string) string { return service + "~" + consumer 
 // StateBucket is the key-value bucket of a service's durable state: the
 // idempotency claims and delivery records of its subscriptions.
 func StateBucket(service string) string { return "ferry-state-" + service }
+
+// Jobs (docs/jobs.md).
+const (
+	// JobBucket is the key-value bucket of every job's record.
+	JobBucket = "ferry-jobs"
+	// JobPrefix starts the subjects of jobs: ferry.job.<name>.…
+	JobPrefix = "ferry.job"
+	// JobConsumer is the durable consumer every replica of a job kind's
+	// worker service shares.
+	JobConsumer = "worker"
+	// JobDeadLetterConsumer stands for the consumer in a job's dead
+	// letters (ferry.dlq.<job>.<service>.~job): no subscription's consumer
+	// name can contain '~'.
+	JobDeadLetterConsumer = "~job"
+
+	// Headers of a job's message.
+	HeaderJobID          = "Ferry-Job-Id"
+	HeaderJobMaxAttempts = "Ferry-Job-Max-Attempts"
+	HeaderJobTimeout     = "Ferry-Job-Timeout"
+	HeaderJobEnqueued    = "Ferry-Job-Enqueued"
+	HeaderJobRunAt       = "Ferry-Job-Run-At"
+	HeaderJobKey         = "Ferry-Job-Key"
+	// HeaderJobReplay marks a failed job's message replayed from the
+	// dead-letter stream: it runs again although its record says failed.
+	HeaderJobReplay = "Ferry-Job-Replay"
+)
+
+// CheckJobName reports whether name is a valid job kind name.
+func CheckJobName(name string) error {
+	return check("job name", name, endpointNamePattern)
+}
+
+// JobStream returns the stream of a job kind: ferryjob-<name> (a topic's
+// stream always starts with "ferry-", so the two never meet).
+func JobStream(job string) string { return "ferryjob-" + job }
+
+// JobRunSubject is where a job kind's jobs wait for a worker.
+func JobRunSubject(job string) string { return JobPrefix + "." + job + ".run" }
+
+// JobScheduleSubject holds a job until its time: a JetStream message
+// schedule that then publishes it on JobRunSubject.
+func JobScheduleSubject(job, id string) string { return JobPrefix + "." + job + ".at." + id }
+
+// JobCancelSubject is where a cancel tells the replica running a job to
+// cancel its handler (core NATS; the record is the durable word).
+func JobCancelSubject(job, id string) string { return JobPrefix + "." + job + ".cancel." + id }
+
+// JobSubjects are the subjects of a job kind's stream.
+func JobSubjects(job string) []string {
+	return []string{JobRunSubject(job), JobPrefix + "." + job + ".at.*"}
+}

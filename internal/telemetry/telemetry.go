@@ -17,6 +17,7 @@ import (
 const (
 	KindEndpoint = "endpoint"
 	KindEvent    = "event"
+	KindJob      = "job"
 )
 
 // Results of an event delivery, as in Outcome.Result.

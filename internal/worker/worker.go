@@ -74,6 +74,10 @@ type Delivery struct {
 	// Data is the handler's own, for the Settled hook (what it began
 	// observing, say); nil when the handler did not run.
 	Data any
+	// MaxAttempts and Timeout are this message's limits: the worker's,
+	// or what Config.Limits read from the message.
+	MaxAttempts int
+	Timeout     time.Duration
 }
 
 // Settled says how a delivery was settled, for the Settled hook.
@@ -131,6 +135,10 @@ type Config struct {
 	MaxAttempts int
 	// Backoff is the delay before attempt n+1 after n failed ones.
 	Backoff func(n uint64) time.Duration
+	// Limits, when set, reads a message's own limits (a job's), given the
+	// worker's: what it returns replaces MaxAttempts and Timeout for that
+	// message; a value below 1 keeps the worker's.
+	Limits func(msg jetstream.Msg) (maxAttempts int, timeout time.Duration)
 	// Handle runs one delivery. The worker recovers a panic in it as a
 	// failed run.
 	Handle func(ctx context.Context, d *Delivery) Result
@@ -586,7 +594,16 @@ func (w *Worker) run(msg jetstream.Msg, r *running) {
 		_ = msg.Nak()
 		return
 	}
-	d := &Delivery{Msg: msg, Meta: md, Attempt: md.NumDelivered, Received: received}
+	d := &Delivery{Msg: msg, Meta: md, Attempt: md.NumDelivered, Received: received, MaxAttempts: w.cfg.MaxAttempts, Timeout: w.cfg.Timeout}
+	if w.cfg.Limits != nil {
+		n, t := w.cfg.Limits(msg)
+		if n > 0 {
+			d.MaxAttempts = n
+		}
+		if t > 0 {
+			d.Timeout = t
+		}
+	}
 	if w.skipped(md.Sequence.Stream) {
 		w.ack(msg, md, record{}) // acknowledged before its consumer was recreated
 		w.settle(d, Settlement{How: Skipped})
@@ -601,13 +618,13 @@ func (w *Worker) run(msg jetstream.Msg, r *running) {
 	case rec.Verdict != "":
 		w.deadLetter(d, rec, rec.Verdict, false) // decided before: the handler does not run again
 		return
-	case d.Attempt > uint64(w.cfg.MaxAttempts):
+	case d.Attempt > uint64(d.MaxAttempts):
 		w.deadLetter(d, rec, fmt.Sprintf("delivered %d times without an acknowledgement: the handler hung past its ack wait, or its process died",
 			d.Attempt-1), false)
 		return
 	}
 
-	ctx, cancel := context.WithTimeout(w.base, w.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(w.base, d.Timeout)
 	r.set(msg, ctx)
 	res := w.handle(ctx, d)
 	r.set(nil, nil)
@@ -623,12 +640,12 @@ func (w *Worker) run(msg jetstream.Msg, r *running) {
 	case res.Outcome == Defer:
 		w.handBack(msg, res.Delay)
 		w.settle(d, Settlement{How: Deferred, Ran: true})
-	case res.Outcome == DeadLetter, d.Attempt >= uint64(w.cfg.MaxAttempts):
+	case res.Outcome == DeadLetter, d.Attempt >= uint64(d.MaxAttempts):
 		w.deadLetter(d, rec, res.Reason, true)
 	default:
 		delay := w.cfg.Backoff(d.Attempt)
 		w.log.Warn("ferry: handler failed; retrying", slog.String("worker", w.cfg.Name), slog.Uint64("sequence", md.Sequence.Stream),
-			slog.Uint64("attempt", d.Attempt), slog.Int("max_attempts", w.cfg.MaxAttempts), slog.Duration("retry_in", delay),
+			slog.Uint64("attempt", d.Attempt), slog.Int("max_attempts", d.MaxAttempts), slog.Duration("retry_in", delay),
 			slog.String("err", res.Reason))
 		_ = msg.NakWithDelay(delay)
 		w.settle(d, Settlement{How: Retried, Ran: true, Reason: res.Reason})

@@ -1,0 +1,191 @@
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrNotFound is the error of a job that has no record (never enqueued, or
+// removed after its retention).
+var ErrNotFound = errors.New("job not found")
+
+// ErrNoChange, returned by an update function, leaves the record as it is.
+var ErrNoChange = errors.New("no change")
+
+// maxConflicts bounds the compare-and-set retries of one update: each
+// conflict means another writer changed the record meanwhile, and the
+// update is applied again to what it wrote.
+const maxConflicts = 32
+
+// Store is the records of jobs in one key-value bucket. It is safe for
+// concurrent use.
+type Store struct {
+	kv jetstream.KeyValue
+	js jetstream.JetStream
+}
+
+// NewStore returns the store over the bucket kv, written through js.
+func NewStore(js jetstream.JetStream, kv jetstream.KeyValue) *Store {
+	return &Store{kv: kv, js: js}
+}
+
+// recordKey is the key of a job's record.
+func recordKey(id string) string { return "r." + id }
+
+// uniqueKey is the key of a uniqueness marker: the job's name and a hash
+// of the caller's key (any string, of any length, becomes a valid key).
+func uniqueKey(job, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "u." + job + "." + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// Create stores a new record. It fails with jetstream.ErrKeyExists when
+// the job has one.
+func (s *Store) Create(ctx context.Context, rec *Record) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	rev, err := s.kv.Create(ctx, recordKey(rec.ID), data)
+	if err != nil {
+		return err
+	}
+	rec.Revision = rev
+	return nil
+}
+
+// Get returns a job's record, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (*Record, error) {
+	e, err := s.kv.Get(ctx, recordKey(id))
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil, ErrNotFound
+	case err != nil:
+		return nil, err
+	}
+	return decode(e)
+}
+
+func decode(e jetstream.KeyValueEntry) (*Record, error) {
+	rec := new(Record)
+	if err := json.Unmarshal(e.Value(), rec); err != nil {
+		return nil, fmt.Errorf("job record %s: %w", e.Key(), err)
+	}
+	rec.Revision = e.Revision()
+	return rec, nil
+}
+
+// Update applies change to the job's current record and writes it back
+// if no one wrote it meanwhile; on a conflict it reads the record again
+// and applies change again, so change must decide from the record alone.
+// change returns how long the record is kept after this write (0: until
+// the next one), or ErrNoChange to leave it, or another error to stop.
+// Update returns the record as it is after the call.
+func (s *Store) Update(ctx context.Context, id string, change func(*Record) (keep time.Duration, err error)) (*Record, error) {
+	for range maxConflicts {
+		rec, err := s.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		keep, err := change(rec)
+		if errors.Is(err, ErrNoChange) {
+			return rec, nil
+		}
+		if err != nil {
+			return rec, err
+		}
+		err = s.put(ctx, rec, keep)
+		if err == nil {
+			return rec, nil
+		}
+		if !conflict(err) {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("job %s: record changed %d times during one update", id, maxConflicts)
+}
+
+// Put writes rec if its key is still at rec.Revision, kept for keep after
+// this write (0: until the next one). A write that lost a race fails with
+// an error for which Conflict holds.
+func (s *Store) Put(ctx context.Context, rec *Record, keep time.Duration) error {
+	return s.put(ctx, rec, keep)
+}
+
+func (s *Store) put(ctx context.Context, rec *Record, keep time.Duration) error {
+	rec.UpdatedAt = time.Now().UTC()
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if keep <= 0 {
+		rev, err := s.kv.Update(ctx, recordKey(rec.ID), data, rec.Revision)
+		if err == nil {
+			rec.Revision = rev
+		}
+		return err
+	}
+	// KV's Update takes no TTL: this is its wire form with one.
+	msg := nats.NewMsg("$KV." + s.kv.Bucket() + "." + recordKey(rec.ID))
+	msg.Data = data
+	ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(rec.Revision), jetstream.WithMsgTTL(keep))
+	if err != nil {
+		return err
+	}
+	rec.Revision = ack.Sequence
+	return nil
+}
+
+// Conflict reports whether err is a compare-and-set that lost: the record
+// changed since it was read.
+func Conflict(err error) bool { return conflict(err) }
+
+func conflict(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+	}
+	return errors.Is(err, jetstream.ErrKeyExists)
+}
+
+// Reserve claims the uniqueness key of a job for window: the first caller
+// stores id and gets it back with first set; a later one, within the
+// window, gets the id stored first.
+func (s *Store) Reserve(ctx context.Context, job, key, id string, window time.Duration) (got string, first bool, err error) {
+	k := uniqueKey(job, key)
+	_, err = s.kv.Create(ctx, k, []byte(id), jetstream.KeyTTL(window))
+	switch {
+	case err == nil:
+		return id, true, nil
+	case !errors.Is(err, jetstream.ErrKeyExists):
+		return "", false, err
+	}
+	e, err := s.kv.Get(ctx, k)
+	if err != nil {
+		return "", false, err // expired between the two calls: the caller retries
+	}
+	return string(e.Value()), false, nil
+}
+
+// Watch follows a job's record: the current one first (if any), then
+// every change, until ctx ends or Stop is called.
+func (s *Store) Watch(ctx context.Context, id string) (jetstream.KeyWatcher, error) {
+	return s.kv.Watch(ctx, recordKey(id))
+}
+
+// Decode reads a watched entry; nil for a deleted or expired record.
+func Decode(e jetstream.KeyValueEntry) (*Record, error) {
+	if e == nil || e.Operation() != jetstream.KeyValuePut {
+		return nil, nil
+	}
+	return decode(e)
+}

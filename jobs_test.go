@@ -1,0 +1,253 @@
+package ferry_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferrygo/ferry"
+	"github.com/ferrygo/ferry/ferrytest"
+)
+
+// ReportRequest and RenderedReport are the test job's input and output.
+type ReportRequest struct {
+	Name  string `json:"name" minLength:"1"`
+	Pages int    `json:"pages,omitempty" minimum:"0"`
+}
+
+type RenderedReport struct {
+	URL string `json:"url"`
+}
+
+var reportJob = ferry.Job[ReportRequest, RenderedReport]{Name: "report", Description: "Renders a report."}
+
+// fastJobs makes retries quick in tests.
+var fastJobs = []ferry.JobOption{ferry.JobBackoff(10*time.Millisecond, 50*time.Millisecond), ferry.JobMaxAttempts(3)}
+
+// waitJob waits for a job to reach a final state and returns its record.
+func waitJob(t *testing.T, c *ferry.Client, id string) *ferry.JobRecord[RenderedReport] {
+	t.Helper()
+	var rec *ferry.JobRecord[RenderedReport]
+	ferrytest.Eventually(t, func() bool {
+		var err error
+		rec, err = reportJob.Get(context.Background(), c, id)
+		return err == nil && rec.State.Final()
+	}, "job %s ends (%+v)", id, &rec)
+	return rec
+}
+
+func TestJobOutcomes(t *testing.T) {
+	var calls counter
+	svc := ferry.MustNew("reports", "1.0.0", ferry.WithoutHTTP(), quiet)
+	ferry.HandleJob(svc, reportJob, func(ctx context.Context, in *ReportRequest, p *ferry.Progress) (*RenderedReport, error) {
+		n := calls.add(in.Name)
+		p.Set(50, "half way")
+		switch {
+		case strings.HasPrefix(in.Name, "flaky") && n <= 1:
+			return nil, errors.New("renderer busy")
+		case strings.HasPrefix(in.Name, "broken"):
+			return nil, errors.New("renderer on fire")
+		case strings.HasPrefix(in.Name, "refused"):
+			return nil, ferry.Permanent(errors.New("report refused"))
+		case strings.HasPrefix(in.Name, "panics"):
+			panic("renderer bug")
+		}
+		if ferry.JobFromContext(ctx) == "" {
+			t.Error("no job ID in the handler's context")
+		}
+		return &RenderedReport{URL: "https://reports.example/" + in.Name}, nil
+	}, fastJobs...)
+	h := ferrytest.Start(t, svc)
+	ctx := context.Background()
+
+	tests := []struct {
+		name     string
+		state    ferry.JobState
+		attempts int
+		lastErr  string
+	}{
+		{"ok", ferry.JobSucceeded, 1, ""},
+		{"flaky", ferry.JobSucceeded, 2, ""},
+		{"broken", ferry.JobFailed, 3, "renderer on fire"},
+		{"refused", ferry.JobFailed, 1, "report refused"},
+		{"panics", ferry.JobFailed, 3, "panic: renderer bug"},
+	}
+	ids := map[string]string{}
+	for _, tt := range tests {
+		id, err := reportJob.Enqueue(ctx, h.Client, &ReportRequest{Name: tt.name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(id) != 26 {
+			t.Fatalf("job ID %q: want 26 characters", id)
+		}
+		ids[tt.name] = id
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := waitJob(t, h.Client, ids[tt.name])
+			if rec.State != tt.state || rec.Attempts != tt.attempts || !strings.Contains(rec.LastError, tt.lastErr) {
+				t.Errorf("record %+v: want state %s after %d attempts, error %q", rec, tt.state, tt.attempts, tt.lastErr)
+			}
+			if tt.state == ferry.JobSucceeded {
+				if rec.Result == nil || rec.Result.URL != "https://reports.example/"+tt.name {
+					t.Errorf("result %+v", rec.Result)
+				}
+				if rec.Progress == nil || rec.Progress.Percent != 100 {
+					t.Errorf("progress %+v: want 100 once succeeded", rec.Progress)
+				}
+				if rec.FinishedAt.Before(rec.StartedAt) || rec.StartedAt.Before(rec.EnqueuedAt) {
+					t.Errorf("timestamps out of order: %+v", rec)
+				}
+			}
+		})
+	}
+	// Failed jobs are dead-lettered like events, with the job's name.
+	dls, err := ferry.ListDeadLetters(ctx, h.Client, ferry.DeadLetterFilter{Topic: "report"}, 10)
+	if err != nil || len(dls) != 3 {
+		t.Fatalf("dead letters %+v, %v: want the three failed jobs", dls, err)
+	}
+}
+
+func TestEnqueueRefusesBadInput(t *testing.T) {
+	svc := ferry.MustNew("reports", "1.0.0", ferry.WithoutHTTP(), quiet)
+	ferry.HandleJob(svc, reportJob, func(ctx context.Context, in *ReportRequest, p *ferry.Progress) (*RenderedReport, error) {
+		return &RenderedReport{}, nil
+	})
+	h := ferrytest.Start(t, svc)
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		in     *ReportRequest
+		opts   []ferry.EnqueueOption
+		status int
+	}{
+		{"schema", &ReportRequest{Name: ""}, nil, http.StatusUnprocessableEntity},
+		{"negative attempts", &ReportRequest{Name: "x"}, []ferry.EnqueueOption{ferry.EnqueueMaxAttempts(-1)}, 0},
+		{"key without window", &ReportRequest{Name: "x"}, []ferry.EnqueueOption{ferry.EnqueueKey("k", 0)}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := reportJob.Enqueue(ctx, h.Client, tt.in, tt.opts...)
+			if err == nil {
+				t.Fatal("enqueued")
+			}
+			var fe *ferry.Error
+			if tt.status != 0 && (!errors.As(err, &fe) || fe.Status != tt.status) {
+				t.Errorf("error %v: want status %d", err, tt.status)
+			}
+		})
+	}
+	if _, err := reportJob.Get(ctx, h.Client, "not-a-job"); !isStatus(err, http.StatusNotFound) {
+		t.Errorf("Get of a bad ID: %v; want 404", err)
+	}
+	if _, err := reportJob.Get(ctx, h.Client, "aaaaaaaaaaaaaaaaaaaaaaaaaa"); !isStatus(err, http.StatusNotFound) {
+		t.Errorf("Get of an unknown ID: %v; want 404", err)
+	}
+}
+
+func isStatus(err error, status int) bool {
+	var fe *ferry.Error
+	return errors.As(err, &fe) && fe.Status == status
+}
+
+func TestEnqueueKeyReturnsTheSameJob(t *testing.T) {
+	var calls counter
+	svc := ferry.MustNew("reports", "1.0.0", ferry.WithoutHTTP(), quiet)
+	ferry.HandleJob(svc, reportJob, func(ctx context.Context, in *ReportRequest, p *ferry.Progress) (*RenderedReport, error) {
+		calls.add(in.Name)
+		return &RenderedReport{}, nil
+	})
+	h := ferrytest.Start(t, svc)
+	ctx := context.Background()
+	first, err := reportJob.Enqueue(ctx, h.Client, &ReportRequest{Name: "once"}, ferry.EnqueueKey("order-42", time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		again, err := reportJob.Enqueue(ctx, h.Client, &ReportRequest{Name: "once"}, ferry.EnqueueKey("order-42", time.Hour))
+		if err != nil || again != first {
+			t.Fatalf("retried enqueue: %q, %v; want %q", again, err, first)
+		}
+	}
+	waitJob(t, h.Client, first)
+	other, err := reportJob.Enqueue(ctx, h.Client, &ReportRequest{Name: "other"}, ferry.EnqueueKey("order-43", time.Hour))
+	if err != nil || other == first {
+		t.Fatalf("another key: %q, %v", other, err)
+	}
+	waitJob(t, h.Client, other)
+	if calls.get("once") != 1 {
+		t.Errorf("the keyed job ran %d times; want 1", calls.get("once"))
+	}
+}
+
+func TestScheduledJobWaitsForItsTime(t *testing.T) {
+	var mu sync.Mutex
+	var ranAt time.Time
+	svc := ferry.MustNew("reports", "1.0.0", ferry.WithoutHTTP(), quiet)
+	ferry.HandleJob(svc, reportJob, func(ctx context.Context, in *ReportRequest, p *ferry.Progress) (*RenderedReport, error) {
+		mu.Lock()
+		ranAt = time.Now()
+		mu.Unlock()
+		return &RenderedReport{}, nil
+	})
+	h := ferrytest.Start(t, svc)
+	ctx := context.Background()
+	at := time.Now().Add(2 * time.Second)
+	id, err := reportJob.Enqueue(ctx, h.Client, &ReportRequest{Name: "later"}, ferry.EnqueueAt(at))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := reportJob.Get(ctx, h.Client, id)
+	if err != nil || rec.State != ferry.JobScheduled || rec.RunAt.Before(at) {
+		t.Fatalf("record %+v, %v: want scheduled at or after %v", rec, err, at)
+	}
+	// A second scheduled job, cancelled before its time, never runs.
+	cancelled, err := reportJob.Enqueue(ctx, h.Client, &ReportRequest{Name: "never"}, ferry.EnqueueDelay(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := reportJob.Cancel(ctx, h.Client, cancelled); err != nil || rec.State != ferry.JobCancelled {
+		t.Fatalf("cancel: %+v, %v", rec, err)
+	}
+	done := waitJob(t, h.Client, id)
+	mu.Lock()
+	defer mu.Unlock()
+	if done.State != ferry.JobSucceeded || ranAt.Before(at.Truncate(time.Second)) {
+		t.Errorf("ran at %v, record %+v; want after %v", ranAt, done, at)
+	}
+	if rec, _ := reportJob.Get(ctx, h.Client, cancelled); rec.State != ferry.JobCancelled || rec.Attempts != 0 {
+		t.Errorf("cancelled job %+v", rec)
+	}
+}
+
+func TestCancelRunningJob(t *testing.T) {
+	started := make(chan string, 1)
+	sawCancel := make(chan struct{}, 1)
+	svc := ferry.MustNew("reports", "1.0.0", ferry.WithoutHTTP(), quiet)
+	ferry.HandleJob(svc, reportJob, func(ctx context.Context, in *ReportRequest, p *ferry.Progress) (*RenderedReport, error) {
+		started <- ferry.JobFromContext(ctx)
+		<-ctx.Done()
+		sawCancel <- struct{}{}
+		return nil, ctx.Err()
+	})
+	h := ferrytest.Start(t, svc)
+	ctx := context.Background()
+	id, err := reportJob.Enqueue(ctx, h.Client, &ReportRequest{Name: "long"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	rec, err := reportJob.Cancel(ctx, h.Client, id)
+	if err != nil || !rec.CancelRequested {
+		t.Fatalf("cancel: %+v, %v", rec, err)
+	}
+	<-sawCancel
+	if rec := waitJob(t, h.Client, id); rec.State != ferry.JobCancelled {
+		t.Errorf("record %+v: want cancelled", rec)
+	}
+}

@@ -1,0 +1,626 @@
+package ferry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ferrygo/ferry/internal/broker"
+	"github.com/ferrygo/ferry/internal/jobs"
+	"github.com/ferrygo/ferry/internal/lifecycle"
+	"github.com/ferrygo/ferry/internal/naming"
+	"github.com/ferrygo/ferry/internal/natsproto"
+	"github.com/ferrygo/ferry/internal/telemetry"
+	"github.com/ferrygo/ferry/internal/worker"
+)
+
+// Defaults of a job kind's worker; each has an option.
+const (
+	DefaultJobConcurrency = 16
+	DefaultJobMaxAttempts = 10
+	DefaultJobTimeout     = 30 * time.Minute
+	DefaultJobAckWait     = 30 * time.Second
+	DefaultJobRetention   = 7 * 24 * time.Hour
+)
+
+// jobCancelPoll is how often a running job's record is read for a cancel
+// whose notice did not arrive (the replica was disconnected when it was
+// sent).
+const jobCancelPoll = 5 * time.Second
+
+// JobOption adjusts a job kind's worker ([HandleJob]).
+type JobOption func(*jobOptions)
+
+type jobOptions struct {
+	concurrency            int
+	maxAttempts            int
+	timeout, ackWait       time.Duration
+	backoffInit, backoffMx time.Duration
+	retention              time.Duration
+}
+
+func defaultJobOptions() jobOptions {
+	return jobOptions{concurrency: DefaultJobConcurrency, maxAttempts: DefaultJobMaxAttempts, timeout: DefaultJobTimeout,
+		ackWait: DefaultJobAckWait, backoffInit: DefaultBackoffInitial, backoffMx: DefaultBackoffMax, retention: DefaultJobRetention}
+}
+
+func (o jobOptions) check() error {
+	switch {
+	case o.concurrency < 1:
+		return fmt.Errorf("JobConcurrency(%d): must be at least 1", o.concurrency)
+	case o.maxAttempts < 1:
+		return fmt.Errorf("JobMaxAttempts(%d): must be at least 1", o.maxAttempts)
+	case o.timeout <= 0:
+		return fmt.Errorf("JobTimeout(%v): must be positive", o.timeout)
+	case o.ackWait < time.Second:
+		return fmt.Errorf("JobAckWait(%v): must be at least 1s", o.ackWait)
+	case o.backoffInit <= 0 || o.backoffMx < o.backoffInit || o.backoffMx > maxBackoff:
+		return fmt.Errorf("JobBackoff(%v, %v): the initial delay must be positive, and the maximum at least the initial and at most %v",
+			o.backoffInit, o.backoffMx, maxBackoff)
+	case o.retention < time.Minute:
+		return fmt.Errorf("JobRetention(%v): must be at least 1m", o.retention)
+	}
+	return nil
+}
+
+// JobConcurrency sets how many jobs of the kind one replica runs at once
+// (default 16); two replicas run twice as many.
+func JobConcurrency(n int) JobOption { return func(o *jobOptions) { o.concurrency = n } }
+
+// JobMaxAttempts sets how many times the handler may run for one job
+// before it fails and is dead-lettered (default 10), unless the job was
+// enqueued with its own [EnqueueMaxAttempts].
+func JobMaxAttempts(n int) JobOption { return func(o *jobOptions) { o.maxAttempts = n } }
+
+// JobTimeout bounds one run of the handler (default 30m), unless the job
+// was enqueued with its own [EnqueueTimeout]: the handler's context ends
+// then, and the run counts as failed.
+func JobTimeout(d time.Duration) JobOption { return func(o *jobOptions) { o.timeout = d } }
+
+// JobAckWait sets how long a run may go without word from its replica
+// before the job is given to another (default 30s): Ferry reports
+// progress every third of it while the handler runs, so only a replica
+// that died or hung loses its jobs.
+func JobAckWait(d time.Duration) JobOption { return func(o *jobOptions) { o.ackWait = d } }
+
+// JobBackoff sets the delay before a failed job runs again: initial,
+// doubling with each attempt up to max (at most 24h), with ±20% jitter
+// (defaults 1s and 5m).
+func JobBackoff(initial, max time.Duration) JobOption {
+	return func(o *jobOptions) { o.backoffInit, o.backoffMx = initial, max }
+}
+
+// JobRetention sets how long a finished job's record is kept (default 7
+// days, at least 1m); then it is removed and [Job.Get] reports it not
+// found.
+func JobRetention(d time.Duration) JobOption { return func(o *jobOptions) { o.retention = d } }
+
+// JobHandler runs one job: it gets the job's input and a [Progress] to
+// report on, and returns the job's output. Returning an error fails the
+// run: the job runs again after a backoff, up to its maximum attempts,
+// unless [IsPermanent] holds for the error, which fails the job at once.
+// A handler must return when its context ends (the job was cancelled,
+// timed out, or the replica is shutting down).
+type JobHandler[In, Out any] func(ctx context.Context, in *In, progress *Progress) (*Out, error)
+
+// JobFromContext returns the ID of the job being run, or "" outside a job
+// handler.
+func JobFromContext(ctx context.Context) string {
+	id, _ := ctx.Value(jobKey{}).(string)
+	return id
+}
+
+type jobKey struct{}
+
+// HandleJob makes svc a worker of job: each replica of svc runs up to
+// [JobConcurrency] of its jobs at once, through the service's middleware
+// chain (the [Request]'s Kind is KindJob and its Name the job's name).
+// svc owns the job's stream and creates it when its host starts.
+//
+// HandleJob panics, with a message prefixed "ferry:", on an invalid job
+// name, a nil handler, options that cannot work, a job kind bound twice
+// on svc, or a started service.
+func HandleJob[In, Out any](svc *Service, job Job[In, Out], handler JobHandler[In, Out], opts ...JobOption) {
+	if err := job.check(); err != nil {
+		panic(fmt.Sprintf("ferry: HandleJob on service %s: %v", svc.name, err))
+	}
+	if handler == nil {
+		panic(fmt.Sprintf("ferry: HandleJob %s on service %s: nil handler", job.Name, svc.name))
+	}
+	o := defaultJobOptions()
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	if err := o.check(); err != nil {
+		panic(fmt.Sprintf("ferry: HandleJob %s on service %s: %v", job.Name, svc.name, err))
+	}
+	r := &jobRunner[In, Out]{svc: svc, job: job, opts: o, handler: handler, running: map[string]context.CancelCauseFunc{}}
+	r.decode = payloadDecoder[In](newMessageSchemas(), job.decl())
+	svc.addJob(r)
+}
+
+// jobWorker is a job kind's worker without its type parameters, as a host
+// runs it: a component of the host's lifecycle.
+type jobWorker interface {
+	lifecycle.Component
+	jobName() string
+}
+
+// jobRunner runs one job kind on the durable worker (internal/worker): a
+// durable pull consumer on the kind's stream shared by the service's
+// replicas. Its own policies: the record moves by compare-and-set
+// (queued → running → succeeded, failed or cancelled), so a cancelled job
+// never starts and "cancelled" and "succeeded" cannot both win; a cancel
+// reaches the replica running the job through a notice and, failing that,
+// through the record, read every few seconds.
+type jobRunner[In, Out any] struct {
+	svc     *Service
+	job     Job[In, Out]
+	opts    jobOptions
+	handler JobHandler[In, Out]
+	decode  func([]byte, *In) error
+
+	store  *jobs.Store
+	js     jetstream.JetStream
+	worker *worker.Worker
+	notice *nats.Subscription // cancel notices for this kind
+
+	mu      sync.Mutex
+	running map[string]context.CancelCauseFunc // job ID → cancel its run, on this replica
+}
+
+var _ jobWorker = (*jobRunner[struct{}, struct{}])(nil)
+
+func (r *jobRunner[In, Out]) jobName() string { return r.job.Name }
+
+// Name implements lifecycle.Component.
+func (r *jobRunner[In, Out]) Name() string {
+	return "job " + r.job.Name + " of service " + r.svc.name
+}
+
+// errJobCancelled is the cause of a run's context cancelled by [Job.Cancel].
+var errJobCancelled = errors.New("ferry: job cancelled")
+
+// Start implements lifecycle.Component: it checks the server, subscribes
+// to cancel notices, creates or updates the consumer and starts the worker.
+func (r *jobRunner[In, Out]) Start(ctx context.Context) error {
+	rt := r.svc.runtime()
+	if v := rt.client.nc.ConnectedServerVersion(); !broker.AtLeast(v, broker.JobsMinServerVersion) {
+		return fmt.Errorf("ferry: %s: %w", r.Name(), errJobsServerTooOld(v))
+	}
+	store, err := rt.client.jobStore(ctx)
+	if err != nil {
+		return fmt.Errorf("ferry: %s: %w", r.Name(), err)
+	}
+	r.store, r.js = store, rt.js
+	r.notice, err = rt.client.nc.Subscribe(naming.JobCancelSubject(r.job.Name, "*"), r.cancelNotice)
+	if err != nil {
+		return fmt.Errorf("ferry: %s: cancel notices: %w", r.Name(), err)
+	}
+	backoff := r.backoff
+	if rt.retryScale > 0 {
+		backoff = func(n uint64) time.Duration {
+			return time.Duration(min(float64(r.backoff(n))*rt.retryScale, float64(maxBackoff)))
+		}
+	}
+	w, err := worker.New(worker.Config{
+		Name:        r.Name(),
+		JS:          r.js,
+		Stream:      naming.JobStream(r.job.Name),
+		Consumer:    r.consumerConfig(),
+		Concurrency: r.opts.concurrency,
+		Timeout:     r.opts.timeout,
+		MaxAttempts: r.opts.maxAttempts,
+		Backoff:     backoff,
+		Limits:      jobLimits,
+		Handle:      r.handle,
+		Settled:     r.settled,
+		DeadLetter:  r.storeDeadLetter,
+		State:       rt.state,
+		StatePrefix: "dlv.job~" + r.job.Name + ".",
+		Logger:      r.svc.logger,
+	})
+	if err == nil {
+		err = w.Start(ctx)
+	}
+	if err != nil {
+		_ = r.notice.Unsubscribe()
+		return fmt.Errorf("ferry: %s: %w", r.Name(), err)
+	}
+	r.worker = w
+	if rt.health != nil {
+		rt.health.Add(r.Name(), w.Health)
+	}
+	return nil
+}
+
+// backoff is the delay before attempt n+1 after n failed ones.
+func (r *jobRunner[In, Out]) backoff(n uint64) time.Duration {
+	return subscribeOptions{backoffInit: r.opts.backoffInit, backoffMx: r.opts.backoffMx}.backoff(n)
+}
+
+// consumerConfig is the durable consumer of the kind's run subject.
+func (r *jobRunner[In, Out]) consumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       naming.JobConsumer,
+		Description:   "Ferry job " + r.job.Name + ", run by service " + r.svc.name,
+		FilterSubject: naming.JobRunSubject(r.job.Name),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       r.opts.ackWait,
+		MaxDeliver:    -1,
+		MaxAckPending: max(DefaultMaxAckPending, 4*r.opts.concurrency),
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		Metadata:      map[string]string{"ferry_service": r.svc.name, "ferry_job": r.job.Name},
+	}
+}
+
+// jobLimits reads a job's own limits from its message.
+func jobLimits(msg jetstream.Msg) (maxAttempts int, timeout time.Duration) {
+	h := msg.Headers()
+	maxAttempts, _ = strconv.Atoi(h.Get(naming.HeaderJobMaxAttempts))
+	if ms, err := strconv.ParseInt(h.Get(naming.HeaderJobTimeout), 10, 64); err == nil && ms > 0 {
+		timeout = time.Duration(ms) * time.Millisecond
+	}
+	return maxAttempts, timeout
+}
+
+// StopIntake implements lifecycle.Component.
+func (r *jobRunner[In, Out]) StopIntake() {
+	if r.worker != nil {
+		r.worker.StopIntake()
+	}
+}
+
+// Drain implements lifecycle.Component.
+func (r *jobRunner[In, Out]) Drain(ctx context.Context) error {
+	if r.worker == nil {
+		return nil
+	}
+	return r.worker.Drain(ctx)
+}
+
+// Close implements lifecycle.Component.
+func (r *jobRunner[In, Out]) Close(ctx context.Context) error {
+	if r.notice != nil {
+		_ = r.notice.Unsubscribe()
+	}
+	if r.worker == nil {
+		return nil
+	}
+	return r.worker.Close(ctx)
+}
+
+// cancelNotice cancels the run of a job on this replica, if it runs here.
+func (r *jobRunner[In, Out]) cancelNotice(msg *nats.Msg) {
+	id := msg.Subject[len(naming.JobCancelSubject(r.job.Name, "")):]
+	r.mu.Lock()
+	cancel := r.running[id]
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel(errJobCancelled)
+	}
+}
+
+// handle is the worker's handler: move the record to running, run the
+// chain, record how it ended.
+func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) worker.Result {
+	msg := d.Msg
+	header := natsproto.Canonical(msg.Headers())
+	id := header.Get(naming.HeaderJobID)
+	req := &Request{Kind: KindJob, Service: r.svc.name, Name: r.job.Name, Transport: TransportNATS,
+		ID: requestID(header.Get(HeaderRequestID)), header: header.Get, logger: r.svc.logger}
+	var o *telemetry.Outcome
+	if ob := r.svc.observer.load(); ob != nil {
+		o = r.outcome(d, id, req.ID, header.Get)
+		ctx = ob.Begin(ctx, o)
+		d.Data = &deliveryObservation{ob: ob, ctx: ctx, o: o}
+	}
+	if !jobs.ValidID(id) {
+		noteEventError(o, http.StatusUnprocessableEntity, "malformed_job")
+		return worker.Result{Outcome: worker.DeadLetter, Reason: "malformed job: no valid " + naming.HeaderJobID + " header"}
+	}
+
+	// Register the run before it is recorded, so a cancel notice sent
+	// after the record says "running" finds it.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	r.mu.Lock()
+	r.running[id] = cancel
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.running, id)
+		r.mu.Unlock()
+	}()
+
+	start, err := r.begin(ctx, d, id)
+	switch {
+	case err != nil:
+		noteEventError(o, http.StatusServiceUnavailable, "job_record_unavailable")
+		return worker.Result{Outcome: worker.Retry, Reason: "job record: " + err.Error()}
+	case !start:
+		if o != nil {
+			o.Result = telemetry.Skipped
+		}
+		return worker.Result{Outcome: worker.Ack} // cancelled, or finished before
+	}
+
+	var in In
+	if err := r.decode(msg.Data(), &in); err != nil {
+		reason := "malformed job input: " + err.Error()
+		noteEventError(o, http.StatusUnprocessableEntity, "malformed_job")
+		r.finish(id, jobs.Failed, nil, nil, reason)
+		return worker.Result{Outcome: worker.DeadLetter, Reason: reason}
+	}
+
+	progress := newProgress(func(ctx context.Context, p jobs.Progress) error {
+		_, err := r.store.Update(ctx, id, func(rec *jobs.Record) (time.Duration, error) {
+			if rec.State != jobs.Running {
+				return 0, jobs.ErrNoChange
+			}
+			rec.Progress = &p
+			return 0, nil
+		})
+		return err
+	})
+	stopPoll := r.pollCancel(ctx, id, cancel)
+
+	ctx = context.WithValue(withRequest(ctx, req), jobKey{}, id)
+	var out *Out
+	req.invoke = func(ctx context.Context) error {
+		var err error
+		out, err = r.handler(ctx, &in, progress)
+		return err
+	}
+	err = r.run(ctx, req)
+	stopPoll()
+	last := progress.stop()
+	cancelled := errors.Is(context.Cause(ctx), errJobCancelled)
+
+	switch {
+	case err == nil:
+		result, merr := json.Marshal(out)
+		if merr != nil {
+			reason := "job output: " + merr.Error()
+			r.finish(id, jobs.Failed, last, nil, reason)
+			return worker.Result{Outcome: worker.DeadLetter, Reason: reason}
+		}
+		r.finish(id, jobs.Succeeded, last, result, "")
+		return worker.Result{Outcome: worker.Ack}
+	case cancelled:
+		noteEventError(o, 499, "cancelled")
+		r.finish(id, jobs.Cancelled, last, nil, describe(err))
+		return worker.Result{Outcome: worker.Ack}
+	}
+	if o != nil {
+		fe := errorFrom(err)
+		noteEventError(o, fe.GetStatus(), fe.code())
+	}
+	reason := describe(err)
+	if IsPermanent(err) || d.Attempt >= uint64(d.MaxAttempts) {
+		r.finish(id, jobs.Failed, last, nil, reason)
+		return worker.Result{Outcome: worker.DeadLetter, Reason: reason}
+	}
+	// Retried after a backoff, or handed back by a shutdown: queued again.
+	r.requeue(id, last, reason, ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded))
+	return worker.Result{Outcome: worker.Retry, Reason: reason}
+}
+
+// begin moves the record to running for this delivery; start is false
+// when the job must not run (cancelled, or finished before). A record
+// that does not exist yet — the enqueuer stopped before writing it, or
+// has not written it yet — is made from the message.
+func (r *jobRunner[In, Out]) begin(ctx context.Context, d *worker.Delivery, id string) (bool, error) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	replay := d.Msg.Headers().Get(naming.HeaderJobReplay) != ""
+	for range 3 {
+		start := false
+		_, err := r.store.Update(wctx, id, func(rec *jobs.Record) (time.Duration, error) {
+			start = false
+			switch {
+			case rec.State.Final() && !(replay && rec.State == jobs.Failed):
+				return 0, jobs.ErrNoChange
+			case rec.CancelRequested: // cancelled while its last run's replica was gone
+				rec.State, rec.FinishedAt, rec.CancelRequested = jobs.Cancelled, time.Now().UTC(), false
+				return r.opts.retention, nil
+			}
+			start = true
+			rec.State, rec.Attempts, rec.MaxAttempts, rec.StartedAt = jobs.Running, int(d.Attempt), d.MaxAttempts, time.Now().UTC()
+			rec.FinishedAt, rec.Result = time.Time{}, nil
+			return 0, nil
+		})
+		if !errors.Is(err, jobs.ErrNotFound) {
+			return start && err == nil, err
+		}
+		created := r.recordFromMessage(d, id)
+		if err := r.store.Create(wctx, created); err != nil && !jobs.Conflict(err) {
+			return false, err
+		}
+	}
+	return false, fmt.Errorf("job %s: record not found", id)
+}
+
+// recordFromMessage is the record of a job whose enqueuer did not write
+// one, made from what its message carries.
+func (r *jobRunner[In, Out]) recordFromMessage(d *worker.Delivery, id string) *jobs.Record {
+	h := d.Msg.Headers()
+	enqueued, err := time.Parse(time.RFC3339Nano, h.Get(naming.HeaderJobEnqueued))
+	if err != nil {
+		enqueued = d.Meta.Timestamp.UTC()
+	}
+	rec := &jobs.Record{ID: id, Job: r.job.Name, State: jobs.Queued, MaxAttempts: d.MaxAttempts, Key: h.Get(naming.HeaderJobKey),
+		RequestID: h.Get(HeaderRequestID), EnqueuedAt: enqueued}
+	if at, err := time.Parse(time.RFC3339, h.Get(naming.HeaderJobRunAt)); err == nil {
+		rec.RunAt = at
+	}
+	return rec
+}
+
+// finish records how a run ended: its final state, the last progress,
+// the result or the error. A failure to write is logged: the message is
+// settled all the same (a job whose record says running is run again
+// only if its message is redelivered).
+func (r *jobRunner[In, Out]) finish(id string, state jobs.State, last *jobs.Progress, result json.RawMessage, reason string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := r.store.Update(ctx, id, func(rec *jobs.Record) (time.Duration, error) {
+		if rec.State.Final() {
+			return 0, jobs.ErrNoChange
+		}
+		rec.State, rec.FinishedAt, rec.CancelRequested = state, time.Now().UTC(), false
+		if last != nil {
+			rec.Progress = last
+		}
+		if state == jobs.Succeeded {
+			rec.Result, rec.LastError = result, ""
+			if rec.Progress != nil {
+				rec.Progress.Percent = 100
+			}
+		} else if reason != "" {
+			rec.LastError = truncate(reason, 2000)
+		}
+		return r.opts.retention, nil
+	})
+	if err != nil {
+		r.svc.logger.Error("ferry: job record not written", slog.String("job", r.job.Name), slog.String("id", id),
+			slog.String("state", string(state)), slog.String("err", err.Error()))
+	}
+}
+
+// requeue records a failed run that will run again.
+func (r *jobRunner[In, Out]) requeue(id string, last *jobs.Progress, reason string, handedBack bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := r.store.Update(ctx, id, func(rec *jobs.Record) (time.Duration, error) {
+		if rec.State != jobs.Running {
+			return 0, jobs.ErrNoChange
+		}
+		rec.State = jobs.Queued
+		if last != nil {
+			rec.Progress = last
+		}
+		if handedBack {
+			rec.Attempts = max(0, rec.Attempts-1) // a shutdown's hand-back does not count
+		} else {
+			rec.LastError = truncate(reason, 2000)
+		}
+		return 0, nil
+	})
+	if err != nil {
+		r.svc.logger.Warn("ferry: job record not written", slog.String("job", r.job.Name), slog.String("id", id), slog.String("err", err.Error()))
+	}
+}
+
+// pollCancel reads the record every jobCancelPoll while the job runs, and
+// cancels the run when a cancel was recorded whose notice did not arrive.
+func (r *jobRunner[In, Out]) pollCancel(ctx context.Context, id string, cancel context.CancelCauseFunc) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(jobCancelPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+			rec, err := r.store.Get(rctx, id)
+			rcancel()
+			if err == nil && (rec.CancelRequested || rec.State == jobs.Cancelled) {
+				cancel(errJobCancelled)
+				return
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// run runs the service's middleware chain for one job; a panic anywhere
+// in it fails the run instead of ending the process.
+func (r *jobRunner[In, Out]) run(ctx context.Context, req *Request) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.svc.logger.ErrorContext(ctx, "ferry: job handler or middleware panicked",
+				slog.String("service", r.svc.name), slog.String("job", r.job.Name), slog.String("id", JobFromContext(ctx)),
+				slog.String("request_id", req.ID), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+			err = &Error{Status: http.StatusInternalServerError, cause: fmt.Errorf("panic: %v", v)}
+		}
+	}()
+	return r.svc.chain(ctx, req)
+}
+
+// outcome begins describing a job run for the observer.
+func (r *jobRunner[In, Out]) outcome(d *worker.Delivery, id, requestID string, header func(string) string) *telemetry.Outcome {
+	return &telemetry.Outcome{
+		Kind:      telemetry.KindJob,
+		Service:   r.svc.name,
+		Name:      r.job.Name,
+		Route:     r.job.Name,
+		Transport: TransportNATS,
+		EventID:   id,
+		RequestID: requestID,
+		Header:    header,
+		Start:     d.Received,
+		Attempt:   d.Attempt,
+	}
+}
+
+// settled is the worker's Settled hook: it ends the run's observation,
+// and fails the record of a job dead-lettered without running (past its
+// attempts: its runs hung or their replicas died).
+func (r *jobRunner[In, Out]) settled(d *worker.Delivery, st worker.Settlement) {
+	obs, _ := d.Data.(*deliveryObservation)
+	if obs == nil {
+		ob := r.svc.observer.load()
+		if ob == nil {
+			return
+		}
+		header := natsproto.Canonical(d.Msg.Headers())
+		o := r.outcome(d, header.Get(naming.HeaderJobID), requestID(header.Get(HeaderRequestID)), header.Get)
+		obs = &deliveryObservation{ob: ob, ctx: ob.Begin(context.Background(), o), o: o}
+	}
+	o := obs.o
+	if o.Result == "" {
+		o.Result = settledResult[st.How]
+	}
+	o.Reason = st.Reason
+	o.Duration = time.Since(o.Start)
+	obs.ob.End(obs.ctx, o)
+}
+
+// storeDeadLetter stores a failed job in the dead-letter stream, like an
+// event's (its topic is the job's name, its consumer "~job"), and makes
+// sure its record says failed.
+func (r *jobRunner[In, Out]) storeDeadLetter(ctx context.Context, d *worker.Delivery, reason string) error {
+	if id := d.Msg.Headers().Get(naming.HeaderJobID); jobs.ValidID(id) {
+		r.finish(id, jobs.Failed, nil, nil, reason)
+	}
+	return storeDeadLetter(ctx, r.js, d, reason, r.job.Name, r.svc.name, naming.JobDeadLetterConsumer)
+}
+
+// truncate shortens s to n bytes at most, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
