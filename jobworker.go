@@ -575,6 +575,7 @@ func (r *jobRunner[In, Out]) outcome(d *worker.Delivery, id, requestID string, h
 		Service:   r.svc.name,
 		Name:      r.job.Name,
 		Route:     r.job.Name,
+		Topic:     r.job.Name,
 		Transport: TransportNATS,
 		EventID:   id,
 		RequestID: requestID,

@@ -69,7 +69,7 @@ func accessLog(logger *slog.Logger, on bool) telemetry.Observer {
 		attrs := make([]slog.Attr, 0, 10)
 		attrs = append(attrs, slog.String("service", o.Service), slog.String("transport", o.Transport))
 		msg := "ferry: request"
-		if o.Kind == telemetry.KindEvent {
+		if o.Delivery() {
 			msg = "ferry: delivery"
 			attrs = append(attrs, slog.String("consumer", o.Name), slog.String("topic", o.Topic), slog.String("event_id", o.EventID),
 				slog.String("result", o.Result), slog.Uint64("attempt", o.Attempt))

@@ -66,7 +66,9 @@ type Service struct {
 	messages  *messageSchemas
 	published map[string]topicDecl // topics the service publishes, by name
 	subs      []subscriber
-	jobs      []jobWorker // the job kinds it runs (HandleJob)
+	jobs      []jobWorker       // the job kinds it runs (HandleJob)
+	enqueues  bool              // it starts jobs (Accept)
+	jobPath   map[string]string // job resource paths (Accept) → job name
 }
 
 // New creates a service named name at version version. The name must match
@@ -296,7 +298,29 @@ func (s *Service) addJob(j jobWorker) {
 func (s *Service) usesEvents() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.published) > 0 || len(s.subs) > 0 || len(s.jobs) > 0
+	return len(s.published) > 0 || len(s.subs) > 0 || len(s.jobs) > 0 || s.enqueues
+}
+
+// acceptJobs records that the service starts jobs: it needs the broker.
+func (s *Service) acceptJobs() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.enqueues = true
+}
+
+// jobPaths returns the job served under path, if any, and records job
+// there if none is.
+func (s *Service) jobPaths(path, job string) (prev string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev, ok := s.jobPath[path]; ok {
+		return prev, true
+	}
+	if s.jobPath == nil {
+		s.jobPath = map[string]string{}
+	}
+	s.jobPath[path] = job
+	return "", false
 }
 
 // errAlreadyStarted reports binding or hosting a service twice.

@@ -50,6 +50,7 @@ func uniqueKey(job, key string) string {
 // Create stores a new record. It fails with jetstream.ErrKeyExists when
 // the job has one.
 func (s *Store) Create(ctx context.Context, rec *Record) error {
+	rec.UpdatedAt = time.Now().UTC()
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return err

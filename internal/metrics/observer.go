@@ -66,7 +66,7 @@ type subSeries struct {
 // Begin implements telemetry.Observer: an event delivery is in flight
 // from Begin to End.
 func (ob *observer) Begin(ctx context.Context, o *telemetry.Outcome) context.Context {
-	if o.Kind == telemetry.KindEvent {
+	if o.Delivery() {
 		ob.sub(o).inFlight.Inc()
 	}
 	return ctx
@@ -78,7 +78,7 @@ func (ob *observer) End(ctx context.Context, o *telemetry.Outcome) {
 	if ob.traceID != nil {
 		traceID = ob.traceID(ctx)
 	}
-	if o.Kind == telemetry.KindEvent {
+	if o.Delivery() {
 		ob.endEvent(o, traceID)
 		return
 	}

@@ -43,10 +43,14 @@ const (
 	Deferred = "deferred"
 )
 
+// Delivery reports whether the work is a message taken from a stream by
+// a worker — an event delivery or a job run — rather than a request.
+func (o *Outcome) Delivery() bool { return o.Kind == KindEvent || o.Kind == KindJob }
+
 // Outcome describes one unit of work. Begin sees the fields known on
 // arrival; End sees them all.
 type Outcome struct {
-	// Kind is KindEndpoint or KindEvent.
+	// Kind is KindEndpoint, KindEvent or KindJob.
 	Kind string
 	// Service is the name of the service that took the work.
 	Service string
@@ -57,7 +61,7 @@ type Outcome struct {
 	// matched pattern ("GET /items/{item_id}"), or "unmatched"; for NATS
 	// calls and events it is the endpoint name or the topic.
 	Route string
-	// Topic is the topic of an event.
+	// Topic is the topic of an event, or the name of a job.
 	Topic string
 	// EventID is the message ID of an event (its Nats-Msg-Id, else its
 	// stream sequence).

@@ -122,7 +122,7 @@ func Tracer(tp trace.TracerProvider) trace.Tracer {
 // such as one of an HTTP middleware around the service's handler).
 func (ob *Observer) Begin(ctx context.Context, o *telemetry.Outcome) context.Context {
 	opts := serverStart // shared: the common case allocates no options
-	if o.Kind == telemetry.KindEvent {
+	if o.Delivery() {
 		// A delivery began when the worker received it, before Begin.
 		opts = []trace.SpanStartOption{consumerKind, trace.WithTimestamp(o.Start)}
 	}
@@ -153,6 +153,8 @@ var (
 // known.
 func beginName(o *telemetry.Outcome) string {
 	switch {
+	case o.Kind == telemetry.KindJob:
+		return "run " + o.Topic
 	case o.Kind == telemetry.KindEvent:
 		return "process " + o.Topic
 	case o.Method != "":
@@ -189,8 +191,8 @@ func (ob *Observer) End(ctx context.Context, o *telemetry.Outcome) {
 		attrs = append(attrs, AttrRequestID.String(o.RequestID))
 	}
 	switch {
-	case o.Kind == telemetry.KindEvent:
-		span.SetName("process " + o.Topic)
+	case o.Delivery():
+		span.SetName(beginName(o))
 		attrs = append(attrs,
 			semconv.MessagingSystemKey.String(MessagingSystem),
 			semconv.MessagingOperationTypeProcess,
