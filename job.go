@@ -66,9 +66,10 @@ type JobRecord[Out any] struct {
 	// State is where the job is.
 	State JobState `json:"state" enum:"queued,scheduled,running,succeeded,failed,cancelled"`
 	// Attempts counts the handler's runs so far, this one included while
-	// running; MaxAttempts is its limit.
+	// running; MaxAttempts is its limit (0 until the job first runs, when
+	// it was enqueued without EnqueueMaxAttempts: the worker's applies).
 	Attempts    int `json:"attempts"`
-	MaxAttempts int `json:"max_attempts"`
+	MaxAttempts int `json:"max_attempts,omitempty"`
 	// LastError is the error of the last failed run (the detail of a
 	// Ferry *Error; other errors' text is kept for the record's readers,
 	// which are the service's operators and callers).

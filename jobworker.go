@@ -409,12 +409,17 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 		noteEventError(o, fe.GetStatus(), fe.code())
 	}
 	reason := describe(err)
+	if errors.Is(ctx.Err(), context.Canceled) {
+		// Cut off by the shutdown (the worker hands the job back without
+		// counting the run): queued again, whatever attempt it was.
+		r.requeue(id, last, reason, true)
+		return worker.Result{Outcome: worker.Retry, Reason: reason}
+	}
 	if IsPermanent(err) || d.Attempt >= uint64(d.MaxAttempts) {
 		r.finish(id, jobs.Failed, last, nil, reason)
 		return worker.Result{Outcome: worker.DeadLetter, Reason: reason}
 	}
-	// Retried after a backoff, or handed back by a shutdown: queued again.
-	r.requeue(id, last, reason, ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded))
+	r.requeue(id, last, reason, false) // runs again after a backoff
 	return worker.Result{Outcome: worker.Retry, Reason: reason}
 }
 
