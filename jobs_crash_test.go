@@ -556,27 +556,36 @@ func TestJobScheduledWhileWorkersDown(t *testing.T) {
 }
 
 // TestJobCancelRacesCompletion cancels 200 jobs at random points around
-// their completion: each record ends either cancelled or succeeded, never
-// both nor anything else; a job that ends cancelled while its handler ran
-// had that handler's context cancelled, and a job whose handler returned
-// its result ends succeeded.
+// their start and their completion: each record ends either cancelled or
+// succeeded, never both nor anything else; a job that ends cancelled while
+// its handler ran had that handler's context cancelled, and a job whose
+// handler returned its result ends succeeded.
 func TestJobCancelRacesCompletion(t *testing.T) {
 	const rounds = 200
 	type run struct {
+		started             chan struct{} // closed when the handler starts
+		ran                 bool
 		sawCancel, returned bool
 	}
 	var mu sync.Mutex
 	runs := map[string]*run{}
+	runOf := func(id string) *run { // under mu
+		if runs[id] == nil {
+			runs[id] = &run{started: make(chan struct{})}
+		}
+		return runs[id]
+	}
 	svc := ferry.MustNew("crashworker", "1.0.0", ferry.WithoutHTTP(), quiet)
 	ferry.HandleJob(svc, crashJob, func(ctx context.Context, in *CrashJobInput, _ *ferry.Progress) (*CrashJobOutput, error) {
 		id := ferry.JobFromContext(ctx)
-		r := &run{}
 		mu.Lock()
-		if runs[id] != nil {
+		r := runOf(id)
+		if r.ran {
 			mu.Unlock()
 			return nil, fmt.Errorf("job %s ran twice", id)
 		}
-		runs[id] = r
+		r.ran = true
+		close(r.started)
 		mu.Unlock()
 		select {
 		case <-time.After(time.Duration(in.SleepMS) * time.Millisecond):
@@ -601,13 +610,27 @@ func TestJobCancelRacesCompletion(t *testing.T) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			id, err := crashJob.Enqueue(ctx, h.Client, &CrashJobInput{N: i, SleepMS: rand.IntN(6)})
+			work := rand.IntN(10) // ms
+			id, err := crashJob.Enqueue(ctx, h.Client, &CrashJobInput{N: i, SleepMS: work})
 			if err != nil {
 				t.Error(err)
 				return
 			}
 			ids[i] = id
-			time.Sleep(time.Duration(rand.IntN(8000)) * time.Microsecond)
+			if i%4 != 0 {
+				// Three in four race the handler's end: the cancel comes
+				// after its start, within about its running time.
+				mu.Lock()
+				started := runOf(id).started
+				mu.Unlock()
+				select {
+				case <-started:
+				case <-time.After(10 * time.Second):
+					t.Errorf("job %s did not start", id)
+					return
+				}
+			}
+			time.Sleep(time.Duration(rand.IntN(1000*work+500)) * time.Microsecond)
 			if _, err := crashJob.Cancel(ctx, h.Client, id); err != nil {
 				t.Error(err)
 			}
@@ -617,7 +640,7 @@ func TestJobCancelRacesCompletion(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	var cancelled, succeeded, beforeStart int
+	var cancelled, succeeded, beforeStart, whileRunning int
 	for _, id := range ids {
 		var rec *ferry.JobRecord[CrashJobOutput]
 		ferrytest.Eventually(t, func() bool {
@@ -625,11 +648,8 @@ func TestJobCancelRacesCompletion(t *testing.T) {
 			return rec.State.Final()
 		}, "job %s ends", id)
 		mu.Lock()
-		r := runs[id]
-		var ran, sawCancel, returned bool
-		if r != nil {
-			ran, sawCancel, returned = true, r.sawCancel, r.returned
-		}
+		r := runOf(id)
+		ran, sawCancel, returned := r.ran, r.sawCancel, r.returned
 		mu.Unlock()
 		switch {
 		case rec.State == ferry.JobSucceeded && returned && rec.Result != nil:
@@ -639,6 +659,7 @@ func TestJobCancelRacesCompletion(t *testing.T) {
 			beforeStart++
 		case rec.State == ferry.JobCancelled && sawCancel:
 			cancelled++
+			whileRunning++
 		default:
 			t.Errorf("job %s: record %+v; handler ran %v, saw its context cancelled %v, returned its result %v",
 				id, rec, ran, sawCancel, returned)
@@ -647,5 +668,5 @@ func TestJobCancelRacesCompletion(t *testing.T) {
 			t.Errorf("job %s: finished with cancel_requested still set: %+v", id, rec)
 		}
 	}
-	t.Logf("%d rounds: %d succeeded, %d cancelled (%d before they started)", rounds, succeeded, cancelled, beforeStart)
+	t.Logf("%d rounds: %d succeeded, %d cancelled (%d before they started, %d while running)", rounds, succeeded, cancelled, beforeStart, whileRunning)
 }
