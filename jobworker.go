@@ -229,7 +229,10 @@ func (r *jobRunner[In, Out]) Start(ctx context.Context) error {
 		Settled:     r.settled,
 		DeadLetter:  r.storeDeadLetter,
 		State:       rt.state,
-		StatePrefix: "dlv.job~" + r.job.Name + ".",
+		// Its own first token: a subscription's records are under "dlv."
+		// (and '~' is not allowed in a key: the records, and the free
+		// deliveries of hand-backs with them, would not be written).
+		StatePrefix: "dlvjob." + r.job.Name + ".",
 		Logger:      r.svc.logger,
 	})
 	if err == nil {

@@ -20,7 +20,8 @@ import (
 // the reconnect tests: with FERRY_TEST_BROKER_ADDR set, it runs a broker
 // there (JetStream in FERRY_TEST_BROKER_DIR) until SIGTERM or SIGKILL. It
 // is also the subscriber of the crash test and the two-service host of the
-// drain test (drain_test.go).
+// drain test (drain_test.go), and the job worker of the job crash tests
+// (jobs_crash_test.go).
 func TestMain(m *testing.M) {
 	if addr := os.Getenv("FERRY_TEST_BROKER_ADDR"); addr != "" {
 		os.Exit(runBrokerChild(addr, os.Getenv("FERRY_TEST_BROKER_DIR")))
@@ -30,6 +31,9 @@ func TestMain(m *testing.M) {
 	}
 	if out := os.Getenv("FERRY_TEST_DRAIN_OUT"); out != "" {
 		os.Exit(runDrainChild(out))
+	}
+	if out := os.Getenv("FERRY_TEST_JOB_WORKER_OUT"); out != "" {
+		os.Exit(runJobWorkerChild(out))
 	}
 	os.Exit(m.Run())
 }
