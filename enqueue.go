@@ -133,13 +133,24 @@ func (j Job[In, Out]) Enqueue(ctx context.Context, c *Client, in *In, opts ...En
 		if err != nil {
 			return "", fmt.Errorf("ferry: enqueue %s: uniqueness key: %w", j.Name, err)
 		}
-		id = got
 		if !first {
-			if _, err := store.Get(ctx, id); err == nil {
-				return id, nil // enqueued before: the same job
+			_, err := store.Get(ctx, got)
+			switch {
+			case err == nil:
+				return got, nil // enqueued before: the same job
+			case !errors.Is(err, jobs.ErrNotFound):
+				return "", fmt.Errorf("ferry: enqueue %s: %w", j.Name, err)
 			}
-			// The first enqueue stopped between its key and its job:
-			// finish it (a stored message is de-duplicated by its ID).
+			// The key's job has no record: removed after its retention
+			// (shorter than the window), or its enqueue stopped before
+			// writing it. Bind the key to a new job, unless another
+			// enqueue just did.
+			if got, err = store.Rebind(ctx, j.Name, o.key, got, id, o.window); err != nil {
+				return "", fmt.Errorf("ferry: enqueue %s: uniqueness key: %w", j.Name, err)
+			}
+			if got != id {
+				return got, nil
+			}
 		}
 	}
 	now := time.Now().UTC()

@@ -70,9 +70,9 @@ type JobRecord[Out any] struct {
 	// it was enqueued without EnqueueMaxAttempts: the worker's applies).
 	Attempts    int `json:"attempts"`
 	MaxAttempts int `json:"max_attempts,omitempty"`
-	// LastError is the error of the last failed run (the detail of a
-	// Ferry *Error; other errors' text is kept for the record's readers,
-	// which are the service's operators and callers).
+	// LastError is what the last failed run's error answers a caller: a
+	// Ferry *Error's detail, a generic line for any other error (whose
+	// text goes only to the logs and the dead letter).
 	LastError string `json:"last_error,omitempty"`
 	// Progress is the last progress reported, if any.
 	Progress *JobProgress `json:"progress,omitempty"`

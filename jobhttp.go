@@ -2,6 +2,8 @@ package ferry
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,9 +29,9 @@ const jobEventsHeartbeat = 15 * time.Second
 // the job's input is the request body.
 type JobRequest[In any] struct {
 	// IdempotencyKey makes a retried request start one job: a second
-	// request with the same key, from the same caller, within the window,
-	// answers the first job.
-	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"A retried request with the same key, from the same caller, starts no second job: it answers the first."`
+	// request with the same key and the same input, from the same caller,
+	// within the window, answers the first job.
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"A retried request with the same key and body, from the same caller, starts no second job: it answers the first."`
 	Body           In
 }
 
@@ -119,7 +121,7 @@ func Accept[In, Out any](svc *Service, ep Endpoint[JobRequest[In], JobAccepted[O
 		c := svc.Client()
 		enqueue := o.enqueue
 		if in.IdempotencyKey != "" {
-			enqueue = append(enqueue[:len(enqueue):len(enqueue)], EnqueueKey(callerKey(ctx, in.IdempotencyKey), o.window))
+			enqueue = append(enqueue[:len(enqueue):len(enqueue)], EnqueueKey(callerKey(ctx, in.IdempotencyKey, &in.Body), o.window))
 		}
 		id, err := job.Enqueue(ctx, c, &in.Body, enqueue...)
 		if err != nil {
@@ -141,13 +143,19 @@ func Accept[In, Out any](svc *Service, ep Endpoint[JobRequest[In], JobAccepted[O
 	serveJobResources(svc, job, o.path, ep)
 }
 
-// callerKey scopes an idempotency key to the caller, so two callers who
-// pick the same key never share a job.
-func callerKey(ctx context.Context, key string) string {
+// callerKey scopes an idempotency key to the caller and the request: two
+// authenticated callers who pick the same key never share a job, and
+// neither do two requests with different inputs (for anonymous callers,
+// the only scope there is: one who sends another's key and input learns
+// nothing it did not send).
+func callerKey[In any](ctx context.Context, key string, in *In) string {
+	body, _ := json.Marshal(in)
+	sum := sha256.Sum256(body)
+	subject := ""
 	if p := PrincipalFromContext(ctx); p != nil {
-		return p.Subject + "\x00" + key
+		subject = p.Subject
 	}
-	return "\x00" + key
+	return subject + "\x00" + hex.EncodeToString(sum[:]) + "\x00" + key
 }
 
 // serveJobResources binds the GET, DELETE and events resources of a job

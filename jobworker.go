@@ -404,25 +404,25 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 		return worker.Result{Outcome: worker.Ack}
 	case cancelled:
 		noteEventError(o, 499, "cancelled")
-		r.finish(id, jobs.Cancelled, last, nil, describe(err))
+		r.finish(id, jobs.Cancelled, last, nil, publicError(err))
 		return worker.Result{Outcome: worker.Ack}
 	}
 	if o != nil {
 		fe := errorFrom(err)
 		noteEventError(o, fe.GetStatus(), fe.code())
 	}
-	reason := describe(err)
+	reason, public := describe(err), publicError(err) // the dead letter's; the record's, which callers read
 	if errors.Is(ctx.Err(), context.Canceled) {
 		// Cut off by the shutdown (the worker hands the job back without
 		// counting the run): queued again, whatever attempt it was.
-		r.requeue(id, last, reason, true)
+		r.requeue(id, last, public, true)
 		return worker.Result{Outcome: worker.Retry, Reason: reason}
 	}
 	if IsPermanent(err) || d.Attempt >= uint64(d.MaxAttempts) {
-		r.finish(id, jobs.Failed, last, nil, reason)
+		r.finish(id, jobs.Failed, last, nil, public)
 		return worker.Result{Outcome: worker.DeadLetter, Reason: reason}
 	}
-	r.requeue(id, last, reason, false) // runs again after a backoff
+	r.requeue(id, last, public, false) // runs again after a backoff
 	return worker.Result{Outcome: worker.Retry, Reason: reason}
 }
 
@@ -621,9 +621,24 @@ func (r *jobRunner[In, Out]) settled(d *worker.Delivery, st worker.Settlement) {
 // sure its record says failed.
 func (r *jobRunner[In, Out]) storeDeadLetter(ctx context.Context, d *worker.Delivery, reason string) error {
 	if id := d.Msg.Headers().Get(naming.HeaderJobID); jobs.ValidID(id) {
-		r.finish(id, jobs.Failed, nil, nil, reason)
+		r.finish(id, jobs.Failed, nil, nil, "") // a run that failed wrote its own error; one that hung or died has none
 	}
 	return storeDeadLetter(ctx, r.js, d, reason, r.job.Name, r.svc.name, naming.JobDeadLetterConsumer)
+}
+
+// publicError is what a job's record says of a failed run: what the
+// error would answer a caller — an *Error's detail, a generic line for
+// any other error — never its internal text, which goes to the logs and
+// the dead letter.
+func publicError(err error) string {
+	fe := errorFrom(err)
+	if fe.Detail != "" {
+		return fe.Detail
+	}
+	if fe.Title != "" {
+		return fe.Title
+	}
+	return http.StatusText(fe.GetStatus())
 }
 
 // truncate shortens s to n bytes at most, marking the cut.

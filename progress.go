@@ -2,6 +2,7 @@ package ferry
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 
@@ -12,6 +13,10 @@ import (
 // job: a handler may report as often as it likes; the record gets the
 // latest value at most this often, and at the end.
 const progressInterval = 500 * time.Millisecond
+
+// maxProgressMessage bounds a progress message, in bytes, so a report
+// never makes the job's record too large to write.
+const maxProgressMessage = 2000
 
 // Progress reports how far a running job is. Its reports are durable: they
 // are written to the job's record (the latest at most twice a second, and
@@ -32,9 +37,12 @@ func (p *Progress) Set(percent float64, message string) {
 	if p == nil {
 		return
 	}
+	if math.IsNaN(percent) {
+		percent = 0 // JSON has no NaN: a record carrying it could not be written
+	}
 	percent = min(max(percent, 0), 100)
 	p.mu.Lock()
-	p.latest = &jobs.Progress{Percent: percent, Message: message}
+	p.latest = &jobs.Progress{Percent: percent, Message: truncate(message, maxProgressMessage)}
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:

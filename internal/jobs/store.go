@@ -177,6 +177,38 @@ func (s *Store) Reserve(ctx context.Context, job, key, id string, window time.Du
 	return string(e.Value()), false, nil
 }
 
+// Rebind points the uniqueness key of a job, found pointing at stale (a
+// job whose record is gone: removed after its retention, or never
+// written), at id for a fresh window, unless someone rebound it first;
+// it returns the ID the key points at after the call.
+func (s *Store) Rebind(ctx context.Context, job, key, stale, id string, window time.Duration) (string, error) {
+	k := uniqueKey(job, key)
+	e, err := s.kv.Get(ctx, k)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		got, _, err := s.Reserve(ctx, job, key, id, window)
+		return got, err
+	case err != nil:
+		return "", err
+	case string(e.Value()) != stale:
+		return string(e.Value()), nil
+	}
+	msg := nats.NewMsg("$KV." + s.kv.Bucket() + "." + k)
+	msg.Data = []byte(id)
+	_, err = s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(e.Revision()), jetstream.WithMsgTTL(window))
+	if conflict(err) {
+		e, err := s.kv.Get(ctx, k)
+		if err != nil {
+			return "", err
+		}
+		return string(e.Value()), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
 // Watch follows a job's record: the current one first (if any), then
 // every change, until ctx ends or Stop is called.
 func (s *Store) Watch(ctx context.Context, id string) (jetstream.KeyWatcher, error) {
