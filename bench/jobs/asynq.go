@@ -18,7 +18,7 @@ func prepareAsynq(ctx context.Context, o *options) (string, error) {
 	rdb := redis.NewClient(&redis.Options{Addr: o.redis, DB: o.redisDB})
 	defer rdb.Close()
 	if err := rdb.Ping(ctx).Err(); err != nil {
-		return "", fmt.Errorf("Redis at %s: %w", o.redis, err)
+		return "", fmt.Errorf("connect to Redis at %s: %w", o.redis, err)
 	}
 	info, err := rdb.Info(ctx, "server").Result()
 	if err != nil {

@@ -77,6 +77,7 @@ const (
 type options struct {
 	n          int
 	d          time.Duration
+	rate       float64
 	rounds     int
 	timeout    time.Duration
 	idleWait   time.Duration
@@ -99,6 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var o options
 	fs.IntVar(&o.n, "n", 20_000, "jobs per measurement (fewer if -d passes first)")
 	fs.DurationVar(&o.d, "d", 30*time.Second, "stop enqueuing after this long (the jobs enqueued are then waited for)")
+	fs.Float64Var(&o.rate, "rate", 0, "enqueue at most this many jobs per second, spread evenly (0: as fast as the producers go); a rate the contender keeps up with makes the pickup latency that of a queue that does not grow")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds; the contenders alternate within each")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "limit of one measurement, waiting included")
 	fs.DurationVar(&o.idleWait, "idle-wait", 10*time.Second, "before each measurement, wait at most this long for other processes to use less than -max-foreign CPUs")
@@ -287,7 +289,7 @@ func measure(ctx context.Context, o *options, c *contender) (r result, err error
 
 	stopProfile := timedProfile.start()
 	cpu0 := sampleCPU(c.server)
-	enqueued, enqLat, err := produce(ctx, inst, o.n, o.d)
+	enqueued, enqLat, err := produce(ctx, inst, o.n, o.d, o.rate)
 	if err == nil {
 		err = waitDone(ctx, inst, func() bool { return s.handled.Load() >= int64(enqueued) }, warmJobs+enqueued)
 	}
@@ -323,11 +325,14 @@ func measure(ctx context.Context, o *options, c *contender) (r result, err error
 }
 
 // produce enqueues jobs 0…n-1 from 64 goroutines, each one at a time,
-// until all are enqueued or d passed; it returns how many were enqueued
-// (a prefix of the sequence) and each one's enqueue latency in seconds.
-func produce(ctx context.Context, inst instance, n int, d time.Duration) (int, []float64, error) {
+// until all are enqueued or d passed, job i no earlier than i/rate seconds
+// after the start when rate is positive; it returns how many were
+// enqueued (a prefix of the sequence) and each one's enqueue latency in
+// seconds.
+func produce(ctx context.Context, inst instance, n int, d time.Duration, rate float64) (int, []float64, error) {
 	lat := make([]float64, n)
-	deadline := time.Now().Add(d)
+	begin := time.Now()
+	deadline := begin.Add(d)
 	var next atomic.Int64
 	var stopped atomic.Bool
 	var wg sync.WaitGroup
@@ -342,6 +347,11 @@ func produce(ctx context.Context, inst instance, n int, d time.Duration) (int, [
 				i := int(next.Add(1) - 1)
 				if i >= n {
 					return
+				}
+				if rate > 0 {
+					if wait := time.Until(begin.Add(time.Duration(float64(i) / rate * 1e9))); wait > 0 {
+						time.Sleep(wait)
+					}
 				}
 				start := time.Now()
 				if err := inst.enqueue(ctx, &payload{Seq: i, At: start.UnixNano()}); err != nil {

@@ -102,8 +102,12 @@ func printReport(w io.Writer, o *options, names []string, durability, env map[st
 	}
 	refRate := med(ref, result.Rate)
 
-	fmt.Fprintf(w, "\n### Jobs end to end (up to %d jobs or %v of enqueuing; %d producers, worker concurrency %d; %d rounds, medians)\n\n",
-		o.n, o.d, producers, concurrency, o.rounds)
+	pace := "as fast as they go"
+	if o.rate > 0 {
+		pace = fmt.Sprintf("at most %g jobs/s", o.rate)
+	}
+	fmt.Fprintf(w, "\n### Jobs end to end (up to %d jobs or %v of enqueuing; %d producers, %s; worker concurrency %d; %d rounds, medians)\n\n",
+		o.n, o.d, producers, pace, concurrency, o.rounds)
 	fmt.Fprintf(w, "| contender | jobs | jobs/s | vs %s | per-round vs %s | enqueue p50 | enqueue p99 | pickup p50 | pickup p99 | CPU µs/job (bench + server) | dup runs |\n", ref, ref)
 	fmt.Fprintln(w, "|---|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|")
 	for _, name := range names {

@@ -38,7 +38,7 @@ func scratchURL(o *options) (string, error) {
 func prepareRiver(ctx context.Context, o *options) (string, error) {
 	conn, err := pgx.Connect(ctx, o.pg)
 	if err != nil {
-		return "", fmt.Errorf("PostgreSQL at %s: %w", o.pg, err)
+		return "", fmt.Errorf("connect to PostgreSQL at %s: %w", o.pg, err)
 	}
 	defer conn.Close(ctx)
 	var version string
