@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRunSmall runs the command end to end with a few hundred jobs on
+// Ferry, under both sync modes, and on River and asynq when their
+// servers answer on their default addresses.
+func TestRunSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts brokers")
+	}
+	list := []string{"ferry-interval", "ferry-always"}
+	for _, c := range []struct{ name, addr string }{{"river", "127.0.0.1:5432"}, {"asynq", "127.0.0.1:6379"}} {
+		conn, err := net.DialTimeout("tcp", c.addr, time.Second)
+		if err != nil {
+			t.Logf("%s: no server at %s: not run", c.name, c.addr)
+			continue
+		}
+		conn.Close()
+		list = append(list, c.name)
+	}
+	var out, errOut strings.Builder
+	args := []string{"-n", "300", "-d", "20s", "-rounds", "1", "-idle-wait", "0", "-ref", "ferry-interval",
+		"-pg-db", "ferry_bench_jobs_test", "-redis-db", "14", "-dir", t.TempDir(), "-contenders", strings.Join(list, ",")}
+	if err := run(context.Background(), args, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	for _, c := range list {
+		if !strings.Contains(out.String(), "| "+c+" | 300 |") {
+			t.Errorf("output lacks a row of 300 jobs for %s:\n%s\n%s", c, out.String(), errOut.String())
+		}
+	}
+	if !strings.Contains(out.String(), "| ferry-interval | KV revisions | 3.00 |") {
+		t.Errorf("output lacks Ferry's 3 record revisions per job:\n%s", out.String())
+	}
+}
