@@ -158,7 +158,7 @@ func ReplayDeadLetter(ctx context.Context, c *Client, seq uint64) (PublishResult
 	msg := nats.NewMsg(naming.ReplaySubject(topic, service, consumer))
 	target := naming.TopicStream(topic)
 	if consumer == naming.JobDeadLetterConsumer { // a failed job: its kind's queue, run again
-		msg.Subject, target = naming.JobRunSubject(topic), naming.JobStream(topic)
+		msg.Subject, target = JobPriority(h.Get(naming.HeaderJobPriority)).subject(topic), naming.JobStream(topic)
 		msg.Header.Set(naming.HeaderJobReplay, "1")
 	}
 	for k, vs := range h {

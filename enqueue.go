@@ -28,6 +28,7 @@ type enqueueOptions struct {
 	delay       time.Duration
 	maxAttempts int
 	timeout     time.Duration
+	priority    JobPriority
 }
 
 // maxJobKeyLength bounds a uniqueness key.
@@ -47,6 +48,8 @@ func (o enqueueOptions) check() error {
 		return fmt.Errorf("EnqueueTimeout(%v): must not be negative", o.timeout)
 	case o.delay < 0:
 		return fmt.Errorf("EnqueueDelay(%v): must not be negative", o.delay)
+	case o.priority.check() != nil:
+		return fmt.Errorf("EnqueuePriority: %w", o.priority.check())
 	}
 	return nil
 }
@@ -159,8 +162,12 @@ func (j Job[In, Out]) Enqueue(ctx context.Context, c *Client, in *In, opts ...En
 		runAt = now.Add(o.delay)
 	}
 	rec := &jobs.Record{ID: id, Job: j.Name, State: jobs.Queued, MaxAttempts: o.maxAttempts, Key: o.key,
-		RequestID: RequestIDFromContext(ctx), EnqueuedAt: now}
-	msg := nats.NewMsg(naming.JobRunSubject(j.Name))
+		RequestID: RequestIDFromContext(ctx), EnqueuedAt: now, Priority: string(o.priority)}
+	if rec.Priority == string(PriorityNormal) {
+		rec.Priority = ""
+	}
+	run := o.priority.subject(j.Name)
+	msg := nats.NewMsg(run)
 	msg.Data = data
 	msg.Header.Set(naming.HeaderMsgID, id)
 	msg.Header.Set(naming.HeaderJobID, id)
@@ -175,6 +182,9 @@ func (j Job[In, Out]) Enqueue(ctx context.Context, c *Client, in *In, opts ...En
 	if o.key != "" {
 		msg.Header.Set(naming.HeaderJobKey, o.key)
 	}
+	if o.priority != "" && o.priority != PriorityNormal {
+		msg.Header.Set(naming.HeaderJobPriority, string(o.priority))
+	}
 	propagate(ctx, msg.Header.Set) // request ID and trace context
 	pubOpts := []jetstream.PublishOpt{jetstream.WithExpectStream(naming.JobStream(j.Name))}
 	if runAt.After(now.Add(time.Second)) {
@@ -182,7 +192,7 @@ func (j Job[In, Out]) Enqueue(ctx context.Context, c *Client, in *In, opts ...En
 		rec.State, rec.RunAt = jobs.Scheduled, runAt
 		msg.Subject = naming.JobScheduleSubject(j.Name, id)
 		msg.Header.Set(naming.HeaderJobRunAt, runAt.Format(time.RFC3339))
-		pubOpts = append(pubOpts, jetstream.WithScheduleAt(runAt), jetstream.WithScheduleTarget(naming.JobRunSubject(j.Name)))
+		pubOpts = append(pubOpts, jetstream.WithScheduleAt(runAt), jetstream.WithScheduleTarget(run))
 	}
 	js, _ := c.jetStream() // made by jobStore
 	if _, err := js.PublishMsg(ctx, msg, pubOpts...); err != nil {

@@ -70,6 +70,8 @@ type JobRecord[Out any] struct {
 	// it was enqueued without EnqueueMaxAttempts: the worker's applies).
 	Attempts    int `json:"attempts"`
 	MaxAttempts int `json:"max_attempts,omitempty"`
+	// Priority is the job's priority: high, normal or low.
+	Priority JobPriority `json:"priority" enum:"high,normal,low"`
 	// LastError is what the last failed run's error answers a caller: a
 	// Ferry *Error's detail, a generic line for any other error (whose
 	// text goes only to the logs and the dead letter).
@@ -95,8 +97,11 @@ type JobRecord[Out any] struct {
 func recordOf[Out any](r *jobs.Record) (*JobRecord[Out], error) {
 	out := &JobRecord[Out]{
 		ID: r.ID, Job: r.Job, State: JobState(r.State), Attempts: r.Attempts, MaxAttempts: r.MaxAttempts,
-		LastError: r.LastError, CancelRequested: r.CancelRequested,
+		Priority: JobPriority(r.Priority), LastError: r.LastError, CancelRequested: r.CancelRequested,
 		EnqueuedAt: r.EnqueuedAt, RunAt: r.RunAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, UpdatedAt: r.UpdatedAt,
+	}
+	if out.Priority == "" {
+		out.Priority = PriorityNormal
 	}
 	if r.Progress != nil {
 		out.Progress = &JobProgress{Percent: r.Progress.Percent, Message: r.Progress.Message}

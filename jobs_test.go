@@ -3,6 +3,7 @@ package ferry_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -260,5 +261,54 @@ func TestCancelRunningJob(t *testing.T) {
 	<-sawCancel
 	if rec := waitJob(t, h.Client, id); rec.State != ferry.JobCancelled {
 		t.Errorf("record %+v: want cancelled", rec)
+	}
+}
+
+func TestJobPrioritiesDoNotWaitForEachOther(t *testing.T) {
+	release := make(chan struct{})
+	ran := make(chan string, 16)
+	svc := ferry.MustNew("reports", "1.0.0", ferry.WithoutHTTP(), quiet)
+	ferry.HandleJob(svc, reportJob, func(ctx context.Context, in *ReportRequest, p *ferry.Progress) (*RenderedReport, error) {
+		ran <- in.Name
+		if strings.HasPrefix(in.Name, "blocking") {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		return &RenderedReport{}, nil
+	}, ferry.JobConcurrency(1)) // one slot per priority
+	h := ferrytest.Start(t, svc)
+	t.Cleanup(func() { close(release) })
+	ctx := context.Background()
+	tests := []struct {
+		blocked ferry.JobPriority // a backlog of blocking jobs at this priority
+		other   ferry.JobPriority // still runs
+	}{
+		{ferry.PriorityNormal, ferry.PriorityHigh},
+		{ferry.PriorityHigh, ferry.PriorityLow},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.blocked)+" backlog", func(t *testing.T) {
+			for i := range 3 {
+				name := fmt.Sprintf("blocking-%s-%d", tt.blocked, i)
+				if _, err := reportJob.Enqueue(ctx, h.Client, &ReportRequest{Name: name}, ferry.EnqueuePriority(tt.blocked)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			<-ran // the lane's one slot is taken; two wait behind it
+			id, err := reportJob.Enqueue(ctx, h.Client, &ReportRequest{Name: "urgent-" + string(tt.other)}, ferry.EnqueuePriority(tt.other))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec := waitJob(t, h.Client, id); rec.State != ferry.JobSucceeded || rec.Priority != tt.other {
+				t.Errorf("record %+v: want succeeded at %s priority while the %s lane is blocked", rec, tt.other, tt.blocked)
+			}
+			<-ran
+		})
+	}
+	if _, err := reportJob.Enqueue(ctx, h.Client, &ReportRequest{Name: "x"}, ferry.EnqueuePriority("urgent")); err == nil {
+		t.Error("an unknown priority was enqueued")
 	}
 }

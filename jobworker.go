@@ -74,7 +74,9 @@ func (o jobOptions) check() error {
 }
 
 // JobConcurrency sets how many jobs of the kind one replica runs at once
-// (default 16); two replicas run twice as many.
+// at each of the high and normal priorities, and a quarter of it (at least
+// one) at low priority (default 16: 16 + 16 + 4 slots); two replicas run
+// twice as many. Each priority's slots are its own ([JobPriority]).
 func JobConcurrency(n int) JobOption { return func(o *jobOptions) { o.concurrency = n } }
 
 // JobMaxAttempts sets how many times the handler may run for one job
@@ -174,7 +176,7 @@ type jobRunner[In, Out any] struct {
 
 	store  *jobs.Store
 	js     jetstream.JetStream
-	worker *worker.Worker
+	lanes  []*worker.Worker   // one per priority, each its own consumer and slots
 	notice *nats.Subscription // cancel notices for this kind
 
 	mu      sync.Mutex
@@ -215,36 +217,44 @@ func (r *jobRunner[In, Out]) Start(ctx context.Context) error {
 			return time.Duration(min(float64(r.backoff(n))*rt.retryScale, float64(maxBackoff)))
 		}
 	}
-	w, err := worker.New(worker.Config{
-		Name:        r.Name(),
-		JS:          r.js,
-		Stream:      naming.JobStream(r.job.Name),
-		Consumer:    r.consumerConfig(),
-		Concurrency: r.opts.concurrency,
-		Timeout:     r.opts.timeout,
-		MaxAttempts: r.opts.maxAttempts,
-		Backoff:     backoff,
-		Limits:      jobLimits,
-		Handle:      r.handle,
-		Settled:     r.settled,
-		DeadLetter:  r.storeDeadLetter,
-		State:       rt.state,
-		// Its own first token: a subscription's records are under "dlv."
-		// (and '~' is not allowed in a key: the records, and the free
-		// deliveries of hand-backs with them, would not be written).
-		StatePrefix: "dlvjob." + r.job.Name + ".",
-		Logger:      r.svc.logger,
-	})
-	if err == nil {
-		err = w.Start(ctx)
-	}
-	if err != nil {
-		_ = r.notice.Unsubscribe()
-		return fmt.Errorf("ferry: %s: %w", r.Name(), err)
-	}
-	r.worker = w
-	if rt.health != nil {
-		rt.health.Add(r.Name(), w.Health)
+	for _, p := range priorities {
+		w, err := worker.New(worker.Config{
+			Name:        r.Name() + " (" + string(p) + " priority)",
+			JS:          r.js,
+			Stream:      naming.JobStream(r.job.Name),
+			Consumer:    r.consumerConfig(p),
+			Concurrency: p.concurrency(r.opts.concurrency),
+			Timeout:     r.opts.timeout,
+			MaxAttempts: r.opts.maxAttempts,
+			Backoff:     backoff,
+			Limits:      jobLimits,
+			Handle:      r.handle,
+			Settled:     r.settled,
+			DeadLetter:  r.storeDeadLetter,
+			State:       rt.state,
+			// Its own first token: a subscription's records are under "dlv."
+			// (and '~' is not allowed in a key: the records, and the free
+			// deliveries of hand-backs with them, would not be written).
+			// Stream sequences are unique across the kind's lanes.
+			StatePrefix: "dlvjob." + r.job.Name + ".",
+			Logger:      r.svc.logger,
+		})
+		if err == nil {
+			err = w.Start(ctx)
+		}
+		if err != nil {
+			_ = r.notice.Unsubscribe()
+			for _, started := range r.lanes {
+				started.StopIntake()
+				_ = started.Close(ctx)
+			}
+			r.lanes = nil
+			return fmt.Errorf("ferry: %s: %w", r.Name(), err)
+		}
+		r.lanes = append(r.lanes, w)
+		if rt.health != nil {
+			rt.health.Add(r.Name()+" ("+string(p)+" priority)", w.Health)
+		}
 	}
 	return nil
 }
@@ -254,18 +264,18 @@ func (r *jobRunner[In, Out]) backoff(n uint64) time.Duration {
 	return subscribeOptions{backoffInit: r.opts.backoffInit, backoffMx: r.opts.backoffMx}.backoff(n)
 }
 
-// consumerConfig is the durable consumer of the kind's run subject.
-func (r *jobRunner[In, Out]) consumerConfig() jetstream.ConsumerConfig {
+// consumerConfig is the durable consumer of one priority's run subject.
+func (r *jobRunner[In, Out]) consumerConfig(p JobPriority) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:       naming.JobConsumer,
-		Description:   "Ferry job " + r.job.Name + ", run by service " + r.svc.name,
-		FilterSubject: naming.JobRunSubject(r.job.Name),
+		Durable:       p.durable(),
+		Description:   "Ferry job " + r.job.Name + " at " + string(p) + " priority, run by service " + r.svc.name,
+		FilterSubject: p.subject(r.job.Name),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       r.opts.ackWait,
 		MaxDeliver:    -1,
 		MaxAckPending: max(DefaultMaxAckPending, 4*r.opts.concurrency),
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-		Metadata:      map[string]string{"ferry_service": r.svc.name, "ferry_job": r.job.Name},
+		Metadata:      map[string]string{"ferry_service": r.svc.name, "ferry_job": r.job.Name, "ferry_priority": string(p)},
 	}
 }
 
@@ -281,17 +291,20 @@ func jobLimits(msg jetstream.Msg) (maxAttempts int, timeout time.Duration) {
 
 // StopIntake implements lifecycle.Component.
 func (r *jobRunner[In, Out]) StopIntake() {
-	if r.worker != nil {
-		r.worker.StopIntake()
+	for _, w := range r.lanes {
+		w.StopIntake()
 	}
 }
 
-// Drain implements lifecycle.Component.
+// Drain implements lifecycle.Component: the lanes drain together.
 func (r *jobRunner[In, Out]) Drain(ctx context.Context) error {
-	if r.worker == nil {
-		return nil
+	errs := make([]error, len(r.lanes))
+	var wg sync.WaitGroup
+	for i, w := range r.lanes {
+		wg.Go(func() { errs[i] = w.Drain(ctx) })
 	}
-	return r.worker.Drain(ctx)
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Close implements lifecycle.Component.
@@ -299,10 +312,11 @@ func (r *jobRunner[In, Out]) Close(ctx context.Context) error {
 	if r.notice != nil {
 		_ = r.notice.Unsubscribe()
 	}
-	if r.worker == nil {
-		return nil
+	var errs []error
+	for _, w := range r.lanes {
+		errs = append(errs, w.Close(ctx))
 	}
-	return r.worker.Close(ctx)
+	return errors.Join(errs...)
 }
 
 // cancelNotice cancels the run of a job on this replica, if it runs here.
@@ -470,7 +484,7 @@ func (r *jobRunner[In, Out]) recordFromMessage(d *worker.Delivery, id string) *j
 		enqueued = d.Meta.Timestamp.UTC()
 	}
 	rec := &jobs.Record{ID: id, Job: r.job.Name, State: jobs.Queued, MaxAttempts: d.MaxAttempts, Key: h.Get(naming.HeaderJobKey),
-		RequestID: h.Get(HeaderRequestID), EnqueuedAt: enqueued}
+		RequestID: h.Get(HeaderRequestID), EnqueuedAt: enqueued, Priority: h.Get(naming.HeaderJobPriority)}
 	if at, err := time.Parse(time.RFC3339, h.Get(naming.HeaderJobRunAt)); err == nil {
 		rec.RunAt = at
 	}

@@ -63,6 +63,7 @@ type Record struct {
 	// handler's context is cancelled; the job ends cancelled if the
 	// handler gives up, succeeded if it finished anyway.
 	CancelRequested bool      `json:"cancel_requested,omitempty"`
+	Priority        string    `json:"priority,omitempty"`
 	Key             string    `json:"key,omitempty"`
 	RequestID       string    `json:"request_id,omitempty"`
 	EnqueuedAt      time.Time `json:"enqueued_at"`

@@ -186,6 +186,8 @@ const (
 	HeaderJobEnqueued    = "Ferry-Job-Enqueued"
 	HeaderJobRunAt       = "Ferry-Job-Run-At"
 	HeaderJobKey         = "Ferry-Job-Key"
+	// HeaderJobPriority carries a job's priority when it is not normal.
+	HeaderJobPriority = "Ferry-Job-Priority"
 	// HeaderJobReplay marks a failed job's message replayed from the
 	// dead-letter stream: it runs again although its record says failed.
 	HeaderJobReplay = "Ferry-Job-Replay"
@@ -211,7 +213,9 @@ func JobScheduleSubject(job, id string) string { return JobPrefix + "." + job + 
 // cancel its handler (core NATS; the record is the durable word).
 func JobCancelSubject(job, id string) string { return JobPrefix + "." + job + ".cancel." + id }
 
-// JobSubjects are the subjects of a job kind's stream.
+// JobSubjects are the subjects of a job kind's stream: the run subject
+// (normal priority), the run subjects of the other priorities
+// (….run.high, ….run.low), and the schedules.
 func JobSubjects(job string) []string {
-	return []string{JobRunSubject(job), JobPrefix + "." + job + ".at.*"}
+	return []string{JobRunSubject(job), JobRunSubject(job) + ".*", JobPrefix + "." + job + ".at.*"}
 }
