@@ -76,3 +76,38 @@ func TestStartGivesEachServiceAFreePort(t *testing.T) {
 		t.Fatalf("addresses %v and %v", a.Addr(), b.Addr())
 	}
 }
+
+type squareIn struct {
+	N int `json:"n"`
+}
+
+type squareOut struct {
+	Square int `json:"square"`
+}
+
+var square = ferry.Job[squareIn, squareOut]{Name: "square"}
+
+func TestRunJobsAndWait(t *testing.T) {
+	release := make(chan struct{})
+	h := ferrytest.RunJobs(t, square, func(ctx context.Context, in *squareIn, _ *ferry.Progress) (*squareOut, error) {
+		if in.N < 0 {
+			<-release
+		}
+		return &squareOut{Square: in.N * in.N}, nil
+	})
+	ctx := context.Background()
+	id, err := square.Enqueue(ctx, h.Client, &squareIn{N: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := ferrytest.WaitJob(t, h, square, id); rec.State != ferry.JobSucceeded || rec.Result.Square != 49 {
+		t.Errorf("record %+v", rec)
+	}
+	slow, err := square.Enqueue(ctx, h.Client, &squareIn{N: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ferrytest.WaitJobState(t, h, square, slow, ferry.JobRunning)
+	close(release)
+	ferrytest.WaitJobState(t, h, square, slow, ferry.JobSucceeded)
+}
