@@ -13,17 +13,19 @@ import (
 	"github.com/ferrygo/ferry/internal/envelope"
 )
 
-// OutgoingMessage is the transport-neutral view of one outgoing call or
-// event as it passes through a [Client]'s [ClientMiddleware]: a call of an
-// endpoint ([Endpoint.Call]) or an event published ([Topic.Publish],
-// [Publisher.Publish] and each event of a batch). Client middleware reads it
+// OutgoingMessage is the transport-neutral view of one outgoing call,
+// event or job as it passes through a [Client]'s [ClientMiddleware]: a
+// call of an endpoint ([Endpoint.Call]), an event published
+// ([Topic.Publish], [Publisher.Publish] and each event of a batch), or a
+// job enqueued ([Job.Enqueue]). Client middleware reads it
 // to report (metrics, traces) and sets headers to pass things on (trace
 // context, credentials); the input is already encoded, so it carries the
 // body as bytes.
 //
 // An OutgoingMessage belongs to the goroutine running the chain.
 type OutgoingMessage struct {
-	// Kind is KindEndpoint for a call, KindEvent for a publish.
+	// Kind is KindEndpoint for a call, KindEvent for a publish, KindJob
+	// for an enqueue.
 	Kind Kind
 	// Subject is the NATS subject it is sent on.
 	Subject string
@@ -32,7 +34,8 @@ type OutgoingMessage struct {
 	Service string
 	// Endpoint is the name of the endpoint called; "" for a publish.
 	Endpoint string
-	// Topic is the name of the topic published; "" for a call.
+	// Topic is the name of the topic published, or of the job kind
+	// enqueued; "" for a call.
 	Topic string
 	// Header holds the headers sent, keyed canonically: the request ID and
 	// trace context of the request being handled, the per-call headers
@@ -44,11 +47,12 @@ type OutgoingMessage struct {
 	// it, never modify it.
 	Body []byte
 
-	req  *envelope.Request  // a call's request
-	resp *envelope.Response // a call's successful answer
-	msg  *nats.Msg          // an event's message
-	ack  *jetstream.PubAck  // an event's acknowledgement
-	turn *batchTurn         // an event of a batch: when it may be sent
+	req  *envelope.Request      // a call's request
+	resp *envelope.Response     // a call's successful answer
+	msg  *nats.Msg              // an event's or a job's message
+	ack  *jetstream.PubAck      // its acknowledgement
+	opts []jetstream.PublishOpt // a job's publish options (stream, schedule)
+	turn *batchTurn             // an event of a batch: when it may be sent
 }
 
 // ClientHandler sends one outgoing message and reports its outcome: nil
@@ -139,6 +143,12 @@ func (c *Client) transport(ctx context.Context, m *OutgoingMessage) error {
 		resp, err := c.roundTrip(ctx, m.Subject, m.Service, m.Endpoint, m.req)
 		m.resp = resp
 		return err
+	case m.msg != nil && m.Kind == KindJob:
+		m.msg.Header = nats.Header(m.Header)
+		stripCredentials(m.msg.Header)
+		var err error
+		m.ack, err = c.enqueueNow(ctx, m.Topic, m.msg, m.opts)
+		return err
 	case m.msg != nil:
 		m.msg.Header = nats.Header(m.Header)
 		stripCredentials(m.msg.Header)
@@ -183,6 +193,38 @@ func (c *Client) publish(ctx context.Context, topic, source string, msg *nats.Ms
 		return nil, fmt.Errorf("ferry: publish %s: a client middleware returned success without publishing the event", topic)
 	}
 	return m.ack, nil
+}
+
+// enqueue sends a job's message through the client's chain and returns
+// its acknowledgement.
+func (c *Client) enqueue(ctx context.Context, job string, msg *nats.Msg, opts []jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	if c.send == nil {
+		return c.enqueueNow(ctx, job, msg, opts)
+	}
+	m := &OutgoingMessage{Kind: KindJob, Subject: msg.Subject, Topic: job, Header: http.Header(msg.Header), Body: msg.Data, msg: msg, opts: opts}
+	if err := c.send(ctx, m); err != nil {
+		return nil, err
+	}
+	if m.ack == nil {
+		return nil, fmt.Errorf("ferry: enqueue %s: a client middleware returned success without enqueueing the job", job)
+	}
+	return m.ack, nil
+}
+
+// enqueueNow publishes a job's message and waits for its acknowledgement.
+func (c *Client) enqueueNow(ctx context.Context, job string, msg *nats.Msg, opts []jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	if fe := c.unavailable(); fe != nil {
+		return nil, fe
+	}
+	js, err := c.jetStream()
+	if err != nil {
+		return nil, err
+	}
+	ack, err := js.PublishMsg(ctx, msg, opts...)
+	if err != nil {
+		return nil, jobPublishError(job, err)
+	}
+	return ack, nil
 }
 
 func eventMessage(topic, source string, msg *nats.Msg) *OutgoingMessage {

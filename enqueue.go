@@ -194,9 +194,8 @@ func (j Job[In, Out]) Enqueue(ctx context.Context, c *Client, in *In, opts ...En
 		msg.Header.Set(naming.HeaderJobRunAt, runAt.Format(time.RFC3339))
 		pubOpts = append(pubOpts, jetstream.WithScheduleAt(runAt), jetstream.WithScheduleTarget(run))
 	}
-	js, _ := c.jetStream() // made by jobStore
-	if _, err := js.PublishMsg(ctx, msg, pubOpts...); err != nil {
-		return "", jobPublishError(j.Name, err)
+	if _, err := c.enqueue(ctx, j.Name, msg, pubOpts); err != nil {
+		return "", err
 	}
 	// The message is the job; the record its view. A worker that takes the
 	// job before this write makes the record itself, from the message.

@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ferrygo/ferry"
 	"github.com/ferrygo/ferry/ferrytest"
 )
@@ -310,5 +314,83 @@ func TestJobPrioritiesDoNotWaitForEachOther(t *testing.T) {
 	}
 	if _, err := reportJob.Enqueue(ctx, h.Client, &ReportRequest{Name: "x"}, ferry.EnqueuePriority("urgent")); err == nil {
 		t.Error("an unknown priority was enqueued")
+	}
+}
+
+func TestJobTraceFromEnqueueThroughRetries(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	var calls counter
+	svc := ferry.MustNew("reports", "1.0.0", ferry.WithoutHTTP(), quiet)
+	ferry.HandleJob(svc, reportJob, func(ctx context.Context, in *ReportRequest, p *ferry.Progress) (*RenderedReport, error) {
+		if calls.add(in.Name) == 1 {
+			return nil, errors.New("renderer busy")
+		}
+		return &RenderedReport{}, nil
+	}, fastJobs...)
+	cfg := ferrytest.Config(t)
+	startHost(t, []ferry.Option{ferry.WithConfig(cfg), ferry.WithTracerProvider(tp)}, svc)
+	client := ferry.NewClient(svc.Client().Conn())
+
+	ctx, root := tp.Tracer("test").Start(context.Background(), "caller")
+	id, err := reportJob.Enqueue(ctx, client, &ReportRequest{Name: "traced"})
+	root.End()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitJob(t, client, id)
+	ferrytest.Eventually(t, func() bool { return len(exp.GetSpans()) >= 4 }, "four spans (%v)", names(exp.GetSpans()))
+	var producer tracetest.SpanStub
+	var runs []tracetest.SpanStub
+	for _, sp := range exp.GetSpans() {
+		switch {
+		case sp.SpanKind == trace.SpanKindProducer:
+			producer = sp
+		case sp.Name == "run report":
+			runs = append(runs, sp)
+		}
+		if sp.SpanContext.TraceID() != root.SpanContext().TraceID() {
+			t.Errorf("span %s is in trace %s; want the caller's %s", sp.Name, sp.SpanContext.TraceID(), root.SpanContext().TraceID())
+		}
+	}
+	if producer.Parent.SpanID() != root.SpanContext().SpanID() || len(runs) != 2 {
+		t.Fatalf("spans %v: want the enqueue's producer span under the caller, and two runs", names(exp.GetSpans()))
+	}
+	for _, run := range runs {
+		if run.Parent.SpanID() != producer.SpanContext.SpanID() || run.SpanKind != trace.SpanKindConsumer {
+			t.Errorf("run span %+v: want a consumer span under the enqueue", run.Parent)
+		}
+	}
+}
+
+func TestEnqueuePassesThroughClientMiddleware(t *testing.T) {
+	svc := ferry.MustNew("reports", "1.0.0", ferry.WithoutHTTP(), quiet)
+	var seen []string
+	var mu sync.Mutex
+	ferry.HandleJob(svc, reportJob, func(ctx context.Context, in *ReportRequest, p *ferry.Progress) (*RenderedReport, error) {
+		mu.Lock()
+		seen = append(seen, "handler saw "+ferry.RequestFromContext(ctx).Header("X-Tenant"))
+		mu.Unlock()
+		return &RenderedReport{}, nil
+	})
+	h := ferrytest.Start(t, svc)
+	client := ferry.NewClient(h.NATS(), ferry.ClientWithMiddleware(func(next ferry.ClientHandler) ferry.ClientHandler {
+		return func(ctx context.Context, m *ferry.OutgoingMessage) error {
+			mu.Lock()
+			seen = append(seen, string(m.Kind)+" "+m.Topic)
+			mu.Unlock()
+			m.Header.Set("X-Tenant", "acme")
+			return next(ctx, m)
+		}
+	}))
+	id, err := reportJob.Enqueue(context.Background(), client, &ReportRequest{Name: "mw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitJob(t, client, id)
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(seen, ", ") != "job report, handler saw acme" {
+		t.Errorf("seen %q", seen)
 	}
 }
