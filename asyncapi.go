@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ferrygo/ferry/internal/asyncapi"
+	"github.com/ferrygo/ferry/internal/naming"
 )
 
 // AsyncAPIPath is where a service serves its AsyncAPI 3.0 document (.json
@@ -41,8 +42,16 @@ func (s *Service) asyncAPI() (*builtAsyncAPI, error) {
 		published = append(published, d)
 	}
 	subs := slices.Clone(s.subs)
+	for _, d := range s.enqueued { // jobs it starts: it sends them
+		published = append(published, d)
+	}
+	var workers []topicDecl // jobs it runs: it receives them
+	for _, j := range s.jobs {
+		workers = append(workers, j.docTopic())
+	}
 	s.mu.Unlock()
 	slices.SortFunc(published, func(a, b topicDecl) int { return strings.Compare(a.name, b.name) })
+	slices.SortFunc(workers, func(a, b topicDecl) int { return strings.Compare(a.name, b.name) })
 
 	key := make([]docDecl, 0, len(published)+len(subs))
 	for _, d := range published {
@@ -50,6 +59,9 @@ func (s *Service) asyncAPI() (*builtAsyncAPI, error) {
 	}
 	for _, sub := range subs {
 		key = append(key, docDecl{topicDecl: sub.decl(), consumer: sub.consumerName()})
+	}
+	for _, d := range workers {
+		key = append(key, docDecl{topicDecl: d, consumer: naming.JobConsumer})
 	}
 	m := s.messages
 	m.docMu.Lock()
@@ -67,6 +79,9 @@ func (s *Service) asyncAPI() (*builtAsyncAPI, error) {
 	}
 	for _, sub := range subs {
 		info.Subscribes = append(info.Subscribes, asyncapi.Subscription{Topic: topic(sub.decl()), Consumer: sub.consumerName()})
+	}
+	for _, d := range workers {
+		info.Subscribes = append(info.Subscribes, asyncapi.Subscription{Topic: topic(d), Consumer: naming.JobConsumer})
 	}
 	info.Registry = m.snapshot() // after the schemas above: it resolves all of them
 	built := &builtAsyncAPI{key: key}

@@ -2,6 +2,7 @@ package ferry
 
 import (
 	"encoding/json"
+	"reflect"
 	"time"
 
 	"github.com/ferrygo/ferry/internal/jobs"
@@ -29,6 +30,12 @@ type Job[In, Out any] struct {
 
 // check validates the declaration.
 func (j Job[In, Out]) check() error { return naming.CheckJobName(j.Name) }
+
+// docTopic is the job kind as the AsyncAPI document shows it: a channel
+// "job-<name>" on its run subject, whose messages are its inputs.
+func (j Job[In, Out]) docTopic() topicDecl {
+	return topicDecl{name: "job-" + j.Name, subject: naming.JobRunSubject(j.Name), description: j.Description, payload: reflect.TypeFor[In]()}
+}
 
 // JobState is where a job is in its life; see the constants.
 type JobState string

@@ -116,7 +116,7 @@ func Accept[In, Out any](svc *Service, ep Endpoint[JobRequest[In], JobAccepted[O
 	if ep.DefaultStatus == 0 {
 		ep.DefaultStatus = http.StatusAccepted
 	}
-	svc.acceptJobs()
+	svc.acceptJobs(job.docTopic())
 	Handle(svc, ep, func(ctx context.Context, in *JobRequest[In]) (*JobAccepted[Out], error) {
 		c := svc.Client()
 		enqueue := o.enqueue

@@ -2,6 +2,7 @@ package ferry_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -392,5 +393,23 @@ func TestEnqueuePassesThroughClientMiddleware(t *testing.T) {
 	defer mu.Unlock()
 	if strings.Join(seen, ", ") != "job report, handler saw acme" {
 		t.Errorf("seen %q", seen)
+	}
+}
+
+func TestJobsInDiscovery(t *testing.T) {
+	svc := ferry.MustNew("reports", "1.0.0", ferry.WithoutHTTP(), quiet)
+	ferry.HandleJob(svc, reportJob, func(ctx context.Context, in *ReportRequest, p *ferry.Progress) (*RenderedReport, error) {
+		return &RenderedReport{}, nil
+	})
+	h := ferrytest.Start(t, svc)
+	msg, err := h.NATS().Request("$SRV.INFO.reports", nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		Metadata map[string]string `json:"metadata"`
+	}
+	if err := json.Unmarshal(msg.Data, &info); err != nil || info.Metadata["jobs"] != "report" {
+		t.Errorf("INFO metadata %v, %v: want jobs=report", info.Metadata, err)
 	}
 }

@@ -158,6 +158,7 @@ func HandleJob[In, Out any](svc *Service, job Job[In, Out], handler JobHandler[I
 type jobWorker interface {
 	lifecycle.Component
 	jobName() string
+	docTopic() topicDecl
 }
 
 // jobRunner runs one job kind on the durable worker (internal/worker): a
@@ -186,6 +187,8 @@ type jobRunner[In, Out any] struct {
 var _ jobWorker = (*jobRunner[struct{}, struct{}])(nil)
 
 func (r *jobRunner[In, Out]) jobName() string { return r.job.Name }
+
+func (r *jobRunner[In, Out]) docTopic() topicDecl { return r.job.docTopic() }
 
 // Name implements lifecycle.Component.
 func (r *jobRunner[In, Out]) Name() string {

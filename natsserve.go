@@ -49,6 +49,12 @@ func (ne *natsEndpoints) Start(context.Context) error {
 	if a := s.Addr(); a != nil {
 		info.Metadata = map[string]string{"http": a.String()}
 	}
+	if jobs := s.jobNames(); jobs != "" {
+		if info.Metadata == nil {
+			info.Metadata = map[string]string{}
+		}
+		info.Metadata["jobs"] = jobs // the job kinds it runs
+	}
 	var routes []rpc.Route
 	if s.needsNATS {
 		for _, ep := range s.boundEndpoints() {

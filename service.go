@@ -66,9 +66,10 @@ type Service struct {
 	messages  *messageSchemas
 	published map[string]topicDecl // topics the service publishes, by name
 	subs      []subscriber
-	jobs      []jobWorker       // the job kinds it runs (HandleJob)
-	enqueues  bool              // it starts jobs (Accept)
-	jobPath   map[string]string // job resource paths (Accept) → job name
+	jobs      []jobWorker          // the job kinds it runs (HandleJob)
+	enqueues  bool                 // it starts jobs (Accept)
+	enqueued  map[string]topicDecl // the job kinds it starts, as AsyncAPI channels
+	jobPath   map[string]string    // job resource paths (Accept) → job name
 }
 
 // New creates a service named name at version version. The name must match
@@ -293,6 +294,18 @@ func (s *Service) addJob(j jobWorker) {
 	s.jobs = append(s.jobs, j)
 }
 
+// jobNames lists the job kinds the service runs, comma-separated.
+func (s *Service) jobNames() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := make([]string, len(s.jobs))
+	for i, j := range s.jobs {
+		names[i] = j.jobName()
+	}
+	slices.Sort(names)
+	return strings.Join(names, ",")
+}
+
 // usesEvents reports whether the service publishes, subscribes or runs
 // jobs: whether it needs JetStream.
 func (s *Service) usesEvents() bool {
@@ -301,11 +314,16 @@ func (s *Service) usesEvents() bool {
 	return len(s.published) > 0 || len(s.subs) > 0 || len(s.jobs) > 0 || s.enqueues
 }
 
-// acceptJobs records that the service starts jobs: it needs the broker.
-func (s *Service) acceptJobs() {
+// acceptJobs records that the service starts jobs of the kind d
+// describes: it needs the broker, and its AsyncAPI document lists them.
+func (s *Service) acceptJobs(d topicDecl) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.enqueues = true
+	if s.enqueued == nil {
+		s.enqueued = map[string]topicDecl{}
+	}
+	s.enqueued[d.name] = d
 }
 
 // jobPaths returns the job served under path, if any, and records job

@@ -197,3 +197,22 @@ func TestReportsOpenAPI(t *testing.T) {
 		}
 	}
 }
+
+func TestReportsAsyncAPI(t *testing.T) {
+	svc, err := newService(time.Second, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ferrytest.Start(t, svc)
+	resp, err := http.Get(ferrytest.URL(t, svc) + "/asyncapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	doc, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`"job-render-report"`, `"ferry.job.render-report.run"`, `"publish-job-render-report"`, `"receive-job-render-report-worker"`, `reportsapi.ReportRequest`} {
+		if !strings.Contains(string(doc), want) {
+			t.Errorf("the AsyncAPI document lacks %s:\n%s", want, doc)
+		}
+	}
+}
