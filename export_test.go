@@ -3,6 +3,7 @@ package ferry
 import (
 	"context"
 	"flag"
+	"time"
 
 	"github.com/ferrygo/ferry/internal/envelope"
 	"github.com/ferrygo/ferry/internal/telemetry"
@@ -21,4 +22,12 @@ func LoadConfigEnv(fs *flag.FlagSet, args []string, env map[string]string) (Conf
 // ObserveWith adds ob to the service's observers when its host starts.
 func ObserveWith(ob telemetry.Observer) Option {
 	return func(o *options) error { o.testObserver = ob; return nil }
+}
+
+// SetLongRetry sets the least retry delay that waits as a message
+// schedule, until the test ends.
+func SetLongRetry(t interface{ Cleanup(func()) }, d time.Duration) {
+	old := longRetry
+	longRetry = d
+	t.Cleanup(func() { longRetry = old })
 }

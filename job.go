@@ -41,8 +41,8 @@ func (j Job[In, Out]) docTopic() topicDecl {
 type JobState string
 
 // The states of a job. A queued job waits for a worker; a scheduled one
-// waits for its time (EnqueueAt, EnqueueDelay, or a retry's long
-// backoff). JobSucceeded, JobFailed and JobCancelled are final.
+// waits for its time (EnqueueAt, EnqueueDelay, or a retry's backoff of a
+// minute or more). JobSucceeded, JobFailed and JobCancelled are final.
 const (
 	JobQueued    JobState = JobState(jobs.Queued)
 	JobScheduled JobState = JobState(jobs.Scheduled)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -411,5 +412,40 @@ func TestJobsInDiscovery(t *testing.T) {
 	}
 	if err := json.Unmarshal(msg.Data, &info); err != nil || info.Metadata["jobs"] != "report" {
 		t.Errorf("INFO metadata %v, %v: want jobs=report", info.Metadata, err)
+	}
+}
+
+func TestLongRetryWaitsAsASchedule(t *testing.T) {
+	ferry.SetLongRetry(t, 500*time.Millisecond)
+	var calls counter
+	svc := ferry.MustNew("reports", "1.0.0", ferry.WithoutHTTP(), quiet)
+	ferry.HandleJob(svc, reportJob, func(ctx context.Context, in *ReportRequest, p *ferry.Progress) (*RenderedReport, error) {
+		if calls.add(in.Name) == 1 {
+			return nil, errors.New("renderer busy")
+		}
+		return &RenderedReport{}, nil
+	}, ferry.JobBackoff(100*time.Second, 100*time.Second)) // 1 s under ferrytest's retry scale
+	h := ferrytest.Start(t, svc)
+	ctx := context.Background()
+	id, err := reportJob.Enqueue(ctx, h.Client, &ReportRequest{Name: "later"}, ferry.EnqueueMaxAttempts(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := ferrytest.WaitJobState(t, h, reportJob, id, ferry.JobScheduled)
+	if rec.Attempts != 1 || rec.RunAt.IsZero() || rec.LastError == "" {
+		t.Errorf("waiting record %+v: want scheduled after one attempt, with its error", rec)
+	}
+	js, _ := jetstream.New(h.NATS())
+	cons, err := js.Consumer(ctx, "ferryjob-report", "worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := cons.Info(ctx); err != nil || info.NumAckPending != 0 {
+		t.Errorf("consumer %+v, %v: a job waiting for its retry holds an ack-pending slot", info, err)
+	}
+	// Its second run is its last (EnqueueMaxAttempts(2)): the attempts carried
+	// over from the first message count.
+	if done := waitJob(t, h.Client, id); done.State != ferry.JobSucceeded || done.Attempts != 2 || done.MaxAttempts != 2 {
+		t.Errorf("record %+v: want succeeded on attempt 2 of 2", done)
 	}
 }

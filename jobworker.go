@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -175,10 +176,11 @@ type jobRunner[In, Out any] struct {
 	handler JobHandler[In, Out]
 	decode  func([]byte, *In) error
 
-	store  *jobs.Store
-	js     jetstream.JetStream
-	lanes  []*worker.Worker   // one per priority, each its own consumer and slots
-	notice *nats.Subscription // cancel notices for this kind
+	store      *jobs.Store
+	js         jetstream.JetStream
+	retryDelay func(n uint64) time.Duration // the backoff, scaled by the host's retry scale
+	lanes      []*worker.Worker             // one per priority, each its own consumer and slots
+	notice     *nats.Subscription           // cancel notices for this kind
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc // job ID → cancel its run, on this replica
@@ -220,6 +222,7 @@ func (r *jobRunner[In, Out]) Start(ctx context.Context) error {
 			return time.Duration(min(float64(r.backoff(n))*rt.retryScale, float64(maxBackoff)))
 		}
 	}
+	r.retryDelay = backoff
 	for _, p := range priorities {
 		w, err := worker.New(worker.Config{
 			Name:        r.Name() + " (" + string(p) + " priority)",
@@ -282,14 +285,48 @@ func (r *jobRunner[In, Out]) consumerConfig(p JobPriority) jetstream.ConsumerCon
 	}
 }
 
-// jobLimits reads a job's own limits from its message.
-func jobLimits(msg jetstream.Msg) (maxAttempts int, timeout time.Duration) {
+// jobLimits reads a job's own limits from its message, and the runs it
+// had as earlier messages (a retry rescheduled as a new message).
+func jobLimits(msg jetstream.Msg) (maxAttempts int, timeout time.Duration, before int) {
 	h := msg.Headers()
 	maxAttempts, _ = strconv.Atoi(h.Get(naming.HeaderJobMaxAttempts))
 	if ms, err := strconv.ParseInt(h.Get(naming.HeaderJobTimeout), 10, 64); err == nil && ms > 0 {
 		timeout = time.Duration(ms) * time.Millisecond
 	}
-	return maxAttempts, timeout
+	before, _ = strconv.Atoi(h.Get(naming.HeaderJobAttempts))
+	return maxAttempts, timeout, max(before, 0)
+}
+
+// longRetry is the least retry delay that waits as a message schedule
+// instead of a delayed redelivery: a job waiting that long holds no
+// ack-pending slot of its consumer.
+var longRetry = time.Minute
+
+// reschedule stores a failed job again as a message schedule that runs it
+// after delay, carrying the runs it had, so that it waits holding nothing;
+// the caller then acknowledges the delivery. It reports whether it did.
+func (r *jobRunner[In, Out]) reschedule(d *worker.Delivery, id string, delay time.Duration) bool {
+	at := time.Now().Add(delay).Truncate(time.Second).Add(time.Second)
+	msg := nats.NewMsg(naming.JobScheduleSubject(r.job.Name, id))
+	for k, vs := range d.Msg.Headers() {
+		if !strings.HasPrefix(strings.ToLower(k), "nats-") {
+			msg.Header[k] = append([]string(nil), vs...)
+		}
+	}
+	msg.Header.Set(naming.HeaderJobAttempts, strconv.FormatUint(d.Attempt, 10))
+	msg.Header.Set(naming.HeaderMsgID, id+":"+strconv.FormatUint(d.Attempt, 10))
+	msg.Data = d.Msg.Data()
+	target := JobPriority(d.Msg.Headers().Get(naming.HeaderJobPriority)).subject(r.job.Name)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := r.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(naming.JobStream(r.job.Name)),
+		jetstream.WithScheduleAt(at), jetstream.WithScheduleTarget(target))
+	if err != nil {
+		r.svc.logger.Warn("ferry: job retry not rescheduled; it waits as a delayed redelivery", slog.String("job", r.job.Name),
+			slog.String("id", id), slog.String("err", err.Error()))
+		return false
+	}
+	return true
 }
 
 // StopIntake implements lifecycle.Component.
@@ -439,6 +476,10 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 		r.finish(id, jobs.Failed, last, nil, public)
 		return worker.Result{Outcome: worker.DeadLetter, Reason: reason}
 	}
+	if delay := r.retryDelay(d.Attempt); delay >= longRetry && r.reschedule(d, id, delay) {
+		r.requeueAt(id, last, public, time.Now().Add(delay))
+		return worker.Result{Outcome: worker.Ack} // its next run is the schedule's
+	}
 	r.requeue(id, last, public, false) // runs again after a backoff
 	return worker.Result{Outcome: worker.Retry, Reason: reason}
 }
@@ -525,8 +566,18 @@ func (r *jobRunner[In, Out]) finish(id string, state jobs.State, last *jobs.Prog
 	}
 }
 
+// requeueAt records a failed run whose job runs again at a time: it waits
+// scheduled.
+func (r *jobRunner[In, Out]) requeueAt(id string, last *jobs.Progress, reason string, at time.Time) {
+	r.setRequeued(id, last, reason, false, at)
+}
+
 // requeue records a failed run that will run again.
 func (r *jobRunner[In, Out]) requeue(id string, last *jobs.Progress, reason string, handedBack bool) {
+	r.setRequeued(id, last, reason, handedBack, time.Time{})
+}
+
+func (r *jobRunner[In, Out]) setRequeued(id string, last *jobs.Progress, reason string, handedBack bool, at time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := r.store.Update(ctx, id, func(rec *jobs.Record) (time.Duration, error) {
@@ -534,6 +585,9 @@ func (r *jobRunner[In, Out]) requeue(id string, last *jobs.Progress, reason stri
 			return 0, jobs.ErrNoChange
 		}
 		rec.State = jobs.Queued
+		if !at.IsZero() {
+			rec.State, rec.RunAt = jobs.Scheduled, at.UTC().Truncate(time.Second).Add(time.Second)
+		}
 		if last != nil {
 			rec.Progress = last
 		}

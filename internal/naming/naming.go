@@ -186,6 +186,9 @@ const (
 	HeaderJobEnqueued    = "Ferry-Job-Enqueued"
 	HeaderJobRunAt       = "Ferry-Job-Run-At"
 	HeaderJobKey         = "Ferry-Job-Key"
+	// HeaderJobAttempts carries the runs a job had before this message (a
+	// retry rescheduled as a new message).
+	HeaderJobAttempts = "Ferry-Job-Attempts"
 	// HeaderJobPriority carries a job's priority when it is not normal.
 	HeaderJobPriority = "Ferry-Job-Priority"
 	// HeaderJobReplay marks a failed job's message replayed from the

@@ -137,8 +137,10 @@ type Config struct {
 	Backoff func(n uint64) time.Duration
 	// Limits, when set, reads a message's own limits (a job's), given the
 	// worker's: what it returns replaces MaxAttempts and Timeout for that
-	// message; a value below 1 keeps the worker's.
-	Limits func(msg jetstream.Msg) (maxAttempts int, timeout time.Duration)
+	// message; a value below 1 keeps the worker's. Before counts the runs
+	// the message's work had as earlier messages (a job retried later as a
+	// new message): they are added to its Attempt.
+	Limits func(msg jetstream.Msg) (maxAttempts int, timeout time.Duration, before int)
 	// Handle runs one delivery. The worker recovers a panic in it as a
 	// failed run.
 	Handle func(ctx context.Context, d *Delivery) Result
@@ -595,8 +597,11 @@ func (w *Worker) run(msg jetstream.Msg, r *running) {
 		return
 	}
 	d := &Delivery{Msg: msg, Meta: md, Attempt: md.NumDelivered, Received: received, MaxAttempts: w.cfg.MaxAttempts, Timeout: w.cfg.Timeout}
+	before := 0
 	if w.cfg.Limits != nil {
-		n, t := w.cfg.Limits(msg)
+		var n int
+		var t time.Duration
+		n, t, before = w.cfg.Limits(msg)
 		if n > 0 {
 			d.MaxAttempts = n
 		}
@@ -614,6 +619,7 @@ func (w *Worker) run(msg jetstream.Msg, r *running) {
 		rec = w.records.get(w.base, md.Sequence.Stream)
 		d.Attempt = md.NumDelivered - min(rec.Free, md.NumDelivered-1)
 	}
+	d.Attempt += uint64(max(before, 0))
 	switch {
 	case rec.Verdict != "":
 		w.deadLetter(d, rec, rec.Verdict, false) // decided before: the handler does not run again
