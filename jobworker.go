@@ -402,7 +402,8 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 		r.mu.Unlock()
 	}()
 
-	start, err := r.begin(ctx, d, id)
+	current, start, err := r.begin(ctx, d, id)
+	known := &lastRecord{rec: current}
 	switch {
 	case err != nil:
 		noteEventError(o, http.StatusServiceUnavailable, "job_record_unavailable")
@@ -418,19 +419,18 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 	if err := r.decode(msg.Data(), &in); err != nil {
 		reason := "malformed job input: " + err.Error()
 		noteEventError(o, http.StatusUnprocessableEntity, "malformed_job")
-		r.finish(id, jobs.Failed, nil, nil, reason)
+		r.finish(known, id, jobs.Failed, nil, nil, reason)
 		return worker.Result{Outcome: worker.DeadLetter, Reason: reason}
 	}
 
 	progress := newProgress(func(ctx context.Context, p jobs.Progress) error {
-		_, err := r.store.Update(ctx, id, func(rec *jobs.Record) (time.Duration, error) {
+		return known.update(ctx, r.store, id, func(rec *jobs.Record) (time.Duration, error) {
 			if rec.State != jobs.Running {
 				return 0, jobs.ErrNoChange
 			}
 			rec.Progress = &p
 			return 0, nil
 		})
-		return err
 	})
 	stopPoll := r.pollCancel(ctx, id, cancel)
 
@@ -451,14 +451,14 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 		result, merr := json.Marshal(out)
 		if merr != nil {
 			reason := "job output: " + merr.Error()
-			r.finish(id, jobs.Failed, last, nil, reason)
+			r.finish(known, id, jobs.Failed, last, nil, reason)
 			return worker.Result{Outcome: worker.DeadLetter, Reason: reason}
 		}
-		r.finish(id, jobs.Succeeded, last, result, "")
+		r.finish(known, id, jobs.Succeeded, last, result, "")
 		return worker.Result{Outcome: worker.Ack}
 	case cancelled:
 		noteEventError(o, 499, "cancelled")
-		r.finish(id, jobs.Cancelled, last, nil, publicError(err))
+		r.finish(known, id, jobs.Cancelled, last, nil, publicError(err))
 		return worker.Result{Outcome: worker.Ack}
 	}
 	if o != nil {
@@ -469,18 +469,18 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 	if errors.Is(ctx.Err(), context.Canceled) {
 		// Cut off by the shutdown (the worker hands the job back without
 		// counting the run): queued again, whatever attempt it was.
-		r.requeue(id, last, public, true)
+		r.requeue(known, id, last, public, true)
 		return worker.Result{Outcome: worker.Retry, Reason: reason}
 	}
 	if IsPermanent(err) || d.Attempt >= uint64(d.MaxAttempts) {
-		r.finish(id, jobs.Failed, last, nil, public)
+		r.finish(known, id, jobs.Failed, last, nil, public)
 		return worker.Result{Outcome: worker.DeadLetter, Reason: reason}
 	}
 	if delay := r.retryDelay(d.Attempt); delay >= longRetry && r.reschedule(d, id, delay) {
-		r.requeueAt(id, last, public, time.Now().Add(delay))
+		r.requeueAt(known, id, last, public, time.Now().Add(delay))
 		return worker.Result{Outcome: worker.Ack} // its next run is the schedule's
 	}
-	r.requeue(id, last, public, false) // runs again after a backoff
+	r.requeue(known, id, last, public, false) // runs again after a backoff
 	return worker.Result{Outcome: worker.Retry, Reason: reason}
 }
 
@@ -488,13 +488,13 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 // when the job must not run (cancelled, or finished before). A record
 // that does not exist yet — the enqueuer stopped before writing it, or
 // has not written it yet — is made from the message.
-func (r *jobRunner[In, Out]) begin(ctx context.Context, d *worker.Delivery, id string) (bool, error) {
+func (r *jobRunner[In, Out]) begin(ctx context.Context, d *worker.Delivery, id string) (*jobs.Record, bool, error) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	replay := d.Msg.Headers().Get(naming.HeaderJobReplay) != ""
 	for range 3 {
 		start := false
-		_, err := r.store.Update(wctx, id, func(rec *jobs.Record) (time.Duration, error) {
+		rec, err := r.store.Update(wctx, id, func(rec *jobs.Record) (time.Duration, error) {
 			start = false
 			switch {
 			case rec.State.Final() && !(replay && rec.State == jobs.Failed):
@@ -509,14 +509,14 @@ func (r *jobRunner[In, Out]) begin(ctx context.Context, d *worker.Delivery, id s
 			return 0, nil
 		})
 		if !errors.Is(err, jobs.ErrNotFound) {
-			return start && err == nil, err
+			return rec, start && err == nil, err
 		}
 		created := r.recordFromMessage(d, id)
 		if err := r.store.Create(wctx, created); err != nil && !jobs.Conflict(err) {
-			return false, err
+			return nil, false, err
 		}
 	}
-	return false, fmt.Errorf("job %s: record not found", id)
+	return nil, false, fmt.Errorf("job %s: record not found", id)
 }
 
 // recordFromMessage is the record of a job whose enqueuer did not write
@@ -539,10 +539,10 @@ func (r *jobRunner[In, Out]) recordFromMessage(d *worker.Delivery, id string) *j
 // the result or the error. A failure to write is logged: the message is
 // settled all the same (a job whose record says running is run again
 // only if its message is redelivered).
-func (r *jobRunner[In, Out]) finish(id string, state jobs.State, last *jobs.Progress, result json.RawMessage, reason string) {
+func (r *jobRunner[In, Out]) finish(known *lastRecord, id string, state jobs.State, last *jobs.Progress, result json.RawMessage, reason string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := r.store.Update(ctx, id, func(rec *jobs.Record) (time.Duration, error) {
+	err := known.update(ctx, r.store, id, func(rec *jobs.Record) (time.Duration, error) {
 		if rec.State.Final() {
 			return 0, jobs.ErrNoChange
 		}
@@ -568,19 +568,19 @@ func (r *jobRunner[In, Out]) finish(id string, state jobs.State, last *jobs.Prog
 
 // requeueAt records a failed run whose job runs again at a time: it waits
 // scheduled.
-func (r *jobRunner[In, Out]) requeueAt(id string, last *jobs.Progress, reason string, at time.Time) {
-	r.setRequeued(id, last, reason, false, at)
+func (r *jobRunner[In, Out]) requeueAt(known *lastRecord, id string, last *jobs.Progress, reason string, at time.Time) {
+	r.setRequeued(known, id, last, reason, false, at)
 }
 
 // requeue records a failed run that will run again.
-func (r *jobRunner[In, Out]) requeue(id string, last *jobs.Progress, reason string, handedBack bool) {
-	r.setRequeued(id, last, reason, handedBack, time.Time{})
+func (r *jobRunner[In, Out]) requeue(known *lastRecord, id string, last *jobs.Progress, reason string, handedBack bool) {
+	r.setRequeued(known, id, last, reason, handedBack, time.Time{})
 }
 
-func (r *jobRunner[In, Out]) setRequeued(id string, last *jobs.Progress, reason string, handedBack bool, at time.Time) {
+func (r *jobRunner[In, Out]) setRequeued(known *lastRecord, id string, last *jobs.Progress, reason string, handedBack bool, at time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := r.store.Update(ctx, id, func(rec *jobs.Record) (time.Duration, error) {
+	err := known.update(ctx, r.store, id, func(rec *jobs.Record) (time.Duration, error) {
 		if rec.State != jobs.Running {
 			return 0, jobs.ErrNoChange
 		}
@@ -601,6 +601,37 @@ func (r *jobRunner[In, Out]) setRequeued(id string, last *jobs.Progress, reason 
 	if err != nil {
 		r.svc.logger.Warn("ferry: job record not written", slog.String("job", r.job.Name), slog.String("id", id), slog.String("err", err.Error()))
 	}
+}
+
+// lastRecord is a run's record as this replica last wrote it: the next
+// write starts from it instead of reading the record again, and reads it
+// only when someone else wrote meanwhile (a cancel, another replica).
+type lastRecord struct {
+	mu  sync.Mutex
+	rec *jobs.Record
+}
+
+// update applies change as jobs.Store.Update does, starting from the
+// record last written; a nil lastRecord, or one without a record, reads it
+// first.
+func (l *lastRecord) update(ctx context.Context, store *jobs.Store, id string, change func(*jobs.Record) (time.Duration, error)) error {
+	if l == nil {
+		_, err := store.Update(ctx, id, change)
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var rec *jobs.Record
+	var err error
+	if l.rec == nil {
+		rec, err = store.Update(ctx, id, change)
+	} else {
+		rec, err = store.UpdateFrom(ctx, l.rec, change)
+	}
+	if err == nil {
+		l.rec = rec
+	}
+	return err
 }
 
 // pollCancel reads the record every jobCancelPoll while the job runs, and
@@ -692,7 +723,7 @@ func (r *jobRunner[In, Out]) settled(d *worker.Delivery, st worker.Settlement) {
 // sure its record says failed.
 func (r *jobRunner[In, Out]) storeDeadLetter(ctx context.Context, d *worker.Delivery, reason string) error {
 	if id := d.Msg.Headers().Get(naming.HeaderJobID); jobs.ValidID(id) {
-		r.finish(id, jobs.Failed, nil, nil, "") // a run that failed wrote its own error; one that hung or died has none
+		r.finish(nil, id, jobs.Failed, nil, nil, "") // a run that failed wrote its own error; one that hung or died has none
 	}
 	return storeDeadLetter(ctx, r.js, d, reason, r.job.Name, r.svc.name, naming.JobDeadLetterConsumer)
 }

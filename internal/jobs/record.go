@@ -97,3 +97,18 @@ func ValidID(id string) bool {
 	}
 	return strings.Trim(id, "abcdefghijklmnopqrstuvwxyz234567") == ""
 }
+
+// clone copies r deeply enough that changing the copy's fields, its
+// progress included, leaves r as it was.
+func (r *Record) clone() *Record {
+	c := *r
+	if r.Progress != nil {
+		p := *r.Progress
+		c.Progress = &p
+	}
+	c.Result = append(json.RawMessage(nil), r.Result...)
+	if r.Result == nil {
+		c.Result = nil
+	}
+	return &c
+}
