@@ -225,6 +225,9 @@ func (h *Host) start(ctx context.Context) (*lifecycle.Group, error) {
 			for _, j := range s.jobs {
 				subs = append(subs, j)
 			}
+			if p := newPeriodicRunner(s); p != nil {
+				subs = append(subs, p)
+			}
 		}
 		g.Add(endpoints...)
 		g.Add(subs...)

@@ -87,6 +87,9 @@ type JobRecord[Out any] struct {
 	Progress *JobProgress `json:"progress,omitempty"`
 	// Result is the handler's output once the job succeeded.
 	Result *Out `json:"result,omitempty"`
+	// Schedule names the schedule that started the job, for a periodic
+	// job's run ([Periodic]).
+	Schedule string `json:"schedule,omitempty"`
 	// CancelRequested: a cancel found the job running and cancelled its
 	// handler's context; it ends cancelled, or succeeded if the handler
 	// finished anyway.
@@ -104,7 +107,7 @@ type JobRecord[Out any] struct {
 func recordOf[Out any](r *jobs.Record) (*JobRecord[Out], error) {
 	out := &JobRecord[Out]{
 		ID: r.ID, Job: r.Job, State: JobState(r.State), Attempts: r.Attempts, MaxAttempts: r.MaxAttempts,
-		Priority: JobPriority(r.Priority), LastError: r.LastError, CancelRequested: r.CancelRequested,
+		Priority: JobPriority(r.Priority), LastError: r.LastError, CancelRequested: r.CancelRequested, Schedule: r.Schedule,
 		EnqueuedAt: r.EnqueuedAt, RunAt: r.RunAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, UpdatedAt: r.UpdatedAt,
 	}
 	if out.Priority == "" {

@@ -528,7 +528,7 @@ func (r *jobRunner[In, Out]) recordFromMessage(d *worker.Delivery, id string) *j
 		enqueued = d.Meta.Timestamp.UTC()
 	}
 	rec := &jobs.Record{ID: id, Job: r.job.Name, State: jobs.Queued, MaxAttempts: d.MaxAttempts, Key: h.Get(naming.HeaderJobKey),
-		RequestID: h.Get(HeaderRequestID), EnqueuedAt: enqueued, Priority: h.Get(naming.HeaderJobPriority)}
+		RequestID: h.Get(HeaderRequestID), EnqueuedAt: enqueued, Priority: h.Get(naming.HeaderJobPriority), Schedule: h.Get(naming.HeaderJobSchedule)}
 	if at, err := time.Parse(time.RFC3339, h.Get(naming.HeaderJobRunAt)); err == nil {
 		rec.RunAt = at
 	}

@@ -67,6 +67,7 @@ type Service struct {
 	published map[string]topicDecl // topics the service publishes, by name
 	subs      []subscriber
 	jobs      []jobWorker          // the job kinds it runs (HandleJob)
+	periodics []*periodic          // their schedules (Periodic)
 	enqueues  bool                 // it starts jobs (Accept)
 	enqueued  map[string]topicDecl // the job kinds it starts, as AsyncAPI channels
 	jobPath   map[string]string    // job resource paths (Accept) → job name

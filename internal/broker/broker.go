@@ -29,6 +29,10 @@ const MinServerVersion = "2.11.0"
 // worker or an ack-pending slot.
 const JobsMinServerVersion = "2.12.0"
 
+// CronMinServerVersion is the oldest nats-server that runs periodic jobs:
+// 2.14 brought cron expressions (and time zones) to message schedules.
+const CronMinServerVersion = "2.14.0"
+
 // Options configure Open.
 type Options struct {
 	// URL, when set, is the external server or cluster (comma-separated

@@ -72,6 +72,9 @@ type Record struct {
 	FinishedAt      time.Time `json:"finished_at,omitzero"`
 	UpdatedAt       time.Time `json:"updated_at"`
 
+	// Schedule names the schedule that started a periodic job's run.
+	Schedule string `json:"schedule,omitempty"`
+
 	// Revision is the key's revision this record was read at or written
 	// as; not stored.
 	Revision uint64 `json:"-"`

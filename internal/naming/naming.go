@@ -194,7 +194,29 @@ const (
 	// HeaderJobReplay marks a failed job's message replayed from the
 	// dead-letter stream: it runs again although its record says failed.
 	HeaderJobReplay = "Ferry-Job-Replay"
+	// HeaderJobSchedule names the schedule of a periodic job's tick and
+	// of the run it starts; HeaderJobCron is the tick's expression.
+	HeaderJobSchedule = "Ferry-Job-Schedule"
+	HeaderJobCron     = "Ferry-Job-Cron"
+	// JobTickConsumer is the durable consumer of a job kind's ticks,
+	// shared by the replicas of its worker service.
+	JobTickConsumer = "ticks"
 )
+
+// CheckScheduleName reports whether name is a valid name of a periodic
+// job's schedule.
+func CheckScheduleName(name string) error {
+	return check("schedule name", name, endpointNamePattern)
+}
+
+// JobCronSubject holds a periodic job's schedule: one JetStream message
+// schedule per (job, schedule name), which publishes a tick on
+// JobTickSubject each time it fires.
+func JobCronSubject(job, schedule string) string { return JobPrefix + "." + job + ".cron." + schedule }
+
+// JobTickSubject is where a job kind's schedules publish their ticks;
+// the worker service turns each into a run.
+func JobTickSubject(job string) string { return JobPrefix + "." + job + ".tick" }
 
 // CheckJobName reports whether name is a valid job kind name.
 func CheckJobName(name string) error {
@@ -220,5 +242,5 @@ func JobCancelSubject(job, id string) string { return JobPrefix + "." + job + ".
 // (normal priority), the run subjects of the other priorities
 // (….run.high, ….run.low), and the schedules.
 func JobSubjects(job string) []string {
-	return []string{JobRunSubject(job), JobRunSubject(job) + ".*", JobPrefix + "." + job + ".at.*"}
+	return []string{JobRunSubject(job), JobRunSubject(job) + ".*", JobPrefix + "." + job + ".at.*", JobCronSubject(job, "*"), JobTickSubject(job)}
 }
