@@ -17,6 +17,7 @@ import (
 	"github.com/ferrygo/ferry/internal/docsui"
 	"github.com/ferrygo/ferry/internal/naming"
 	"github.com/ferrygo/ferry/internal/natsproto"
+	"github.com/ferrygo/ferry/internal/telemetry"
 )
 
 // Paths Ferry serves on every service with HTTP.
@@ -76,13 +77,11 @@ func (s *Service) endpointMiddleware(name string, streaming bool) func(huma.Cont
 			transport = t.Transport()
 		}
 		// Only an observed call has an outcome in its context to look for.
-		observed := s.observer.load() != nil
-		var id string
-		if observed {
-			id = incomingRequestID(hctx.Context(), hctx.Header(HeaderRequestID))
-		} else {
-			id = requestID(hctx.Header(HeaderRequestID))
+		var o *telemetry.Outcome
+		if s.observer.load() != nil {
+			o = callOutcome(hctx)
 		}
+		id := incomingRequestID(o, hctx.Header(HeaderRequestID))
 		call := &endpointCall{hctx: hctx, next: next}
 		req := &call.req
 		*req = Request{
@@ -123,9 +122,7 @@ func (s *Service) endpointMiddleware(name string, streaming bool) func(huma.Cont
 				req.outcome = fe
 			}
 		}
-		if observed {
-			noteOutcome(ctx, name, req.outcome)
-		}
+		noteOutcome(o, name, req.outcome)
 	}
 }
 
@@ -302,9 +299,10 @@ func (s *Service) serveMux(w http.ResponseWriter, r *http.Request) {
 }
 
 // incomingRequestID is the request ID of an HTTP or NATS request: the one
-// its observation already chose, else the caller's valid one, else new.
-func incomingRequestID(ctx context.Context, header string) string {
-	if o := outcomeFrom(ctx); o != nil && o.RequestID != "" {
+// its observation o (nil: none) already chose, else the caller's valid
+// one, else new.
+func incomingRequestID(o *telemetry.Outcome, header string) string {
+	if o != nil && o.RequestID != "" {
 		return o.RequestID
 	}
 	return requestID(header)
@@ -324,7 +322,7 @@ func (s *Service) unmatched(w http.ResponseWriter, r *http.Request) {
 			allow = append(allow, m)
 		}
 	}
-	id := incomingRequestID(r.Context(), r.Header.Get(HeaderRequestID))
+	id := incomingRequestID(requestOutcome(r.Context(), w), r.Header.Get(HeaderRequestID))
 	fe := &Error{Status: http.StatusNotFound, Detail: "no endpoint at " + r.URL.Path}
 	if len(allow) > 0 {
 		for _, m := range allow {

@@ -127,7 +127,7 @@ func (ob *Observer) Begin(ctx context.Context, o *telemetry.Outcome) context.Con
 		opts = []trace.SpanStartOption{consumerKind, trace.WithTimestamp(o.Start)}
 	}
 	if !trace.SpanContextFromContext(ctx).IsValid() && o.Header != nil {
-		remote := Extract(o.Header)
+		remote := Extract(o.Header.Get)
 		switch {
 		case !remote.IsValid():
 		case ob.linkHTTP && o.Transport == "http":
