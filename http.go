@@ -76,10 +76,11 @@ func (s *Service) endpointMiddleware(name string, streaming bool) func(huma.Cont
 		if t, ok := hctx.(interface{ Transport() string }); ok {
 			transport = t.Transport()
 		}
-		// Only an observed call has an outcome in its context to look for.
+		w := httpWriter(hctx) // nil for calls over NATS or in memory
+		// Only an observed call has an outcome to look for.
 		var o *telemetry.Outcome
 		if s.observer.load() != nil {
-			o = callOutcome(hctx)
+			o = callOutcome(hctx, w)
 		}
 		id := incomingRequestID(o, hctx.Header(HeaderRequestID))
 		call := &endpointCall{hctx: hctx, next: next}
@@ -95,7 +96,13 @@ func (s *Service) endpointMiddleware(name string, streaming bool) func(huma.Cont
 			linkTrace: transport == TransportHTTP && s.config.TraceIncoming == TraceLink,
 			endpoint:  call,
 		}
-		hctx.SetHeader(HeaderRequestID, req.ID)
+		if w != nil {
+			// hctx.SetHeader's, with the value's slice in the call.
+			call.idHeader[0] = req.ID
+			w.Header()[HeaderRequestID] = call.idHeader[:]
+		} else {
+			hctx.SetHeader(HeaderRequestID, req.ID)
+		}
 		if streaming && transport == TransportHTTP {
 			liftWriteDeadline(hctx)
 		}
@@ -130,11 +137,12 @@ func (s *Service) endpointMiddleware(name string, streaming bool) func(huma.Cont
 // allocation (a request's own cost is mostly allocations): its Request,
 // the context that carries the Request, and what the innermost step runs.
 type endpointCall struct {
-	req  Request
-	ctx  requestContext
-	hctx huma.Context       // as the transport gave it
-	next func(huma.Context) // Huma's step: decode, validate, call the handler, write
-	with contextOverride    // hctx with the chain's context, for next
+	req      Request
+	ctx      requestContext
+	hctx     huma.Context       // as the transport gave it
+	next     func(huma.Context) // Huma's step: decode, validate, call the handler, write
+	with     contextOverride    // hctx with the chain's context, for next
+	idHeader [1]string          // the X-Request-Id header's values
 }
 
 // run is the call's innermost step: Huma runs the operation with the

@@ -61,10 +61,19 @@ func requestOutcome(ctx context.Context, w http.ResponseWriter) *telemetry.Outco
 	return outcomeFrom(ctx)
 }
 
-// callOutcome is requestOutcome for an endpoint call's Huma context: the
-// writer is the one Huma's adapter was given, under any Huma middleware's
-// context overrides.
-func callOutcome(hctx huma.Context) *telemetry.Outcome {
+// callOutcome is requestOutcome for an endpoint call's Huma context and
+// its httpWriter (nil: none).
+func callOutcome(hctx huma.Context, w http.ResponseWriter) *telemetry.Outcome {
+	if sw, ok := w.(*statusWriter); ok && sw.o != nil {
+		return sw.o
+	}
+	return outcomeFrom(hctx.Context())
+}
+
+// httpWriter returns the response writer of an HTTP endpoint call's Huma
+// context — the one Huma's adapter was given, under any Huma middleware's
+// context overrides — or nil for a call without HTTP (NATS, in memory).
+func httpWriter(hctx huma.Context) http.ResponseWriter {
 	c := hctx
 	for {
 		u, ok := c.(interface{ Unwrap() huma.Context })
@@ -76,13 +85,10 @@ func callOutcome(hctx huma.Context) *telemetry.Outcome {
 	if u, ok := c.(interface {
 		Unwrap() (*http.Request, http.ResponseWriter)
 	}); ok {
-		if _, w := u.Unwrap(); w != nil {
-			if sw, ok := w.(*statusWriter); ok && sw.o != nil {
-				return sw.o
-			}
-		}
+		_, w := u.Unwrap()
+		return w
 	}
-	return outcomeFrom(hctx.Context())
+	return nil
 }
 
 // Route labels of requests no pattern names.
