@@ -76,14 +76,17 @@ func (s *Service) endpointMiddleware(name string, streaming bool) func(huma.Cont
 		if t, ok := hctx.(interface{ Transport() string }); ok {
 			transport = t.Transport()
 		}
-		w := httpWriter(hctx) // nil for calls over NATS or in memory
+		r, w := httpWriter(hctx) // nils for calls over NATS or in memory
+		call := &endpointCall{hctx: hctx, next: next}
+		if _, wrapped := hctx.(interface{ Unwrap() huma.Context }); r != nil && !wrapped {
+			call.header = r.Header // what hctx.Header reads
+		}
 		// Only an observed call has an outcome to look for.
 		var o *telemetry.Outcome
 		if s.observer.load() != nil {
 			o = callOutcome(hctx, w)
 		}
-		id := incomingRequestID(o, hctx.Header(HeaderRequestID))
-		call := &endpointCall{hctx: hctx, next: next}
+		id := incomingRequestID(o, call.get(HeaderRequestID))
 		req := &call.req
 		*req = Request{
 			Kind:      KindEndpoint,
@@ -143,6 +146,25 @@ type endpointCall struct {
 	next     func(huma.Context) // Huma's step: decode, validate, call the handler, write
 	with     contextOverride    // hctx with the chain's context, for next
 	idHeader [1]string          // the X-Request-Id header's values
+	header   http.Header        // the HTTP request's header; nil for other transports
+}
+
+// get returns the value of the named request header, as hctx.Header
+// would; an HTTP request's header (whose keys net/http made canonical) is
+// read directly, and a canonical name Ferry reads is not canonicalized
+// again when absent.
+func (c *endpointCall) get(name string) string {
+	if c.header == nil {
+		return c.hctx.Header(name)
+	}
+	if v := c.header[name]; len(v) > 0 {
+		return v[0]
+	}
+	switch name {
+	case HeaderRequestID, naming.HeaderTimeout, "Authorization", "Traceparent", "Tracestate":
+		return ""
+	}
+	return c.header.Get(name)
 }
 
 // run is the call's innermost step: Huma runs the operation with the

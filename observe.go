@@ -70,10 +70,11 @@ func callOutcome(hctx huma.Context, w http.ResponseWriter) *telemetry.Outcome {
 	return outcomeFrom(hctx.Context())
 }
 
-// httpWriter returns the response writer of an HTTP endpoint call's Huma
-// context — the one Huma's adapter was given, under any Huma middleware's
-// context overrides — or nil for a call without HTTP (NATS, in memory).
-func httpWriter(hctx huma.Context) http.ResponseWriter {
+// httpWriter returns the request and the response writer of an HTTP
+// endpoint call's Huma context — the ones Huma's adapter was given, under
+// any Huma middleware's context overrides — or nils for a call without
+// HTTP (NATS, in memory).
+func httpWriter(hctx huma.Context) (*http.Request, http.ResponseWriter) {
 	c := hctx
 	for {
 		u, ok := c.(interface{ Unwrap() huma.Context })
@@ -85,10 +86,15 @@ func httpWriter(hctx huma.Context) http.ResponseWriter {
 	if u, ok := c.(interface {
 		Unwrap() (*http.Request, http.ResponseWriter)
 	}); ok {
-		_, w := u.Unwrap()
-		return w
+		return u.Unwrap()
 	}
-	return nil
+	return nil, nil
+}
+
+// httpResponseWriter is httpWriter's response writer.
+func httpResponseWriter(hctx huma.Context) http.ResponseWriter {
+	_, w := httpWriter(hctx)
+	return w
 }
 
 // Route labels of requests no pattern names.
@@ -106,7 +112,7 @@ func (s *Service) observeHTTP(ob telemetry.Observer, w http.ResponseWriter, r *h
 		Transport: TransportHTTP,
 		Method:    knownMethod(r.Method),
 		Path:      r.URL.Path,
-		RequestID: requestID(r.Header.Get(HeaderRequestID)),
+		RequestID: requestID(firstValue(r.Header[HeaderRequestID])), // net/http made the keys canonical
 		Header:    r.Header,
 		Start:     time.Now(),
 	}}
@@ -146,6 +152,14 @@ func (s *Service) observeHTTP(ob telemetry.Observer, w http.ResponseWriter, r *h
 		ob.End(ctx, o)
 	}()
 	s.serveMux(sw, r)
+}
+
+// firstValue returns vs[0], or "" when vs is empty.
+func firstValue(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
 }
 
 // httpObservation is what observing one HTTP request needs, allocated
