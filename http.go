@@ -17,6 +17,7 @@ import (
 	"github.com/ferrygo/ferry/internal/docsui"
 	"github.com/ferrygo/ferry/internal/naming"
 	"github.com/ferrygo/ferry/internal/natsproto"
+	"github.com/ferrygo/ferry/internal/telemetry"
 )
 
 // Paths Ferry serves on every service with HTTP.
@@ -75,15 +76,17 @@ func (s *Service) endpointMiddleware(name string, streaming bool) func(huma.Cont
 		if t, ok := hctx.(interface{ Transport() string }); ok {
 			transport = t.Transport()
 		}
-		// Only an observed call has an outcome in its context to look for.
-		observed := s.observer.load() != nil
-		var id string
-		if observed {
-			id = incomingRequestID(hctx.Context(), hctx.Header(HeaderRequestID))
-		} else {
-			id = requestID(hctx.Header(HeaderRequestID))
-		}
+		r, w := httpWriter(hctx) // nils for calls over NATS or in memory
 		call := &endpointCall{hctx: hctx, next: next}
+		if _, wrapped := hctx.(interface{ Unwrap() huma.Context }); r != nil && !wrapped {
+			call.header = r.Header // what hctx.Header reads
+		}
+		// Only an observed call has an outcome to look for.
+		var o *telemetry.Outcome
+		if s.observer.load() != nil {
+			o = callOutcome(hctx, w)
+		}
+		id := incomingRequestID(o, call.get(HeaderRequestID))
 		req := &call.req
 		*req = Request{
 			Kind:      KindEndpoint,
@@ -96,7 +99,13 @@ func (s *Service) endpointMiddleware(name string, streaming bool) func(huma.Cont
 			linkTrace: transport == TransportHTTP && s.config.TraceIncoming == TraceLink,
 			endpoint:  call,
 		}
-		hctx.SetHeader(HeaderRequestID, req.ID)
+		if w != nil {
+			// hctx.SetHeader's, with the value's slice in the call.
+			call.idHeader[0] = req.ID
+			w.Header()[HeaderRequestID] = call.idHeader[:]
+		} else {
+			hctx.SetHeader(HeaderRequestID, req.ID)
+		}
 		if streaming && transport == TransportHTTP {
 			liftWriteDeadline(hctx)
 		}
@@ -123,9 +132,7 @@ func (s *Service) endpointMiddleware(name string, streaming bool) func(huma.Cont
 				req.outcome = fe
 			}
 		}
-		if observed {
-			noteOutcome(ctx, name, req.outcome)
-		}
+		noteOutcome(o, name, req.outcome)
 	}
 }
 
@@ -133,11 +140,31 @@ func (s *Service) endpointMiddleware(name string, streaming bool) func(huma.Cont
 // allocation (a request's own cost is mostly allocations): its Request,
 // the context that carries the Request, and what the innermost step runs.
 type endpointCall struct {
-	req  Request
-	ctx  requestContext
-	hctx huma.Context       // as the transport gave it
-	next func(huma.Context) // Huma's step: decode, validate, call the handler, write
-	with contextOverride    // hctx with the chain's context, for next
+	req      Request
+	ctx      requestContext
+	hctx     huma.Context       // as the transport gave it
+	next     func(huma.Context) // Huma's step: decode, validate, call the handler, write
+	with     contextOverride    // hctx with the chain's context, for next
+	idHeader [1]string          // the X-Request-Id header's values
+	header   http.Header        // the HTTP request's header; nil for other transports
+}
+
+// get returns the value of the named request header, as hctx.Header
+// would; an HTTP request's header (whose keys net/http made canonical) is
+// read directly, and a canonical name Ferry reads is not canonicalized
+// again when absent.
+func (c *endpointCall) get(name string) string {
+	if c.header == nil {
+		return c.hctx.Header(name)
+	}
+	if v := c.header[name]; len(v) > 0 {
+		return v[0]
+	}
+	switch name {
+	case HeaderRequestID, naming.HeaderTimeout, "Authorization", "Traceparent", "Tracestate":
+		return ""
+	}
+	return c.header.Get(name)
 }
 
 // run is the call's innermost step: Huma runs the operation with the
@@ -302,9 +329,10 @@ func (s *Service) serveMux(w http.ResponseWriter, r *http.Request) {
 }
 
 // incomingRequestID is the request ID of an HTTP or NATS request: the one
-// its observation already chose, else the caller's valid one, else new.
-func incomingRequestID(ctx context.Context, header string) string {
-	if o := outcomeFrom(ctx); o != nil && o.RequestID != "" {
+// its observation o (nil: none) already chose, else the caller's valid
+// one, else new.
+func incomingRequestID(o *telemetry.Outcome, header string) string {
+	if o != nil && o.RequestID != "" {
 		return o.RequestID
 	}
 	return requestID(header)
@@ -324,7 +352,7 @@ func (s *Service) unmatched(w http.ResponseWriter, r *http.Request) {
 			allow = append(allow, m)
 		}
 	}
-	id := incomingRequestID(r.Context(), r.Header.Get(HeaderRequestID))
+	id := incomingRequestID(requestOutcome(r.Context(), w), r.Header.Get(HeaderRequestID))
 	fe := &Error{Status: http.StatusNotFound, Detail: "no endpoint at " + r.URL.Path}
 	if len(allow) > 0 {
 		for _, m := range allow {

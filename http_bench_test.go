@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/ferrygo/ferry"
 	"github.com/ferrygo/ferry/examples/items/itemsapi"
 )
@@ -80,10 +82,10 @@ func newFerryItems(b *testing.B, opts ...ferry.Option) *ferry.Service {
 // ferryItemsHosted is examples/items started by a host configured by cfg
 // (its observers are joined when the host starts), logging at INFO into
 // nothing; the benchmark calls its handler directly.
-func ferryItemsHosted(cfg ferry.Config) func(*testing.B) http.Handler {
+func ferryItemsHosted(cfg ferry.Config, opts ...ferry.Option) func(*testing.B) http.Handler {
 	return func(b *testing.B) http.Handler {
 		logger := ferry.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
-		svc := newFerryItems(b, logger)
+		svc := newFerryItems(b, append([]ferry.Option{logger}, opts...)...)
 		cfg.Addr = "127.0.0.1:0"
 		h, err := ferry.NewHost(ferry.WithConfig(cfg), logger)
 		if err == nil {
@@ -104,7 +106,8 @@ func ferryItemsHosted(cfg ferry.Config) func(*testing.B) http.Handler {
 // part of the HTTP path a framework adds to, without the connection and
 // net/http's parsing, which the servers share — for the items endpoint
 // (GET /items/42, delay 0): Ferry's handler against bench/plain's, on the
-// bare path (ferry) and with the default stack's parts switched on.
+// bare path (ferry) and with the default stack's parts switched on, and
+// tracing.
 // Besides ns/op (wall time) it reports cpu-ns/op, the process's CPU time
 // per request (the garbage collector's included), which moves less than
 // wall time on a machine other jobs share.
@@ -120,6 +123,10 @@ func BenchmarkHTTPHandler(b *testing.B) {
 		{"ferry", ferryItems},
 		{"ferry-default", ferryItemsHosted(ferry.Config{})}, // the host's default stack
 		{"ferry-accesslog", ferryItemsHosted(ferry.Config{AccessLog: true})},
+		// Every span sampled and batched, then dropped (examples/items
+		// -trace-discard).
+		{"ferry-tracing", ferryItemsHosted(ferry.Config{}, ferry.WithTracerProvider(
+			sdktrace.NewTracerProvider(sdktrace.WithBatcher(discard{}))))},
 	} {
 		b.Run("server="+c.name, func(b *testing.B) {
 			h := c.h(b)

@@ -380,7 +380,7 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 		ID: requestID(header.Get(HeaderRequestID)), header: header.Get, logger: r.svc.logger}
 	var o *telemetry.Outcome
 	if ob := r.svc.observer.load(); ob != nil {
-		o = r.outcome(d, id, req.ID, header.Get)
+		o = r.outcome(d, id, req.ID, header)
 		ctx = ob.Begin(ctx, o)
 		d.Data = &deliveryObservation{ob: ob, ctx: ctx, o: o}
 	}
@@ -679,7 +679,7 @@ func (r *jobRunner[In, Out]) run(ctx context.Context, req *Request) (err error) 
 }
 
 // outcome begins describing a job run for the observer.
-func (r *jobRunner[In, Out]) outcome(d *worker.Delivery, id, requestID string, header func(string) string) *telemetry.Outcome {
+func (r *jobRunner[In, Out]) outcome(d *worker.Delivery, id, requestID string, header telemetry.Header) *telemetry.Outcome {
 	return &telemetry.Outcome{
 		Kind:      telemetry.KindJob,
 		Service:   r.svc.name,
@@ -706,7 +706,7 @@ func (r *jobRunner[In, Out]) settled(d *worker.Delivery, st worker.Settlement) {
 			return
 		}
 		header := natsproto.Canonical(d.Msg.Headers())
-		o := r.outcome(d, header.Get(naming.HeaderJobID), requestID(header.Get(HeaderRequestID)), header.Get)
+		o := r.outcome(d, header.Get(naming.HeaderJobID), requestID(header.Get(HeaderRequestID)), header)
 		obs = &deliveryObservation{ob: ob, ctx: ob.Begin(context.Background(), o), o: o}
 	}
 	o := obs.o

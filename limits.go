@@ -123,7 +123,7 @@ func (s *Service) headerTooLarge(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	w.Header().Set("Connection", "close")
-	writeProblem(w, headerError(limit).complete(incomingRequestID(r.Context(), r.Header.Get(HeaderRequestID))))
+	writeProblem(w, headerError(limit).complete(incomingRequestID(requestOutcome(r.Context(), w), r.Header.Get(HeaderRequestID))))
 	return true
 }
 

@@ -237,7 +237,7 @@ func docsPath(path string) bool {
 
 // notFound answers 404 problem details.
 func notFound(w http.ResponseWriter, r *http.Request) {
-	id := incomingRequestID(r.Context(), r.Header.Get(HeaderRequestID))
+	id := incomingRequestID(requestOutcome(r.Context(), w), r.Header.Get(HeaderRequestID))
 	writeProblem(w, (&Error{Status: http.StatusNotFound, Detail: "no endpoint at " + r.URL.Path}).complete(id))
 }
 

@@ -102,7 +102,7 @@ func (ne *natsEndpoints) serve(ctx context.Context, name string, m *nats.Msg) {
 	ob := ne.svc.observer.load()
 	if ob != nil {
 		var o *telemetry.Outcome
-		ctx, o = ne.svc.observeCall(ctx, ob, name, m.Header.Get)
+		ctx, o = ne.svc.observeCall(ctx, ob, name, m.Header)
 		resp := ne.answer(ctx, name, m, start)
 		endCall(ctx, ob, o, resp.Status, "")
 		return
@@ -118,9 +118,9 @@ func (ne *natsEndpoints) answer(ctx context.Context, name string, m *nats.Msg, s
 	req, err := natsproto.DecodeRequest(m)
 	switch {
 	case tooLarge != nil:
-		resp = ne.svc.problemResponse(tooLarge, incomingRequestID(ctx, m.Header.Get(HeaderRequestID)))
+		resp = ne.svc.problemResponse(tooLarge, incomingRequestID(outcomeFrom(ctx), m.Header.Get(HeaderRequestID)))
 	case err != nil:
-		resp = ne.svc.problemResponse(&Error{Status: http.StatusBadRequest, Detail: err.Error()}, incomingRequestID(ctx, m.Header.Get(HeaderRequestID)))
+		resp = ne.svc.problemResponse(&Error{Status: http.StatusBadRequest, Detail: err.Error()}, incomingRequestID(outcomeFrom(ctx), m.Header.Get(HeaderRequestID)))
 	default:
 		resp = ne.svc.invoke(ctx, TransportNATS, name, req)
 	}

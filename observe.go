@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/danielgtaylor/huma/v2"
+
 	"github.com/ferrygo/ferry/internal/telemetry"
 )
 
@@ -48,6 +50,53 @@ func outcomeFrom(ctx context.Context) *telemetry.Outcome {
 	return o
 }
 
+// requestOutcome returns the observation of an HTTP request, served with
+// w and ctx, or nil: observeHTTP hands it to the handlers through the
+// writer it wraps (the request's context carries it only when an observer
+// derived a context of its own), else it is in ctx (NATS calls).
+func requestOutcome(ctx context.Context, w http.ResponseWriter) *telemetry.Outcome {
+	if sw, ok := w.(*statusWriter); ok && sw.o != nil {
+		return sw.o
+	}
+	return outcomeFrom(ctx)
+}
+
+// callOutcome is requestOutcome for an endpoint call's Huma context and
+// its httpWriter (nil: none).
+func callOutcome(hctx huma.Context, w http.ResponseWriter) *telemetry.Outcome {
+	if sw, ok := w.(*statusWriter); ok && sw.o != nil {
+		return sw.o
+	}
+	return outcomeFrom(hctx.Context())
+}
+
+// httpWriter returns the request and the response writer of an HTTP
+// endpoint call's Huma context — the ones Huma's adapter was given, under
+// any Huma middleware's context overrides — or nils for a call without
+// HTTP (NATS, in memory).
+func httpWriter(hctx huma.Context) (*http.Request, http.ResponseWriter) {
+	c := hctx
+	for {
+		u, ok := c.(interface{ Unwrap() huma.Context })
+		if !ok {
+			break
+		}
+		c = u.Unwrap()
+	}
+	if u, ok := c.(interface {
+		Unwrap() (*http.Request, http.ResponseWriter)
+	}); ok {
+		return u.Unwrap()
+	}
+	return nil, nil
+}
+
+// httpResponseWriter is httpWriter's response writer.
+func httpResponseWriter(hctx huma.Context) http.ResponseWriter {
+	_, w := httpWriter(hctx)
+	return w
+}
+
 // Route labels of requests no pattern names.
 const routeUnmatched = "unmatched"
 
@@ -63,15 +112,21 @@ func (s *Service) observeHTTP(ob telemetry.Observer, w http.ResponseWriter, r *h
 		Transport: TransportHTTP,
 		Method:    knownMethod(r.Method),
 		Path:      r.URL.Path,
-		RequestID: requestID(r.Header.Get(HeaderRequestID)),
-		Header:    r.Header.Get,
+		RequestID: requestID(firstValue(r.Header[HeaderRequestID])), // net/http made the keys canonical
+		Header:    r.Header,
 		Start:     time.Now(),
 	}}
 	o, sw := &obs.o, &obs.sw
-	ctx := ob.Begin(r.Context(), o)
-	sw.ResponseWriter = w
-	obs.ctx = outcomeContext{Context: ctx, o: o}
-	r = r.WithContext(&obs.ctx)
+	parent := r.Context()
+	ctx := ob.Begin(parent, o)
+	sw.ResponseWriter, sw.o = w, o
+	if ctx != parent {
+		// The observer derived a context (a span): the request carries it,
+		// and the observation with it. Otherwise the handlers find the
+		// observation through the writer, and the request is not copied.
+		obs.ctx = outcomeContext{Context: ctx, o: o}
+		r = r.WithContext(&obs.ctx)
+	}
 	defer func() {
 		// A panic outside the handler's recovery (a middleware's) is
 		// answered 500 by serveHTTP's: observed as such, then passed on.
@@ -97,6 +152,14 @@ func (s *Service) observeHTTP(ob telemetry.Observer, w http.ResponseWriter, r *h
 		ob.End(ctx, o)
 	}()
 	s.serveMux(sw, r)
+}
+
+// firstValue returns vs[0], or "" when vs is empty.
+func firstValue(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
 }
 
 // httpObservation is what observing one HTTP request needs, allocated
@@ -140,14 +203,14 @@ func knownMethod(m string) string {
 
 // observeCall begins the observation of a NATS call; end finishes it with
 // the status answered.
-func (s *Service) observeCall(ctx context.Context, ob telemetry.Observer, name string, header func(string) string) (context.Context, *telemetry.Outcome) {
+func (s *Service) observeCall(ctx context.Context, ob telemetry.Observer, name string, header telemetry.Header) (context.Context, *telemetry.Outcome) {
 	obs := &callObservation{o: telemetry.Outcome{
 		Kind:      telemetry.KindEndpoint,
 		Service:   s.name,
 		Name:      name,
 		Route:     name,
 		Transport: TransportNATS,
-		RequestID: requestID(header(HeaderRequestID)),
+		RequestID: requestID(header.Get(HeaderRequestID)),
 		Header:    header,
 		Start:     time.Now(),
 	}}
@@ -176,10 +239,9 @@ func endCall(ctx context.Context, ob telemetry.Observer, o *telemetry.Outcome, s
 	ob.End(ctx, o)
 }
 
-// noteOutcome records, on the observation of the work ctx belongs to, the
+// noteOutcome records, on the observation o of the work (nil: none), the
 // endpoint and the error answered.
-func noteOutcome(ctx context.Context, name string, fe *Error) {
-	o := outcomeFrom(ctx)
+func noteOutcome(o *telemetry.Outcome, name string, fe *Error) {
 	if o == nil {
 		return
 	}
@@ -195,6 +257,7 @@ func noteOutcome(ctx context.Context, name string, fe *Error) {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	o      *telemetry.Outcome // the request's observation
 }
 
 func (w *statusWriter) WriteHeader(code int) {

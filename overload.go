@@ -102,7 +102,7 @@ func (ne *natsEndpoints) refuse(ctx context.Context, name string, m *nats.Msg) {
 	draining := ctx.Err() != nil
 	if ob := ne.svc.observer.load(); ob != nil {
 		var o *telemetry.Outcome
-		ctx, o = ne.svc.observeCall(context.WithoutCancel(ctx), ob, name, m.Header.Get)
+		ctx, o = ne.svc.observeCall(context.WithoutCancel(ctx), ob, name, m.Header)
 		defer func() { endCall(ctx, ob, o, http.StatusServiceUnavailable, "") }()
 	}
 	fe := overloaded(fmt.Sprintf("service %s has every NATS worker busy (%d, FERRY_NATS_WORKERS) and its pending calls fill their budget (%d bytes, FERRY_NATS_PENDING_BYTES); try again shortly",
@@ -111,8 +111,9 @@ func (ne *natsEndpoints) refuse(ctx context.Context, name string, m *nats.Msg) {
 		fe = &Error{Status: http.StatusServiceUnavailable, Detail: "service " + ne.svc.name + " is shutting down; the call was not run",
 			Header: http.Header{"Retry-After": {retryAfterOverloaded}}}
 	}
-	resp := ne.svc.problemResponse(fe, incomingRequestID(ctx, m.Header.Get(HeaderRequestID)))
-	noteOutcome(ctx, name, fe)
+	o := outcomeFrom(ctx)
+	resp := ne.svc.problemResponse(fe, incomingRequestID(o, m.Header.Get(HeaderRequestID)))
+	noteOutcome(o, name, fe)
 	if err := m.RespondMsg(natsproto.EncodeResponse(resp)); err != nil {
 		ne.svc.logger.Warn("ferry: NATS reply failed", slog.String("service", ne.svc.name), slog.String("endpoint", name),
 			slog.String("err", err.Error()))

@@ -79,7 +79,7 @@ type Request struct {
 func (r *Request) Header(name string) string {
 	switch {
 	case r.endpoint != nil:
-		return r.endpoint.hctx.Header(name)
+		return r.endpoint.get(name)
 	case r.header == nil:
 		return ""
 	}

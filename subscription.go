@@ -163,7 +163,7 @@ func (s *subscription[T]) handle(ctx context.Context, d *worker.Delivery) worker
 	}
 	var o *telemetry.Outcome
 	if ob := s.svc.observer.load(); ob != nil {
-		o = s.outcome(d, id, req.ID, header.Get)
+		o = s.outcome(d, id, req.ID, header)
 		ctx = ob.Begin(ctx, o)
 		d.Data = &deliveryObservation{ob: ob, ctx: ctx, o: o}
 	}
@@ -223,7 +223,7 @@ type deliveryObservation struct {
 }
 
 // outcome begins describing a delivery for the observer.
-func (s *subscription[T]) outcome(d *worker.Delivery, eventID, requestID string, header func(string) string) *telemetry.Outcome {
+func (s *subscription[T]) outcome(d *worker.Delivery, eventID, requestID string, header telemetry.Header) *telemetry.Outcome {
 	return &telemetry.Outcome{
 		Kind:      telemetry.KindEvent,
 		Service:   s.svc.name,
@@ -256,7 +256,7 @@ func (s *subscription[T]) settled(d *worker.Delivery, st worker.Settlement) {
 			return
 		}
 		header := natsproto.Canonical(d.Msg.Headers())
-		o := s.outcome(d, eventID(d), requestID(header.Get(HeaderRequestID)), header.Get)
+		o := s.outcome(d, eventID(d), requestID(header.Get(HeaderRequestID)), header)
 		obs = &deliveryObservation{ob: ob, ctx: ob.Begin(context.Background(), o), o: o}
 	}
 	o := obs.o

@@ -18,13 +18,18 @@
 #   items-accesslog  the access log on (FERRY_ACCESS_LOG; off by default),
 #                    written to the server's log file
 #   items-metrics    metrics on (the default; named for the tables)
-#   items-tracing    tracing on, to an OTLP endpoint nobody listens on, so
-#                    every span is made and its batch dropped
+#   items-tracing    tracing on, every span sampled and batched to an
+#                    exporter that drops it (examples/items -trace-discard):
+#                    the cost of the spans themselves
+#   items-tracing-otlp  tracing on, to an OTLP endpoint nobody listens on:
+#                    the spans, and failed exports (a refused connection
+#                    per batch)
 #   <any of these>@REV   the same, with examples/items built from commit REV
 #                    (git archive), e.g. items@HEAD~1 for before/after
 #
 # A variant is examples/items with extra environment (variant_env, below,
-# or ITEMS_ENV_<name with - as _>, e.g. ITEMS_ENV_items_tracing='…').
+# or ITEMS_ENV_<name with - as _>, e.g. ITEMS_ENV_items_tracing='…') and
+# flags (variant_args).
 #
 # Every server is built once and started fresh for each measurement, so the
 # peak RSS (VmHWM) is per measurement. Runs are interleaved and the order of
@@ -87,11 +92,21 @@ variant_env() {
 	items-bare) echo "FERRY_METRICS=off FERRY_LOG_LEVEL=error" ;;
 	items-accesslog) echo "FERRY_ACCESS_LOG=true" ;;
 	items-metrics) echo "FERRY_METRICS=on" ;;
+	# Tracing on to a no-op exporter: variant_args.
+	items-tracing) echo "" ;;
 	# Tracing on, every span sampled and exported in batches to an OTLP
-	# endpoint nobody listens on (the batches are dropped): the cost of the
-	# spans themselves.
-	items-tracing) echo "OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:9" ;;
+	# endpoint nobody listens on (each batch's export fails).
+	items-tracing-otlp) echo "OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:9" ;;
 	*) return 1 ;;
+	esac
+}
+
+# variant_args NAME: the flags examples/items runs with as variant NAME
+# (without @REV), besides -addr and -delay.
+variant_args() {
+	case $1 in
+	# Every span sampled and batched, then dropped by the exporter.
+	items-tracing) echo "-trace-discard" ;;
 	esac
 }
 
@@ -115,7 +130,7 @@ build_items() {
 	echo "$bin"
 }
 
-declare -A ITEMS_BIN ITEMS_ENV
+declare -A ITEMS_BIN ITEMS_ENV ITEMS_ARGS
 servers=()
 for s in $SERVERS; do
 	case $s in
@@ -132,6 +147,7 @@ for s in $SERVERS; do
 		fi
 		ITEMS_BIN[$s]=$(build_items "$rev")
 		ITEMS_ENV[$s]=$env_
+		ITEMS_ARGS[$s]=$(variant_args "$variant")
 		servers+=("$s")
 		;;
 	fastapi)
@@ -167,7 +183,7 @@ command -v wrk >/dev/null || { log "wrk not found"; exit 1; }
 		echo "items built from: work tree"
 	fi
 	for s in "${!ITEMS_BIN[@]}"; do
-		echo "$s: $(basename "${ITEMS_BIN[$s]}") env '${ITEMS_ENV[$s]}'"
+		echo "$s: $(basename "${ITEMS_BIN[$s]}") env '${ITEMS_ENV[$s]}' args '${ITEMS_ARGS[$s]}'"
 	done
 	echo "settings: RUNS=$RUNS N=$N DELAY=$DELAY WRK='$WRK' SCENARIOS='$SCENARIOS' servers='${servers[*]}'"
 } >"$RES/env.txt"
@@ -193,8 +209,8 @@ start_server() {
 	case $name in
 	plain) "$BIN/plain" -addr "127.0.0.1:$port" -delay "$delay" >"$logf" 2>&1 & ;;
 	items | items-* | items@*)
-		# shellcheck disable=SC2086 # the variant's environment: words NAME=VALUE
-		env ${ITEMS_ENV[$name]} "${ITEMS_BIN[$name]}" -addr "127.0.0.1:$port" -delay "$delay" >"$logf" 2>&1 &
+		# shellcheck disable=SC2086 # the variant's environment (words NAME=VALUE) and flags
+		env ${ITEMS_ENV[$name]} "${ITEMS_BIN[$name]}" ${ITEMS_ARGS[$name]} -addr "127.0.0.1:$port" -delay "$delay" >"$logf" 2>&1 &
 		;;
 	fastapi)
 		# --backlog: uvicorn's default is 2048, Go listens with somaxconn;

@@ -16,6 +16,8 @@ import (
 	"os"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/ferrygo/ferry"
 	"github.com/ferrygo/ferry/examples/items/itemsapi"
 )
@@ -33,16 +35,31 @@ func main() {
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("items", flag.ContinueOnError)
 	delay := fs.Duration("delay", time.Second, "simulated I/O wait of each request")
+	discard := fs.Bool("trace-discard", false, "trace every request, exporting the spans to nowhere (for bench/http.sh: the cost of the spans alone)")
 	cfg, err := ferry.LoadConfig(fs, args)
 	if err != nil {
 		return err
 	}
-	svc, err := newService(*delay, ferry.WithConfig(cfg))
+	opts := []ferry.Option{ferry.WithConfig(cfg)}
+	if *discard {
+		// As OTEL_TRACES_EXPORTER would configure it — every span sampled,
+		// batched — but handed to an exporter that drops it.
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(discardExporter{}))
+		defer func() { _ = tp.Shutdown(context.WithoutCancel(ctx)) }()
+		opts = append(opts, ferry.WithTracerProvider(tp))
+	}
+	svc, err := newService(*delay, opts...)
 	if err != nil {
 		return err
 	}
 	return ferry.Run(ctx, svc)
 }
+
+// discardExporter is a span exporter that drops every span.
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardExporter) Shutdown(context.Context) error                             { return nil }
 
 // newService builds the items service with the given simulated wait.
 func newService(delay time.Duration, opts ...ferry.Option) (*ferry.Service, error) {

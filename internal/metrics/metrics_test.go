@@ -133,6 +133,49 @@ func TestExemplars(t *testing.T) {
 	}
 }
 
+// TestExemplarInterval: a counter, and each histogram bucket, takes a
+// new exemplar at most once per ExemplarInterval; work without a trace
+// does not use up a slot.
+func TestExemplarInterval(t *testing.T) {
+	m := New(Config{TraceID: func(ctx context.Context) string { id, _ := ctx.Value(traceKey{}).(string); return id }})
+	ob := m.Observer("orders", true)
+	t0 := time.Unix(1_700_000_000, 0)
+	for _, c := range []struct {
+		trace string
+		start time.Time
+	}{
+		{"", t0}, // no trace: no exemplar, and the next one is not held back
+		{"11111111111111111111111111111111", t0},
+		{"22222222222222222222222222222222", t0.Add(ExemplarInterval / 2)}, // too soon
+		{"33333333333333333333333333333333", t0.Add(2 * ExemplarInterval)},
+	} {
+		ctx := context.Background()
+		if c.trace != "" {
+			ctx = context.WithValue(ctx, traceKey{}, c.trace)
+		}
+		observe(ob, ctx, telemetry.Outcome{Kind: telemetry.KindEndpoint, Transport: "http", Route: "GET /x", Name: "x",
+			Status: 200, Start: c.start, Duration: time.Millisecond})
+	}
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, req)
+	body := rec.Body.String()
+	for _, tc := range []struct {
+		prefix, want string
+	}{
+		{"ferry_requests_total", `} 4.0 # {trace_id="33333333333333333333333333333333"} 1.0`},
+		{"ferry_request_duration_seconds_bucket", `le="0.001"} 4 # {trace_id="33333333333333333333333333333333"} 0.001`},
+	} {
+		if got := grep(body, tc.prefix); !strings.Contains(got, tc.want) {
+			t.Errorf("want %s, got:\n%s", tc.want, got)
+		}
+	}
+	if strings.Contains(body, "2222") {
+		t.Errorf("an exemplar within the interval of the previous one:\n%s", body)
+	}
+}
+
 func grep(body, prefix string) string {
 	var out []string
 	for _, l := range strings.Split(body, "\n") {

@@ -2,9 +2,11 @@ package metrics
 
 import (
 	"context"
+	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -43,8 +45,9 @@ type endpointKey struct {
 }
 
 type endpointSeries struct {
-	count    prometheus.Counter
-	duration prometheus.Observer
+	count     prometheus.Counter
+	duration  prometheus.Observer
+	exemplars exemplarClock
 }
 
 type eventKey struct {
@@ -52,8 +55,9 @@ type eventKey struct {
 }
 
 type eventSeries struct {
-	count    prometheus.Counter
-	duration prometheus.Observer // nil for results the handler did not run to
+	count     prometheus.Counter
+	duration  prometheus.Observer // nil for results the handler did not run to
+	exemplars exemplarClock
 }
 
 type subKey struct{ consumer, topic string }
@@ -74,12 +78,8 @@ func (ob *observer) Begin(ctx context.Context, o *telemetry.Outcome) context.Con
 
 // End implements telemetry.Observer.
 func (ob *observer) End(ctx context.Context, o *telemetry.Outcome) {
-	traceID := ""
-	if ob.traceID != nil {
-		traceID = ob.traceID(ctx)
-	}
 	if o.Delivery() {
-		ob.endEvent(o, traceID)
+		ob.endEvent(ctx, o)
 		return
 	}
 	k := endpointKey{o.Transport, o.Route, o.Name, o.Status, o.Code}
@@ -87,15 +87,16 @@ func (ob *observer) End(ctx context.Context, o *telemetry.Outcome) {
 	if !ok {
 		s = ob.endpoints.add(k, func() *endpointSeries {
 			return &endpointSeries{
-				count:    ob.m.requests.WithLabelValues(ob.service, k.transport, k.route, k.endpoint, strconv.Itoa(k.status), k.code),
-				duration: ob.m.requestDurations.WithLabelValues(ob.service, k.transport, k.route, k.endpoint, statusClass(k.status)),
+				count:     ob.m.requests.WithLabelValues(ob.service, k.transport, k.route, k.endpoint, strconv.Itoa(k.status), k.code),
+				duration:  ob.m.requestDurations.WithLabelValues(ob.service, k.transport, k.route, k.endpoint, statusClass(k.status)),
+				exemplars: newExemplarClock(RequestBuckets),
 			}
 		})
 	}
-	add(s.count, s.duration, o.Duration.Seconds(), traceID)
+	ob.add(ctx, o, s.count, s.duration, &s.exemplars)
 }
 
-func (ob *observer) endEvent(o *telemetry.Outcome, traceID string) {
+func (ob *observer) endEvent(ctx context.Context, o *telemetry.Outcome) {
 	sub := ob.sub(o)
 	sub.inFlight.Dec()
 	if o.Attempt > 1 {
@@ -109,11 +110,14 @@ func (ob *observer) endEvent(o *telemetry.Outcome, traceID string) {
 			switch k.result {
 			case telemetry.Handled, telemetry.Retried, telemetry.DeadLettered, telemetry.DeadLetterFailed:
 				s.duration = ob.m.handlerDurations.WithLabelValues(ob.service, k.consumer, k.topic, k.result)
+				s.exemplars = newExemplarClock(HandlerBuckets)
+			default:
+				s.exemplars = newExemplarClock(nil)
 			}
 			return s
 		})
 	}
-	add(s.count, s.duration, o.Duration.Seconds(), traceID)
+	ob.add(ctx, o, s.count, s.duration, &s.exemplars)
 }
 
 // sub returns the series of a delivery's subscription.
@@ -130,30 +134,84 @@ func (ob *observer) sub(o *telemetry.Outcome) *subSeries {
 	})
 }
 
-// add counts one unit of work and observes its duration (when d is not
-// nil), with the trace ID as exemplar when there is one.
-func add(c prometheus.Counter, d prometheus.Observer, seconds float64, traceID string) {
-	if traceID == "" {
-		c.Inc()
+// add counts the unit of work o and observes its duration (when d is not
+// nil), with the trace ID of ctx as exemplar when the service is traced,
+// the work has a sampled trace and the counter or the histogram bucket
+// is due for one (ex).
+func (ob *observer) add(ctx context.Context, o *telemetry.Outcome, c prometheus.Counter, d prometheus.Observer, ex *exemplarClock) {
+	seconds := o.Duration.Seconds()
+	var exCount, exBucket bool
+	var labels prometheus.Labels
+	if ob.traceID != nil {
+		now, bucket := o.Start.UnixNano()+int64(o.Duration), 0
+		exCount = ex.due(0, now)
 		if d != nil {
-			d.Observe(seconds)
+			bucket = ex.bucket(seconds)
+			exBucket = ex.due(bucket, now)
 		}
-		return
+		if exCount || exBucket {
+			if id := ob.traceID(ctx); id != "" {
+				labels = prometheus.Labels{"trace_id": id}
+				exCount = exCount && ex.take(0, now)
+				exBucket = exBucket && ex.take(bucket, now)
+			}
+		}
 	}
-	ex := prometheus.Labels{"trace_id": traceID}
-	if ea, ok := c.(prometheus.ExemplarAdder); ok {
-		ea.AddWithExemplar(1, ex)
+	if ea, ok := c.(prometheus.ExemplarAdder); ok && exCount && labels != nil {
+		ea.AddWithExemplar(1, labels)
 	} else {
 		c.Inc()
 	}
 	if d == nil {
 		return
 	}
-	if eo, ok := d.(prometheus.ExemplarObserver); ok {
-		eo.ObserveWithExemplar(seconds, ex)
+	if eo, ok := d.(prometheus.ExemplarObserver); ok && exBucket && labels != nil {
+		eo.ObserveWithExemplar(seconds, labels)
 	} else {
 		d.Observe(seconds)
 	}
+}
+
+// ExemplarInterval is how often at most a series' counter, and each
+// bucket of its histogram, takes a new exemplar: an exposition shows only
+// the latest of each, and making one (a trace ID string, labels, a
+// timestamp) costs more than the observation itself.
+const ExemplarInterval = time.Second
+
+// exemplarClock keeps when a series' counter (slot 0) and each bucket of
+// its histogram (slots 1…, the last for +Inf) last took an exemplar, in
+// Unix nanoseconds.
+type exemplarClock struct {
+	buckets []float64
+	last    []atomic.Int64
+}
+
+func newExemplarClock(buckets []float64) exemplarClock {
+	return exemplarClock{buckets: buckets, last: make([]atomic.Int64, len(buckets)+2)}
+}
+
+// bucket returns the slot of the bucket v falls in.
+func (c *exemplarClock) bucket(v float64) int {
+	return 1 + sort.SearchFloat64s(c.buckets, v)
+}
+
+// due reports whether slot i takes an exemplar at now (Unix
+// nanoseconds): once per ExemplarInterval, the first at once (and at once
+// too after the wall clock stepped back).
+func (c *exemplarClock) due(i int, now int64) bool {
+	last := c.last[i].Load()
+	d := now - last
+	return last == 0 || d < 0 || d >= int64(ExemplarInterval)
+}
+
+// take records that slot i took an exemplar at now, unless another
+// observation took it first.
+func (c *exemplarClock) take(i int, now int64) bool {
+	last := c.last[i].Load()
+	if d := now - last; last != 0 && d >= 0 && d < int64(ExemplarInterval) {
+		return false
+	}
+	return c.last[i].CompareAndSwap(last, now)
 }
 
 // statusClass is the class label of a status: "2xx", "4xx", …

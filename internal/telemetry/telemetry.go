@@ -74,7 +74,7 @@ type Outcome struct {
 	// RequestID is the request ID answered, or the event's request ID.
 	RequestID string
 	// Header reads the incoming headers (trace context); it may be nil.
-	Header func(name string) string
+	Header Header
 	// Start is when the work arrived.
 	Start time.Time
 
@@ -94,6 +94,19 @@ type Outcome struct {
 	// Duration is how long the work took, from Start.
 	Duration time.Duration
 }
+
+// Header is what reads a unit of work's incoming headers: http.Header,
+// nats.Header, or a HeaderFunc. An interface (of map types, mostly) so
+// that an observation does not allocate a closure per request.
+type Header interface {
+	Get(name string) string
+}
+
+// HeaderFunc is a Header made of a function.
+type HeaderFunc func(name string) string
+
+// Get implements Header.
+func (f HeaderFunc) Get(name string) string { return f(name) }
 
 // Observer sees units of work. Begin is called once when work arrives and
 // may return a derived context (carrying a span, say) that the work then

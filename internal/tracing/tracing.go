@@ -12,9 +12,11 @@ package tracing
 
 import (
 	"context"
+	"net/http"
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -46,21 +48,38 @@ const MessagingSystem = "nats"
 // tracestate); baggage is not propagated.
 var propagator propagation.TextMapPropagator = propagation.TraceContext{}
 
-// header is a propagation.TextMapCarrier over a header getter. Keys are
+// header is a propagation.TextMapCarrier over incoming headers. Keys are
 // matched as canonical MIME keys ("Traceparent"), then as given
-// ("traceparent"), since NATS headers are matched exactly.
+// ("traceparent"), since NATS headers are matched exactly (an http.Header
+// matches canonical keys only).
 type header struct {
-	get func(string) string
+	h telemetry.Header
 }
 
 func (h header) Get(key string) string {
-	if h.get == nil {
+	if h.h == nil {
 		return ""
 	}
-	if v := h.get(textproto.CanonicalMIMEHeaderKey(key)); v != "" {
+	ck := canonicalKey(key)
+	if v := h.h.Get(ck); v != "" {
 		return v
 	}
-	return h.get(key)
+	if _, ok := h.h.(http.Header); ok || ck == key {
+		return ""
+	}
+	return h.h.Get(key)
+}
+
+// canonicalKey is textproto.CanonicalMIMEHeaderKey without an allocation
+// for the keys the propagator reads.
+func canonicalKey(key string) string {
+	switch key {
+	case "traceparent":
+		return "Traceparent"
+	case "tracestate":
+		return "Tracestate"
+	}
+	return textproto.CanonicalMIMEHeaderKey(key)
 }
 
 func (header) Set(string, string) {}
@@ -70,7 +89,17 @@ func (h header) Keys() []string { return nil }
 // Extract returns the span context of the W3C trace context that get reads
 // (invalid when there is none or it is malformed).
 func Extract(get func(string) string) trace.SpanContext {
-	ctx := propagator.Extract(context.Background(), header{get: get})
+	if get == nil {
+		return trace.SpanContext{}
+	}
+	return extract(header{telemetry.HeaderFunc(get)})
+}
+
+func extract(h header) trace.SpanContext {
+	if h.Get("traceparent") == "" {
+		return trace.SpanContext{} // the common case, without the propagator
+	}
+	ctx := propagator.Extract(context.Background(), h)
 	return trace.SpanContextFromContext(ctx)
 }
 
@@ -127,7 +156,7 @@ func (ob *Observer) Begin(ctx context.Context, o *telemetry.Outcome) context.Con
 		opts = []trace.SpanStartOption{consumerKind, trace.WithTimestamp(o.Start)}
 	}
 	if !trace.SpanContextFromContext(ctx).IsValid() && o.Header != nil {
-		remote := Extract(o.Header)
+		remote := extract(header{o.Header})
 		switch {
 		case !remote.IsValid():
 		case ob.linkHTTP && o.Transport == "http":
@@ -185,8 +214,12 @@ func (ob *Observer) End(ctx context.Context, o *telemetry.Outcome) {
 		span.End()
 		return
 	}
-	attrs := make([]attribute.KeyValue, 0, 10)
-	attrs = append(attrs, AttrService.String(o.Service))
+	buf := attrPool.Get().(*[]attribute.KeyValue)
+	defer func() {
+		clear(*buf)
+		attrPool.Put(buf)
+	}()
+	attrs := append((*buf)[:0], AttrService.String(o.Service))
 	if o.RequestID != "" {
 		attrs = append(attrs, AttrRequestID.String(o.RequestID))
 	}
@@ -217,7 +250,11 @@ func (ob *Observer) End(ctx context.Context, o *telemetry.Outcome) {
 		if route != "" {
 			attrs = append(attrs, semconv.HTTPRouteKey.String(route))
 		}
-		span.SetName(httpSpanName(o.Method, route))
+		if patternIsName(o.Route, o.Method, route) {
+			span.SetName(o.Route) // no allocation
+		} else {
+			span.SetName(httpSpanName(o.Method, route))
+		}
 		attrs = append(attrs,
 			semconv.HTTPRequestMethodKey.String(o.Method),
 			semconv.URLPathKey.String(o.Path),
@@ -244,9 +281,17 @@ func (ob *Observer) End(ctx context.Context, o *telemetry.Outcome) {
 			span.SetStatus(codes.Error, o.Code)
 		}
 	}
-	span.SetAttributes(attrs...)
+	span.SetAttributes(attrs...) // the SDK copies them
+	*buf = attrs
 	span.End()
 }
+
+// attrPool holds the attribute slices of End: a span's attributes are
+// copied by SetAttributes, so the slice is reused.
+var attrPool = sync.Pool{New: func() any {
+	s := make([]attribute.KeyValue, 0, 10)
+	return &s
+}}
 
 // httpRoute is the http.route of a ServeMux pattern: without its method
 // ("GET /items/{item_id}" → "/items/{item_id}"); "" for a request no
@@ -259,6 +304,13 @@ func httpRoute(pattern string) string {
 		return strings.TrimSpace(pattern[i+1:])
 	}
 	return pattern
+}
+
+// patternIsName reports whether pattern is "{method} {route}", the span
+// name httpSpanName would make.
+func patternIsName(pattern, method, route string) bool {
+	return route != "" && len(pattern) == len(method)+1+len(route) &&
+		strings.HasPrefix(pattern, method) && pattern[len(method)] == ' ' && strings.HasSuffix(pattern, route)
 }
 
 func errorType(code string, status int) string {

@@ -183,7 +183,7 @@ func TestObserverParent(t *testing.T) {
 	} {
 		exp.Reset()
 		ob := NewObserver(tp, tc.link)
-		o := &telemetry.Outcome{Kind: telemetry.KindEndpoint, Transport: tc.transport, Method: "GET", Header: header}
+		o := &telemetry.Outcome{Kind: telemetry.KindEndpoint, Transport: tc.transport, Method: "GET", Header: telemetry.HeaderFunc(header)}
 		ob.End(ob.Begin(tc.ctx, o), o)
 		sp := exp.GetSpans()[0]
 		if sp.Parent.SpanID() != tc.parent || len(sp.Links) != tc.links {
