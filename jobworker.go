@@ -314,7 +314,11 @@ func (r *jobRunner[In, Out]) reschedule(d *worker.Delivery, id string, delay tim
 		}
 	}
 	msg.Header.Set(naming.HeaderJobAttempts, strconv.FormatUint(d.Attempt, 10))
-	msg.Header.Set(naming.HeaderMsgID, id+":"+strconv.FormatUint(d.Attempt, 10))
+	// Unique per delivered message, the same for its redeliveries: a
+	// replayed job's attempts start afresh, so its attempt number may be
+	// one an earlier schedule of the job already used within the
+	// de-duplication window.
+	msg.Header.Set(naming.HeaderMsgID, id+":"+strconv.FormatUint(d.Meta.Sequence.Stream, 10))
 	msg.Data = d.Msg.Data()
 	target := JobPriority(d.Msg.Headers().Get(naming.HeaderJobPriority)).subject(r.job.Name)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
