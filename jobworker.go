@@ -588,6 +588,16 @@ func (r *jobRunner[In, Out]) setRequeued(known *lastRecord, id string, last *job
 		if rec.State != jobs.Running {
 			return 0, jobs.ErrNoChange
 		}
+		if rec.CancelRequested && !handedBack {
+			// Cancelled after the run returned: it ends here (its retry,
+			// when it comes, finds the record final and does not run).
+			rec.State, rec.FinishedAt, rec.CancelRequested = jobs.Cancelled, time.Now().UTC(), false
+			rec.LastError = truncate(reason, 2000)
+			if last != nil {
+				rec.Progress = last
+			}
+			return r.opts.retention, nil
+		}
 		rec.State = jobs.Queued
 		if !at.IsZero() {
 			rec.State, rec.RunAt = jobs.Scheduled, at.UTC().Truncate(time.Second).Add(time.Second)
