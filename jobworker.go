@@ -289,12 +289,18 @@ func (r *jobRunner[In, Out]) consumerConfig(p JobPriority) jetstream.ConsumerCon
 // had as earlier messages (a retry rescheduled as a new message).
 func jobLimits(msg jetstream.Msg) (maxAttempts int, timeout time.Duration, before int) {
 	h := msg.Headers()
-	maxAttempts, _ = strconv.Atoi(h.Get(naming.HeaderJobMaxAttempts))
+	if n, err := strconv.Atoi(h.Get(naming.HeaderJobMaxAttempts)); err == nil {
+		maxAttempts = n
+	}
 	if ms, err := strconv.ParseInt(h.Get(naming.HeaderJobTimeout), 10, 64); err == nil && ms > 0 {
 		timeout = time.Duration(ms) * time.Millisecond
 	}
-	before, _ = strconv.Atoi(h.Get(naming.HeaderJobAttempts))
-	return maxAttempts, timeout, max(before, 0)
+	// Unparsable counts as none (Atoi answers an out-of-range number with
+	// the largest int and an error).
+	if n, err := strconv.Atoi(h.Get(naming.HeaderJobAttempts)); err == nil && n > 0 {
+		before = n
+	}
+	return maxAttempts, timeout, before
 }
 
 // longRetry is the least retry delay that waits as a message schedule
