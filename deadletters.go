@@ -168,6 +168,9 @@ func ReplayDeadLetter(ctx context.Context, c *Client, seq uint64) (PublishResult
 		}
 		msg.Header[k] = append([]string(nil), vs...)
 	}
+	if consumer == naming.JobDeadLetterConsumer {
+		msg.Header.Del(naming.HeaderJobAttempts) // its attempts start afresh, runs of rescheduled retries included
+	}
 	msg.Header.Set(naming.HeaderMsgID, res.ID)
 	msg.Data = raw.Data
 	js, _ := c.jetStream() // made by deadLetterStream

@@ -36,9 +36,11 @@ func (p JobPriority) check() error {
 	return fmt.Errorf("priority %q: must be %q, %q or %q", string(p), PriorityHigh, PriorityNormal, PriorityLow)
 }
 
-// subject is the lane's run subject.
+// subject is the lane's run subject; an unknown priority (a message's
+// header not written by Enqueue) is normal's, the lane that runs it, not
+// a subject in the stream that no lane consumes.
 func (p JobPriority) subject(job string) string {
-	if p == "" || p == PriorityNormal {
+	if p.check() != nil || p == "" || p == PriorityNormal {
 		return naming.JobRunSubject(job)
 	}
 	return naming.JobRunSubject(job) + "." + string(p)

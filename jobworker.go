@@ -289,12 +289,18 @@ func (r *jobRunner[In, Out]) consumerConfig(p JobPriority) jetstream.ConsumerCon
 // had as earlier messages (a retry rescheduled as a new message).
 func jobLimits(msg jetstream.Msg) (maxAttempts int, timeout time.Duration, before int) {
 	h := msg.Headers()
-	maxAttempts, _ = strconv.Atoi(h.Get(naming.HeaderJobMaxAttempts))
+	if n, err := strconv.Atoi(h.Get(naming.HeaderJobMaxAttempts)); err == nil {
+		maxAttempts = n
+	}
 	if ms, err := strconv.ParseInt(h.Get(naming.HeaderJobTimeout), 10, 64); err == nil && ms > 0 {
 		timeout = time.Duration(ms) * time.Millisecond
 	}
-	before, _ = strconv.Atoi(h.Get(naming.HeaderJobAttempts))
-	return maxAttempts, timeout, max(before, 0)
+	// Unparsable counts as none (Atoi answers an out-of-range number with
+	// the largest int and an error).
+	if n, err := strconv.Atoi(h.Get(naming.HeaderJobAttempts)); err == nil && n > 0 {
+		before = n
+	}
+	return maxAttempts, timeout, before
 }
 
 // longRetry is the least retry delay that waits as a message schedule
@@ -314,7 +320,11 @@ func (r *jobRunner[In, Out]) reschedule(d *worker.Delivery, id string, delay tim
 		}
 	}
 	msg.Header.Set(naming.HeaderJobAttempts, strconv.FormatUint(d.Attempt, 10))
-	msg.Header.Set(naming.HeaderMsgID, id+":"+strconv.FormatUint(d.Attempt, 10))
+	// Unique per delivered message, the same for its redeliveries: a
+	// replayed job's attempts start afresh, so its attempt number may be
+	// one an earlier schedule of the job already used within the
+	// de-duplication window.
+	msg.Header.Set(naming.HeaderMsgID, id+":"+strconv.FormatUint(d.Meta.Sequence.Stream, 10))
 	msg.Data = d.Msg.Data()
 	target := JobPriority(d.Msg.Headers().Get(naming.HeaderJobPriority)).subject(r.job.Name)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -583,6 +593,16 @@ func (r *jobRunner[In, Out]) setRequeued(known *lastRecord, id string, last *job
 	err := known.update(ctx, r.store, id, func(rec *jobs.Record) (time.Duration, error) {
 		if rec.State != jobs.Running {
 			return 0, jobs.ErrNoChange
+		}
+		if rec.CancelRequested && !handedBack {
+			// Cancelled after the run returned: it ends here (its retry,
+			// when it comes, finds the record final and does not run).
+			rec.State, rec.FinishedAt, rec.CancelRequested = jobs.Cancelled, time.Now().UTC(), false
+			rec.LastError = truncate(reason, 2000)
+			if last != nil {
+				rec.Progress = last
+			}
+			return r.opts.retention, nil
 		}
 		rec.State = jobs.Queued
 		if !at.IsZero() {
