@@ -32,6 +32,7 @@ type observer struct {
 	endpoints cowMap[endpointKey, *endpointSeries]
 	events    cowMap[eventKey, *eventSeries]
 	subs      cowMap[subKey, *subSeries]
+	jobs      cowMap[string, *jobSeries] // by job kind
 }
 
 var _ telemetry.Observer = (*observer)(nil)
@@ -80,6 +81,9 @@ func (ob *observer) End(ctx context.Context, o *telemetry.Outcome) {
 	}
 	if o.Delivery() {
 		ob.endEvent(o, traceID)
+		if o.Kind == telemetry.KindJob {
+			ob.endJob(o, traceID)
+		}
 		return
 	}
 	k := endpointKey{o.Transport, o.Route, o.Name, o.Status, o.Code}
