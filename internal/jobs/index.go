@@ -148,6 +148,7 @@ func (s *Store) reindex(rec *Record, from State, keep time.Duration) {
 // redecide applies an index write that found the record moved on to the
 // record as it is now.
 func (s *Store) redecide(ctx context.Context, op indexOp) {
+	s.redecided.Add(1)
 	for range maxConflicts {
 		rec, err := s.Get(ctx, op.id)
 		switch {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -32,6 +33,8 @@ type Store struct {
 	js     jetstream.JetStream
 	async  jetstream.JetStream // the index's writes, acknowledged in the background
 	writes indexWrites
+	// redecided counts index writes that found their record moved on.
+	redecided atomic.Int64
 }
 
 // NewStore returns the store over the bucket kv, written through js.
