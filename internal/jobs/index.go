@@ -317,19 +317,13 @@ func (s *Store) verify(ctx context.Context, entries []indexEntry) []*Record {
 			switch {
 			case err == nil && rec.Job == job && rec.State == state:
 				recs[i] = rec
-			case errors.Is(err, ErrNotFound) && !state.Final():
-				s.repair(ctx, indexOp{job: job, id: id, state: state, purge: true})
-			case err == nil && rec.Job == job:
-				s.repair(ctx, indexOp{job: job, id: id, state: state, purge: true})
+			case errors.Is(err, ErrNotFound) && !state.Final(), err == nil && rec.Job == job:
+				// Stale: purged, unless the record went back to the state meanwhile.
+				// (A finished job's key expires with its record.)
+				s.redecide(ctx, indexOp{job: job, id: id, state: state, purge: true})
 			}
 		}()
 	}
 	wg.Wait()
 	return recs
-}
-
-// repair purges a stale index key, unless the record went back to its
-// state meanwhile.
-func (s *Store) repair(ctx context.Context, op indexOp) {
-	s.redecide(ctx, op)
 }
