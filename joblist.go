@@ -27,26 +27,29 @@ type JobFilter struct {
 	After string
 }
 
-// ListJobs returns up to limit records of jobs matching filter, in the
-// order they entered their state (the oldest queued job first), and the
+// ListJobs returns up to limit records of jobs matching filter, and the
 // cursor of the next page: pass it as filter.After; "" means the end was
-// reached. A page may hold fewer than limit records and still not be the
+// reached. Jobs come in the order they were created for queued, scheduled
+// and running (the oldest job first), in the order they ended for a final
+// state. A page may hold fewer than limit records and still not be the
 // last (it reads at most about twice limit index entries, skipping those
-// whose job moved on).
+// whose job moved on and, for queued, scheduled or running, those of the
+// kind's jobs in the other two).
 //
 // A listing reads an index kept beside the records, not every record: it
-// costs one request per page plus one read per record returned. Each
-// record returned is read at listing time and is in the filter's state
-// then. The index follows each change of state shortly after the record:
-// a listing sees this client's own changes, and another process's within
-// moments. Pages are stable under concurrent changes: a job that leaves
-// the state after the cursor passed it does not come back, and one that
-// enters the state (again, like a retried job going back to queued) comes
-// at the end, so a page may repeat a job that left the state and came
-// back, and misses a job only while it is out of the state. A job whose
-// index write was lost (the broker failed, or the writing process died
-// right after the record) is missing from its state's list until its next
-// change of state.
+// costs one request per page plus one read per entry. The index has one
+// key per job for its open states (queued, scheduled, running: written
+// when the job is stored and kept until it ends) and one for its final
+// state. Each record returned is read at listing time and is in the
+// filter's state then. The index follows each job's end shortly after the
+// record: a listing sees this client's own changes, and another process's
+// within moments. Pages are stable under concurrent changes: a job keeps
+// its place while it moves between queued, scheduled and running (a
+// retried job going back to queued), so it comes at most once per pass,
+// and is missed only if it is out of the state when the listing reaches
+// it; a new job comes at the end. A job whose index write was lost (the
+// broker failed, or the writing process died right after the record) is
+// missing from its list until its next change between open and final.
 //
 // A limit outside 1..[MaxJobListLimit], an invalid state or job name, or
 // a cursor this function did not make is a 400 *[Error]

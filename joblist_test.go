@@ -180,9 +180,10 @@ func TestListJobs(t *testing.T) {
 }
 
 // Pages stay consistent while jobs change state between them: a job that
-// left the state before the listing reached it is not returned, one that
-// entered it comes at the end, one that left and came back comes again,
-// and the rest come once each, in order.
+// left the state before the listing reached it is not returned, a new one
+// comes at the end, one that moved within the open group (to running and
+// back to queued) keeps its place and comes once, and the rest come once
+// each, in order.
 func TestListJobsConcurrentChanges(t *testing.T) {
 	h := ferrytest.Start(t, ferry.MustNew("idle", "1.0.0", ferry.WithoutHTTP(), quiet))
 	ctx := context.Background()
@@ -204,16 +205,22 @@ func TestListJobsConcurrentChanges(t *testing.T) {
 		listed = append(listed, r.ID)
 	}
 	// Between the pages: cancel one listed job and two not yet listed,
-	// move a listed one out of queued and back, enqueue two more.
+	// move a listed one and one not yet listed to running and back, one
+	// not yet listed to running only, enqueue two more.
 	for _, id := range []string{ids[1], ids[10], ids[15]} {
 		if _, err := thumbJob.Cancel(ctx, h.Client, id); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, st := range []ferry.JobState{ferry.JobRunning, ferry.JobQueued} {
-		if err := ferry.SetJobState(ctx, h.Client, ids[2], st, 0); err != nil {
-			t.Fatal(err)
+	for _, id := range []string{ids[2], ids[7]} {
+		for _, st := range []ferry.JobState{ferry.JobRunning, ferry.JobQueued} {
+			if err := ferry.SetJobState(ctx, h.Client, id, st, 0); err != nil {
+				t.Fatal(err)
+			}
 		}
+	}
+	if err := ferry.SetJobState(ctx, h.Client, ids[12], ferry.JobRunning, 0); err != nil {
+		t.Fatal(err)
 	}
 	for i := range 2 {
 		id, err := thumbJob.Enqueue(ctx, h.Client, &ReportRequest{Name: fmt.Sprint("new", i)})
@@ -229,23 +236,24 @@ func TestListJobsConcurrentChanges(t *testing.T) {
 	var want []string
 	want = append(want, ids[0:4]...)
 	for i, id := range ids[4:20] {
-		if i+4 != 10 && i+4 != 15 {
+		if i+4 != 10 && i+4 != 12 && i+4 != 15 {
 			want = append(want, id)
 		}
 	}
-	want = append(want, ids[2], ids[20], ids[21]) // back in queued, then the new ones
+	want = append(want, ids[20], ids[21]) // the new ones
 	if !slices.Equal(listed, want) {
 		t.Errorf("listed\n%v\nwant\n%v", listed, want)
 	}
 	// And now: the jobs queued now, once each.
 	now, _ := listAll(t, h.Client, ferry.JobFilter{Job: thumbJob.Name, State: ferry.JobQueued}, 7)
-	if len(now) != 19 || slices.Contains(now, ids[1]) || slices.Contains(now, ids[10]) {
+	if len(now) != 18 || slices.Contains(now, ids[1]) || slices.Contains(now, ids[10]) || slices.Contains(now, ids[12]) {
 		t.Errorf("queued now: %d jobs %v", len(now), now)
 	}
 }
 
 // A stale index key (its job moved on; written here by hand, as a lost
-// race would leave it) is skipped and repaired; the keys of a finished
+// race would leave it) is skipped and repaired, an open key of a job open
+// in another state only skipped; the keys of a finished
 // job expire with its record, and the markers of purged keys after them.
 func TestListJobsStaleAndExpiry(t *testing.T) {
 	h := ferrytest.Start(t, ferry.MustNew("idle", "1.0.0", ferry.WithoutHTTP(), quiet))
@@ -265,11 +273,11 @@ func TestListJobsStaleAndExpiry(t *testing.T) {
 	if _, err := thumbJob.Cancel(ctx, h.Client, cancelled); err != nil {
 		t.Fatal(err)
 	}
-	staleKey := "i.list-thumb.queued." + cancelled
+	staleKey := "i.list-thumb.open." + cancelled
 	ferrytest.Eventually(t, func() bool {
 		_, err := kv.Get(ctx, staleKey)
 		return errors.Is(err, jetstream.ErrKeyNotFound)
-	}, "the queued key of the cancelled job is purged")
+	}, "the open key of the cancelled job is purged")
 	if _, err := kv.Put(ctx, staleKey, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -281,6 +289,25 @@ func TestListJobsStaleAndExpiry(t *testing.T) {
 		_, err := kv.Get(ctx, staleKey)
 		return errors.Is(err, jetstream.ErrKeyNotFound)
 	}, "the stale key is repaired")
+
+	// A running job's open key is skipped by a listing of queued, not
+	// purged: it is not stale.
+	running, err := thumbJob.Enqueue(ctx, h.Client, &ReportRequest{Name: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ferry.SetJobState(ctx, h.Client, running, ferry.JobRunning, 0); err != nil {
+		t.Fatal(err)
+	}
+	if queued, _ = listAll(t, h.Client, ferry.JobFilter{Job: thumbJob.Name, State: ferry.JobQueued}, 10); len(queued) != 0 {
+		t.Errorf("queued: %v, want none", queued)
+	}
+	if got, _ := listAll(t, h.Client, ferry.JobFilter{Job: thumbJob.Name, State: ferry.JobRunning}, 10); !slices.Equal(got, []string{running}) {
+		t.Errorf("running: %v, want [%s]", got, running)
+	}
+	if _, err := kv.Get(ctx, "i.list-thumb.open."+running); err != nil {
+		t.Errorf("the running job's open key: %v", err)
+	}
 
 	// Expiry: a job finished with a retention of 1s.
 	expiring, err := thumbJob.Enqueue(ctx, h.Client, &ReportRequest{Name: "e"})

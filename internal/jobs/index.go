@@ -12,29 +12,35 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// The index: one key per job, "i.<job>.<state>.<id>", in the bucket of
-// the records, so that the jobs of a kind in a state are the keys under
-// one subject filter and a listing reads only them, in the order they
-// entered the state (the stream's order), never every record.
+// The index: one key per job, "i.<job>.<group>.<id>", in the bucket of
+// the records, so that the jobs of a kind in a group of states are the
+// keys under one subject filter and a listing reads only them, in the
+// order they entered the group (the stream's order), never every record.
+// The groups are "open" (queued, scheduled and running: the key is
+// written when the record is created and kept through its runs and
+// retries) and each final state (written when the job ends, the open key
+// purged then): a job that succeeds costs three index writes, a retry
+// none.
 //
 // The record is the truth; the index follows it. Every write that changes
-// a record's state (Create, Update, Put) then publishes, without waiting,
-// the new state's key and a purge of the old one. Both are conditional on
+// a record's group (Create, Update, Put) then publishes, without waiting,
+// the new group's key and a purge of the old one. Both are conditional on
 // the record: JetStream stores them only if the record's key is still at
 // the revision the write made (Nats-Expected-Last-Subject-Sequence on the
 // record's subject). One that finds the record moved on is decided again
 // from the record as it is then (put the key if the record is in that
-// state, purge it if it is not), so writers racing from several
+// group, purge it if it is not), so writers racing from several
 // processes leave the index as the record's last state says: a put lands
-// only while the record is in its state, a purge only while it is not.
+// only while the record is in its group, a purge only while it is not.
 //
 // What remains: an index write lost to a broker failure or a process that
 // died between the record and the index (the job is missing from its
-// state's list until its next state change), and, for a moment, keys
+// group's list until its next change of group), and, for a moment, keys
 // not yet written or purged. A listing therefore reads each key's record
-// and returns only jobs that are in the state now (repairing a stale key
-// it meets). Keys of finished jobs expire with their records; purges
-// leave markers that expire after indexMarkerTTL.
+// and returns only jobs that are in the asked state now (repairing a
+// stale key it meets: one whose record left the key's group). Keys of
+// finished jobs expire with their records; purges leave markers that
+// expire after indexMarkerTTL.
 
 // indexMarkerTTL is how long the marker of a purged index key is kept
 // (the bucket's minimum; a listing skips markers).
@@ -44,9 +50,21 @@ const indexMarkerTTL = time.Second
 // re-decision of one that lost a race.
 const indexTimeout = 10 * time.Second
 
-// indexKey is a job's key in the index of state.
-func indexKey(job string, state State, id string) string {
-	return "i." + job + "." + string(state) + "." + id
+// openGroup is the index group of the states a job is not finished in.
+const openGroup = "open"
+
+// groupOf is the index group of a state: openGroup for queued,
+// scheduled and running, the state itself for a final one.
+func groupOf(st State) string {
+	if st.Final() {
+		return string(st)
+	}
+	return openGroup
+}
+
+// indexKey is a job's key in the index of group.
+func indexKey(job, group, id string) string {
+	return "i." + job + "." + group + "." + id
 }
 
 // indexWrites tracks index writes not yet acknowledged, so that a reader
@@ -94,26 +112,28 @@ func (s *Store) Flush(ctx context.Context) error {
 	}
 }
 
-// indexOp is one index write: the key of a job in a state, put or purged.
+// indexOp is one index write: the key of a job in a group, put or purged.
 type indexOp struct {
 	job, id string
-	state   State
+	group   string
 	purge   bool
 	ttl     time.Duration // a put's TTL (0: none)
 }
 
 // reindex follows a record written at rec.Revision from state from ("":
-// a new record): it publishes the new state's key and the purge of the
-// old one, and checks their acknowledgements in the background.
+// a new record): when the write changed the record's group, it publishes
+// the new group's key and the purge of the old one, and checks their
+// acknowledgements in the background.
 func (s *Store) reindex(rec *Record, from State, keep time.Duration) {
-	if from == rec.State {
+	to := groupOf(rec.State)
+	if from != "" && groupOf(from) == to {
 		return
 	}
 	ops := make([]indexOp, 0, 2)
 	if from != "" {
-		ops = append(ops, indexOp{job: rec.Job, id: rec.ID, state: from, purge: true})
+		ops = append(ops, indexOp{job: rec.Job, id: rec.ID, group: groupOf(from), purge: true})
 	}
-	ops = append(ops, indexOp{job: rec.Job, id: rec.ID, state: rec.State, ttl: keep})
+	ops = append(ops, indexOp{job: rec.Job, id: rec.ID, group: to, ttl: keep})
 	futures := make([]jetstream.PubAckFuture, len(ops))
 	s.writes.add()
 	for i, op := range ops {
@@ -159,7 +179,7 @@ func (s *Store) redecide(ctx context.Context, op indexOp) {
 			return
 		case err != nil:
 			return
-		case op.purge == (rec.State == op.state):
+		case op.purge == (groupOf(rec.State) == op.group):
 			return // the key is as the record wants it once its own writer's write lands
 		}
 		_, err = s.js.PublishMsg(ctx, s.indexMsg(op, rec.Revision), s.expectRecord(op.id, rec.Revision))
@@ -171,7 +191,7 @@ func (s *Store) redecide(ctx context.Context, op indexOp) {
 
 // indexMsg is the wire form of an index write (KV's, with a TTL).
 func (s *Store) indexMsg(op indexOp, rev uint64) *nats.Msg {
-	msg := nats.NewMsg(s.subject(indexKey(op.job, op.state, op.id)))
+	msg := nats.NewMsg(s.subject(indexKey(op.job, op.group, op.id)))
 	if op.purge {
 		msg.Header.Set("KV-Operation", "PURGE")
 		msg.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
@@ -204,14 +224,18 @@ type ListFilter struct {
 }
 
 // maxStaleSkips bounds the index entries one page reads past limit:
-// markers, stale keys and keys of removed records.
+// markers, stale keys, keys of removed records, and, for a state of the
+// open group, the keys of jobs in its other states.
 func maxStaleSkips(limit int) int { return max(limit, 64) }
 
 // List returns up to limit records matching f, in the order they entered
-// their state, and the cursor of the next page (0: the end was reached).
-// It reads at most limit index entries plus maxStaleSkips(limit) skipped
-// ones, and the record of each: a page may hold fewer than limit records
-// and still not be the last.
+// the state's group (for a final state, the order they ended; for
+// queued, scheduled and running, the order they were created), and the
+// cursor of the next page (0: the end was reached). It reads at most
+// limit index entries plus maxStaleSkips(limit) skipped ones, and the
+// record of each: a page may hold fewer than limit records and still not
+// be the last (a listing of queued, say, skips the running and scheduled
+// jobs it meets in the open group).
 func (s *Store) List(ctx context.Context, f ListFilter, limit int) ([]*Record, uint64, error) {
 	tok := func(v string) string {
 		if v == "" {
@@ -219,9 +243,13 @@ func (s *Store) List(ctx context.Context, f ListFilter, limit int) ([]*Record, u
 		}
 		return v
 	}
+	group := ""
+	if f.State != "" {
+		group = groupOf(f.State)
+	}
 	stream := "KV_" + s.kv.Bucket()
 	cfg := jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{s.subject("i." + tok(f.Job) + "." + tok(string(f.State)) + ".*")},
+		FilterSubjects:    []string{s.subject("i." + tok(f.Job) + "." + tok(group) + ".*")},
 		InactiveThreshold: 30 * time.Second,
 	}
 	if f.After > 0 {
@@ -267,7 +295,7 @@ func (s *Store) List(ctx context.Context, f ListFilter, limit int) ([]*Record, u
 		if len(entries) == 0 {
 			break // the entries counted expired meanwhile
 		}
-		recs := s.verify(ctx, entries)
+		recs := s.verify(ctx, entries, f.State)
 		for i, e := range entries {
 			if ctx.Err() != nil {
 				return out, cursor, ctx.Err()
@@ -293,9 +321,11 @@ type indexEntry struct {
 }
 
 // verify reads the record of each entry and returns it where it is in
-// the entry's state (nil elsewhere); a stale entry — the record moved on,
-// or was removed while not finished — is purged.
-func (s *Store) verify(ctx context.Context, entries []indexEntry) []*Record {
+// the entry's group and in state want ("": any), nil elsewhere. A stale
+// entry — the record left the entry's group, or was removed while not
+// finished — is purged; an open entry whose record is open in another
+// state than want is only skipped.
+func (s *Store) verify(ctx context.Context, entries []indexEntry, want State) []*Record {
 	recs := make([]*Record, len(entries))
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
@@ -303,24 +333,29 @@ func (s *Store) verify(ctx context.Context, entries []indexEntry) []*Record {
 		if e.op != "" { // a delete or purge marker
 			continue
 		}
-		// $KV.<bucket>.i.<job>.<state>.<id>
+		// $KV.<bucket>.i.<job>.<group>.<id>
 		parts := strings.Split(e.subject, ".")
 		if len(parts) != 6 {
 			continue
 		}
-		job, state, id := parts[3], State(parts[4]), parts[5]
+		job, group, id := parts[3], parts[4], parts[5]
+		if group != openGroup && !State(group).Final() {
+			continue
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			rec, err := s.Get(ctx, id)
 			switch {
-			case err == nil && rec.Job == job && rec.State == state:
-				recs[i] = rec
-			case errors.Is(err, ErrNotFound) && !state.Final(), err == nil && rec.Job == job:
-				// Stale: purged, unless the record went back to the state meanwhile.
+			case err == nil && rec.Job == job && groupOf(rec.State) == group:
+				if want == "" || rec.State == want {
+					recs[i] = rec
+				}
+			case errors.Is(err, ErrNotFound) && group == openGroup, err == nil && rec.Job == job:
+				// Stale: purged, unless the record went back to the group meanwhile.
 				// (A finished job's key expires with its record.)
-				s.redecide(ctx, indexOp{job: job, id: id, state: state, purge: true})
+				s.redecide(ctx, indexOp{job: job, id: id, group: group, purge: true})
 			}
 		}()
 	}
