@@ -41,14 +41,15 @@ func errJobKindNotFound(job string) *Error {
 }
 
 // GetJobKind returns the state of a job kind's queue: the counts of its
-// queued, running and scheduled jobs and whether it is paused. A kind
+// queued, running and scheduled jobs (every priority's, summed) and
+// whether it is paused (every priority's consumer is). A kind
 // whose worker never started is a 404 *[Error] ("job_kind_not_found").
 func GetJobKind(ctx context.Context, c *Client, job string) (*JobKindInfo, error) {
 	js, err := jobKindJetStream(c, job)
 	if err != nil {
 		return nil, err
 	}
-	q, err := jobs.ReadQueue(ctx, js, naming.JobStream(job), naming.JobConsumer, naming.JobRunSubject(job))
+	q, err := jobs.ReadQueue(ctx, js, jobQueue(job))
 	if err != nil {
 		return nil, jobKindError(job, err)
 	}
@@ -60,8 +61,10 @@ func GetJobKind(ctx context.Context, c *Client, job string) (*JobKindInfo, error
 // time until (zero: until [ResumeJobs]), on every replica at once: for an
 // incident, a broken dependency, a deploy. Jobs still enqueue and are
 // stored; scheduled ones come due and wait; jobs already running finish.
-// The pause is kept by the broker (the kind's consumer): it outlives
-// the workers' restarts, and ends by itself at until. A kind whose worker
+// The pause applies to every priority (the kind's consumers worker,
+// worker-high and worker-low, those that exist) and is kept by the
+// broker: it outlives the workers' restarts, and ends by itself at
+// until. A kind whose worker
 // never started is a 404 *[Error] ("job_kind_not_found").
 func PauseJobs(ctx context.Context, c *Client, job string, until time.Time) error {
 	js, err := jobKindJetStream(c, job)
@@ -71,7 +74,7 @@ func PauseJobs(ctx context.Context, c *Client, job string, until time.Time) erro
 	if until.IsZero() {
 		until = time.Now().AddDate(100, 0, 0)
 	}
-	if _, err := js.PauseConsumer(ctx, naming.JobStream(job), naming.JobConsumer, until); err != nil {
+	if err := jobs.Pause(ctx, js, jobQueue(job), until); err != nil {
 		return jobKindError(job, err)
 	}
 	return nil
@@ -84,10 +87,16 @@ func ResumeJobs(ctx context.Context, c *Client, job string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := js.ResumeConsumer(ctx, naming.JobStream(job), naming.JobConsumer); err != nil {
+	if err := jobs.Resume(ctx, js, jobQueue(job)); err != nil {
 		return jobKindError(job, err)
 	}
 	return nil
+}
+
+// jobQueue names a job kind's queue: its stream and its priorities'
+// consumers (normal, high, low).
+func jobQueue(job string) jobs.Kind {
+	return jobs.Kind{Job: job, Stream: naming.JobStream(job)}
 }
 
 func jobKindJetStream(c *Client, job string) (jetstream.JetStream, error) {

@@ -97,8 +97,7 @@ func (h *Host) startMetrics() *hostMetrics {
 	for _, s := range h.services {
 		for _, j := range s.jobs {
 			name := j.jobName()
-			kinds = append(kinds, metrics.JobKind{Service: s.name, Job: name, Stream: naming.JobStream(name),
-				Consumer: naming.JobConsumer, RunSubject: naming.JobRunSubject(name)})
+			kinds = append(kinds, metrics.JobKind{Service: s.name, Queue: jobQueue(name)})
 		}
 		hm.scrape[s.name] = hm.prom.ServiceHandler(s.name)
 		if s.needsNATS {

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,9 +16,10 @@ import (
 // JobKind is a job kind a service runs, which the jobs collector reports
 // on.
 type JobKind struct {
-	Service, Job string
-	// Stream, Consumer and RunSubject name its queue in JetStream.
-	Stream, Consumer, RunSubject string
+	Service string
+	// Queue names the kind and its queue in JetStream: its stream and its
+	// priorities' consumers, whose figures are summed.
+	Queue jobs.Kind
 }
 
 // JobsOptions configures NewJobsCollector.
@@ -54,8 +56,9 @@ var (
 // JobsCollector reports on a host's job kinds, read from JetStream like
 // the subscriptions collector's lag: at most every MaxAge, in the
 // background, a scrape waiting at most Wait for a reading (and otherwise
-// answering with the last one). A reading costs two requests per kind,
-// and a third for a kind with queued jobs (the oldest one's time).
+// answering with the last one). A reading costs a request for each
+// kind's stream and each of its consumers (one per priority), and one
+// for each priority with queued jobs (its oldest one's time).
 type JobsCollector struct {
 	opts JobsOptions
 	read func(ctx context.Context) jobsReading
@@ -68,7 +71,7 @@ type JobsCollector struct {
 
 	// Handles kept between readings.
 	streams   []jetstream.Stream
-	consumers []jetstream.Consumer
+	consumers [][]jetstream.Consumer // per kind, per lane (nil: none yet)
 }
 
 type jobsReading struct {
@@ -90,7 +93,7 @@ func NewJobsCollector(opts JobsOptions) *JobsCollector {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
 	}
-	c := &JobsCollector{opts: opts, streams: make([]jetstream.Stream, len(opts.Kinds)), consumers: make([]jetstream.Consumer, len(opts.Kinds))}
+	c := &JobsCollector{opts: opts, streams: make([]jetstream.Stream, len(opts.Kinds)), consumers: make([][]jetstream.Consumer, len(opts.Kinds))}
 	c.read = c.readJetStream
 	return c
 }
@@ -114,7 +117,7 @@ func (c *JobsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		q := r.queues[i]
 		gauge := func(d *prometheus.Desc, v float64) {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, k.Service, k.Job)
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, k.Service, k.Queue.Job)
 		}
 		gauge(jobsQueuedDesc, float64(q.Queued))
 		gauge(jobsRunningDesc, float64(q.Running))
@@ -195,18 +198,16 @@ func (c *JobsCollector) readJetStream(ctx context.Context) jobsReading {
 		return r
 	}
 	for i, k := range c.opts.Kinds {
-		if c.consumers[i] == nil {
-			st, err := js.Stream(ctx, k.Stream)
+		if c.consumers[i] == nil || slices.Contains(c.consumers[i], nil) {
+			// Found again while a priority's consumer is missing (the
+			// kind's workers create them).
+			st, conss, err := jobs.Consumers(ctx, js, k.Queue)
 			if err != nil {
 				continue
 			}
-			cons, err := st.Consumer(ctx, k.Consumer)
-			if err != nil {
-				continue
-			}
-			c.streams[i], c.consumers[i] = st, cons
+			c.streams[i], c.consumers[i] = st, conss
 		}
-		q, err := jobs.ReadQueueOf(ctx, c.streams[i], c.consumers[i], k.RunSubject)
+		q, err := jobs.ReadQueueOf(ctx, c.streams[i], c.consumers[i], k.Queue)
 		if err != nil {
 			c.streams[i], c.consumers[i] = nil, nil // deleted, or the broker is away: find them again next time
 			continue
