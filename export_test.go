@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ferrygo/ferry/internal/envelope"
+	"github.com/ferrygo/ferry/internal/jobs"
 	"github.com/ferrygo/ferry/internal/telemetry"
 )
 
@@ -30,4 +31,20 @@ func SetLongRetry(t interface{ Cleanup(func()) }, d time.Duration) {
 	old := longRetry
 	longRetry = d
 	t.Cleanup(func() { longRetry = old })
+}
+
+// SetJobState moves a job's record to state (leaving the other fields as
+// they are), kept for keep after the write (0: until the next one),
+// as a worker with JobRetention(keep) would (which allows no less than
+// 1m).
+func SetJobState(ctx context.Context, c *Client, id string, state JobState, keep time.Duration) error {
+	store, err := c.jobStore(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = store.Update(ctx, id, func(rec *jobs.Record) (time.Duration, error) {
+		rec.State, rec.FinishedAt = jobs.State(state), time.Now().UTC()
+		return keep, nil
+	})
+	return err
 }

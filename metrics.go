@@ -93,7 +93,12 @@ func (h *Host) startMetrics() *hostMetrics {
 		scrape:  map[string]http.Handler{},
 	}
 	var subs []metrics.Subscription
+	var kinds []metrics.JobKind
 	for _, s := range h.services {
+		for _, j := range s.jobs {
+			name := j.jobName()
+			kinds = append(kinds, metrics.JobKind{Service: s.name, Queue: jobQueue(name)})
+		}
 		hm.scrape[s.name] = hm.prom.ServiceHandler(s.name)
 		if s.needsNATS {
 			var names []string
@@ -126,6 +131,11 @@ func (h *Host) startMetrics() *hostMetrics {
 		}))
 		if err != nil { // two subscriptions of one name: refused when declared
 			h.logger.Warn("ferry: subscription metrics not registered", slog.String("err", err.Error()))
+		}
+	}
+	if len(kinds) > 0 {
+		if err := hm.prom.Register(metrics.NewJobsCollector(metrics.JobsOptions{JetStream: h.jetStream, Kinds: kinds})); err != nil {
+			h.logger.Warn("ferry: job metrics not registered", slog.String("err", err.Error()))
 		}
 	}
 	h.metrics.Store(hm)

@@ -78,6 +78,8 @@ type Record struct {
 	// Revision is the key's revision this record was read at or written
 	// as; not stored.
 	Revision uint64 `json:"-"`
+	// stored is the state at Revision: the index key a write moves from.
+	stored State
 }
 
 // idEncoding spells IDs in lower-case base32 without padding: URL-, subject-

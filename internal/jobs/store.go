@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -28,13 +29,21 @@ const maxConflicts = 32
 // Store is the records of jobs in one key-value bucket. It is safe for
 // concurrent use.
 type Store struct {
-	kv jetstream.KeyValue
-	js jetstream.JetStream
+	kv     jetstream.KeyValue
+	js     jetstream.JetStream
+	async  jetstream.JetStream // the index's writes, acknowledged in the background
+	writes indexWrites
+	// redecided counts index writes that found their record moved on.
+	redecided atomic.Int64
 }
 
 // NewStore returns the store over the bucket kv, written through js.
 func NewStore(js jetstream.JetStream, kv jetstream.KeyValue) *Store {
-	return &Store{kv: kv, js: js}
+	s := &Store{kv: kv, js: js, async: js}
+	if a, err := jetstream.New(js.Conn(), jetstream.WithPublishAsyncTimeout(indexTimeout)); err == nil {
+		s.async = a
+	}
+	return s
 }
 
 // recordKey is the key of a job's record.
@@ -60,6 +69,8 @@ func (s *Store) Create(ctx context.Context, rec *Record) error {
 		return err
 	}
 	rec.Revision = rev
+	s.reindex(rec, "", 0)
+	rec.stored = rec.State
 	return nil
 }
 
@@ -80,7 +91,7 @@ func decode(e jetstream.KeyValueEntry) (*Record, error) {
 	if err := json.Unmarshal(e.Value(), rec); err != nil {
 		return nil, fmt.Errorf("job record %s: %w", e.Key(), err)
 	}
-	rec.Revision = e.Revision()
+	rec.Revision, rec.stored = e.Revision(), rec.State
 	return rec, nil
 }
 
@@ -141,12 +152,22 @@ func (s *Store) UpdateFrom(ctx context.Context, known *Record, change func(*Reco
 
 // Put writes rec if its key is still at rec.Revision, kept for keep after
 // this write (0: until the next one). A write that lost a race fails with
-// an error for which Conflict holds.
+// an error for which Conflict holds. rec must have been read through the
+// store (Get, Update), which knows the state it leaves.
 func (s *Store) Put(ctx context.Context, rec *Record, keep time.Duration) error {
 	return s.put(ctx, rec, keep)
 }
 
 func (s *Store) put(ctx context.Context, rec *Record, keep time.Duration) error {
+	if err := s.write(ctx, rec, keep); err != nil {
+		return err
+	}
+	s.reindex(rec, rec.stored, keep)
+	rec.stored = rec.State
+	return nil
+}
+
+func (s *Store) write(ctx context.Context, rec *Record, keep time.Duration) error {
 	rec.UpdatedAt = time.Now().UTC()
 	data, err := json.Marshal(rec)
 	if err != nil {

@@ -42,6 +42,8 @@ var (
 	RequestBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 	// HandlerBuckets suit event handlers, which may run for minutes.
 	HandlerBuckets = []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300}
+	// JobBuckets suit job runs, which may run for an hour.
+	JobBuckets = []float64{0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800, 3600}
 )
 
 // Label names.
@@ -56,6 +58,8 @@ const (
 	LabelConsumer  = "consumer"
 	LabelTopic     = "topic"
 	LabelResult    = "result"
+	LabelState     = "state"
+	LabelJob       = "job"
 )
 
 // Metrics is one host's registry and the vectors its observers feed. It
@@ -70,6 +74,8 @@ type Metrics struct {
 	redeliveries     *prometheus.CounterVec
 	handlerDurations *prometheus.HistogramVec
 	handlersInFlight *prometheus.GaugeVec
+	jobsFinished     *prometheus.CounterVec
+	jobRunDurations  *prometheus.HistogramVec
 
 	all http.Handler
 }
@@ -106,8 +112,18 @@ func New(cfg Config) *Metrics {
 			Name: "ferry_event_handlers_in_flight",
 			Help: "Event deliveries being handled.",
 		}, []string{LabelService, LabelConsumer, LabelTopic}),
+		jobsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ferry_jobs_finished_total",
+			Help: "Job runs that ended their job, by the job's final state (succeeded, failed, cancelled); a failed run that runs again is not counted.",
+		}, []string{LabelService, LabelJob, LabelState}),
+		jobRunDurations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ferry_job_run_duration_seconds",
+			Help:    "Time from a job run's start to its settlement, for every run of the handler (succeeded, failed, retried, cancelled).",
+			Buckets: JobBuckets,
+		}, []string{LabelService, LabelJob}),
 	}
 	m.reg.MustRegister(m.requests, m.requestDurations, m.deliveries, m.redeliveries, m.handlerDurations, m.handlersInFlight,
+		m.jobsFinished, m.jobRunDurations,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.all = handlerFor(m.reg)
 	return m

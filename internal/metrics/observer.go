@@ -34,6 +34,7 @@ type observer struct {
 	endpoints cowMap[endpointKey, *endpointSeries]
 	events    cowMap[eventKey, *eventSeries]
 	subs      cowMap[subKey, *subSeries]
+	jobs      cowMap[string, *jobSeries] // by job kind
 }
 
 var _ telemetry.Observer = (*observer)(nil)
@@ -80,6 +81,9 @@ func (ob *observer) Begin(ctx context.Context, o *telemetry.Outcome) context.Con
 func (ob *observer) End(ctx context.Context, o *telemetry.Outcome) {
 	if o.Delivery() {
 		ob.endEvent(ctx, o)
+		if o.Kind == telemetry.KindJob {
+			ob.endJob(o)
+		}
 		return
 	}
 	k := endpointKey{o.Transport, o.Route, o.Name, o.Status, o.Code}

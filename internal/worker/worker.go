@@ -340,13 +340,13 @@ func (w *Worker) stopped() bool {
 }
 
 // ensureConsumer creates the durable consumer or updates it in place. An
-// existing consumer keeps where it starts; a consumer this worker knew and
-// that has disappeared from the same stream is recreated after the last
-// acknowledgement it knew (its ack floor), and the messages above the
-// floor this worker acknowledged are acknowledged again without running;
-// on a stream that was recreated, the consumer starts as a new one; a
-// change JetStream cannot apply in place is logged once and the existing
-// consumer is used.
+// existing consumer keeps where it starts and its pause (an operator's,
+// or PauseJobs'); a consumer this worker knew and that has disappeared
+// from the same stream is recreated after the last acknowledgement it
+// knew (its ack floor), and the messages above the floor this worker
+// acknowledged are acknowledged again without running; on a stream that
+// was recreated, the consumer starts as a new one; a change JetStream
+// cannot apply in place is logged once and the existing consumer is used.
 func (w *Worker) ensureConsumer(ctx context.Context) (jetstream.Consumer, error) {
 	want := w.cfg.Consumer
 	stream, err := w.cfg.JS.Stream(ctx, w.cfg.Stream)
@@ -372,6 +372,7 @@ func (w *Worker) ensureConsumer(ctx context.Context) (jetstream.Consumer, error)
 	case err == nil:
 		info := existing.CachedInfo()
 		want.DeliverPolicy, want.OptStartSeq, want.OptStartTime = info.Config.DeliverPolicy, info.Config.OptStartSeq, info.Config.OptStartTime
+		want.PauseUntil = info.Config.PauseUntil // an operator's pause outlives a restart
 	case errors.Is(err, jetstream.ErrConsumerNotFound):
 		if known {
 			want.DeliverPolicy, want.OptStartSeq = jetstream.DeliverByStartSequencePolicy, min(floor, sinfo.State.LastSeq)+1
