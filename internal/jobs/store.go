@@ -102,10 +102,31 @@ func decode(e jetstream.KeyValueEntry) (*Record, error) {
 // the next one), or ErrNoChange to leave it, or another error to stop.
 // Update returns the record as it is after the call.
 func (s *Store) Update(ctx context.Context, id string, change func(*Record) (keep time.Duration, err error)) (*Record, error) {
+	return s.update(ctx, id, nil, change)
+}
+
+// UpdateFrom is Update starting from known, the record as last read or
+// written, instead of reading it first: one round trip instead of two when
+// no one wrote it since. known is not modified.
+func (s *Store) UpdateFrom(ctx context.Context, known *Record, change func(*Record) (keep time.Duration, err error)) (*Record, error) {
+	if known == nil {
+		return nil, ErrNotFound
+	}
+	return s.update(ctx, known.ID, known, change)
+}
+
+// update applies change to a copy of known, when given, else to the
+// record read, and reads it again after each conflict.
+func (s *Store) update(ctx context.Context, id string, known *Record, change func(*Record) (keep time.Duration, err error)) (*Record, error) {
 	for range maxConflicts {
-		rec, err := s.Get(ctx, id)
-		if err != nil {
-			return nil, err
+		var rec *Record
+		if known != nil {
+			rec, known = known.clone(), nil
+		} else {
+			var err error
+			if rec, err = s.Get(ctx, id); err != nil {
+				return nil, err
+			}
 		}
 		keep, err := change(rec)
 		if errors.Is(err, ErrNoChange) {
@@ -123,31 +144,6 @@ func (s *Store) Update(ctx context.Context, id string, change func(*Record) (kee
 		}
 	}
 	return nil, fmt.Errorf("job %s: record changed %d times during one update", id, maxConflicts)
-}
-
-// UpdateFrom is Update starting from known, the record as last read or
-// written, instead of reading it first: one round trip instead of two when
-// no one wrote it since. known is not modified.
-func (s *Store) UpdateFrom(ctx context.Context, known *Record, change func(*Record) (keep time.Duration, err error)) (*Record, error) {
-	if known == nil {
-		return nil, ErrNotFound
-	}
-	rec := known.clone()
-	keep, err := change(rec)
-	switch {
-	case errors.Is(err, ErrNoChange):
-		return rec, nil
-	case err != nil:
-		return rec, err
-	}
-	err = s.put(ctx, rec, keep)
-	if err == nil {
-		return rec, nil
-	}
-	if !conflict(err) {
-		return nil, err
-	}
-	return s.Update(ctx, known.ID, change)
 }
 
 // Put writes rec if its key is still at rec.Revision, kept for keep after
