@@ -15,7 +15,7 @@ import (
 
 func TestReview7FlushWaitsOnlyForEarlierWrites(t *testing.T) {
 	s := &Store{}
-	s.writes.add() // a write started before the Flush
+	before := s.writes.add() // a write started before the Flush
 	flushed := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -24,7 +24,7 @@ func TestReview7FlushWaitsOnlyForEarlierWrites(t *testing.T) {
 	}()
 	time.Sleep(50 * time.Millisecond) // let Flush start waiting
 	s.writes.add()                    // a write started after it, never acknowledged here
-	s.writes.done()                   // the earlier write is acknowledged
+	s.writes.done(before)             // the earlier write is acknowledged
 	if err := <-flushed; err != nil {
 		t.Fatalf("Flush after its earlier write was acknowledged: %v (it waited for a later write)", err)
 	}
