@@ -19,13 +19,10 @@ func TestReview7ListAllStatesNoDuplicateInOnePass(t *testing.T) {
 	svc := ferry.MustNew("reports", "1.0.0", ferry.WithoutHTTP(), quiet)
 	h := ferrytest.Start(t, svc)
 	ctx := context.Background()
-	var ids []string
 	for _, name := range []string{"a", "b", "c"} {
-		id, err := thumbJob.Enqueue(ctx, h.Client, &ReportRequest{Name: name})
-		if err != nil {
+		if _, err := thumbJob.Enqueue(ctx, h.Client, &ReportRequest{Name: name}); err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, id)
 	}
 	f := ferry.JobFilter{Job: thumbJob.Name}
 	recs, next, err := ferry.ListJobs(ctx, h.Client, f, 1)
