@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -115,7 +116,7 @@ func listJobs(ctx context.Context, c *Client, filter JobFilter, limit int) ([]*j
 	}
 	if filter.After != "" {
 		seq, err := strconv.ParseUint(filter.After, 36, 64)
-		if err != nil || seq == 0 {
+		if err != nil || seq == 0 || seq == math.MaxUint64 { // the next page starts at seq+1
 			return nil, "", invalidJobList(fmt.Sprintf("cursor %q: not one a listing returned", truncate(filter.After, 64)))
 		}
 		f.After = seq

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,49 +68,63 @@ func indexKey(job, group, id string) string {
 	return "i." + job + "." + group + "." + id
 }
 
-// indexWrites tracks index writes not yet acknowledged, so that a reader
-// can wait for its own process's writes (Flush).
+// indexWrites tracks index writes not yet acknowledged, by generation,
+// so that a reader can wait for the writes its process started before it
+// (Flush) without waiting for those started after.
 type indexWrites struct {
 	mu      sync.Mutex
+	cur     *writeGen   // the generation new writes join; nil: none yet
+	pending []*writeGen // the generations with writes pending, cur among them
+}
+
+// writeGen is a generation of index writes: idle is closed when its
+// pending count reaches 0.
+type writeGen struct {
 	pending int
-	idle    chan struct{} // closed when pending reaches 0; nil while 0
+	idle    chan struct{}
 }
 
-func (w *indexWrites) add() {
+func (w *indexWrites) add() *writeGen {
 	w.mu.Lock()
-	if w.pending == 0 {
-		w.idle = make(chan struct{})
+	defer w.mu.Unlock()
+	if w.cur == nil {
+		w.cur = &writeGen{idle: make(chan struct{})}
+		w.pending = append(w.pending, w.cur)
 	}
-	w.pending++
-	w.mu.Unlock()
+	w.cur.pending++
+	return w.cur
 }
 
-func (w *indexWrites) done() {
+func (w *indexWrites) done(g *writeGen) {
 	w.mu.Lock()
-	w.pending--
-	if w.pending == 0 {
-		close(w.idle)
-		w.idle = nil
+	defer w.mu.Unlock()
+	g.pending--
+	if g.pending == 0 {
+		close(g.idle)
+		if w.cur == g {
+			w.cur = nil
+		}
+		w.pending = slices.DeleteFunc(w.pending, func(p *writeGen) bool { return p == g })
 	}
-	w.mu.Unlock()
 }
 
-// Flush waits until the index writes this store started have been
-// acknowledged (or given up), or ctx ends: a listing after it sees this
-// process's own changes.
+// Flush waits until the index writes this store started before the call
+// have been acknowledged (or given up), or ctx ends: a listing after it
+// sees this process's own changes. Writes started meanwhile do not hold
+// it up.
 func (s *Store) Flush(ctx context.Context) error {
 	s.writes.mu.Lock()
-	idle := s.writes.idle
+	s.writes.cur = nil // later writes start a generation of their own
+	gens := slices.Clone(s.writes.pending)
 	s.writes.mu.Unlock()
-	if idle == nil {
-		return nil
+	for _, g := range gens {
+		select {
+		case <-g.idle:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	select {
-	case <-idle:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return nil
 }
 
 // indexOp is one index write: the key of a job in a group, put or purged.
@@ -135,7 +150,7 @@ func (s *Store) reindex(rec *Record, from State, keep time.Duration) {
 	}
 	ops = append(ops, indexOp{job: rec.Job, id: rec.ID, group: to, ttl: keep})
 	futures := make([]jetstream.PubAckFuture, len(ops))
-	s.writes.add()
+	gen := s.writes.add()
 	for i, op := range ops {
 		f, err := s.async.PublishMsgAsync(s.indexMsg(op, rec.Revision), s.expectRecord(rec.ID, rec.Revision))
 		if err != nil {
@@ -144,7 +159,7 @@ func (s *Store) reindex(rec *Record, from State, keep time.Duration) {
 		futures[i] = f
 	}
 	go func() {
-		defer s.writes.done()
+		defer s.writes.done(gen)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*indexTimeout)
 		defer cancel()
 		for i, f := range futures {
