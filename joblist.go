@@ -46,9 +46,11 @@ type JobFilter struct {
 // record: a listing sees this client's own changes, and another process's
 // within moments. Pages are stable under concurrent changes: a job keeps
 // its place while it moves between queued, scheduled and running (a
-// retried job going back to queued), so it comes at most once per pass,
-// and is missed only if it is out of the state when the listing reaches
-// it; a new job comes at the end. A job whose index write was lost (the
+// retried job going back to queued), so it comes at most once per pass
+// of one state, and is missed only if it is out of the state when the
+// listing reaches it; a new job comes at the end. A listing of every state
+// (State "") may return a job that ends during the pass twice: once open,
+// once more at the end in its final state. A job whose index write was lost (the
 // broker failed, or the writing process died right after the record) is
 // missing from its list until its next change between open and final.
 //

@@ -86,7 +86,7 @@ func ReadQueue(ctx context.Context, js jetstream.JetStream, k Kind) (Queue, erro
 			infos[i] = c.CachedInfo()
 		}
 	}
-	return readQueue(ctx, st, infos, k.lanes())
+	return readQueue(ctx, st, infos, k)
 }
 
 // Consumers returns the stream of job kind k and the consumer of each of
@@ -133,10 +133,11 @@ func ReadQueueOf(ctx context.Context, st jetstream.Stream, conss []jetstream.Con
 	if _, err := st.Info(ctx); err != nil {
 		return Queue{}, err
 	}
-	return readQueue(ctx, st, infos, k.lanes())
+	return readQueue(ctx, st, infos, k)
 }
 
-func readQueue(ctx context.Context, st jetstream.Stream, infos []*jetstream.ConsumerInfo, lanes []Lane) (Queue, error) {
+func readQueue(ctx context.Context, st jetstream.Stream, infos []*jetstream.ConsumerInfo, k Kind) (Queue, error) {
+	lanes := k.lanes()
 	var q Queue
 	paused := true
 	for _, info := range infos {
@@ -160,6 +161,11 @@ func readQueue(ctx context.Context, st jetstream.Stream, infos []*jetstream.Cons
 	// (pending or ack pending, read just before) and the schedules.
 	if msgs := st.CachedInfo().State.Msgs; msgs > q.Queued+q.Running {
 		q.Scheduled = msgs - q.Queued - q.Running
+		// Less the periodic schedules and their ticks not yet turned into
+		// jobs, which the stream also holds; only when there may be any.
+		if others, err := periodicMessages(ctx, st, k); err == nil {
+			q.Scheduled -= min(q.Scheduled, others)
+		}
 	}
 	for i, info := range infos {
 		if info == nil || info.NumPending == 0 {
@@ -214,4 +220,22 @@ func eachConsumer(ctx context.Context, js jetstream.JetStream, k Kind, do func(c
 		return jetstream.ErrConsumerNotFound
 	}
 	return errors.Join(errs...)
+}
+
+// periodicMessages counts the messages of the kind's stream that are not
+// jobs: its periodic schedules (one per schedule, on ….cron.<name>) and
+// the ticks they fired that no worker has turned into a job yet (on
+// ….tick). Two stream reads, each answering a small count.
+func periodicMessages(ctx context.Context, st jetstream.Stream, k Kind) (uint64, error) {
+	var n uint64
+	for _, filter := range []string{"ferry.job." + k.Job + ".cron.*", "ferry.job." + k.Job + ".tick"} {
+		info, err := st.Info(ctx, jetstream.WithSubjectFilter(filter))
+		if err != nil {
+			return 0, err
+		}
+		for _, c := range info.State.Subjects {
+			n += c
+		}
+	}
+	return n, nil
 }
