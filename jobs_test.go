@@ -18,6 +18,7 @@ import (
 
 	"github.com/ferrygo/ferry"
 	"github.com/ferrygo/ferry/ferrytest"
+	"github.com/ferrygo/ferry/internal/telemetry"
 )
 
 // ReportRequest and RenderedReport are the test job's input and output.
@@ -418,7 +419,8 @@ func TestJobsInDiscovery(t *testing.T) {
 func TestLongRetryWaitsAsASchedule(t *testing.T) {
 	ferry.SetLongRetry(t, 500*time.Millisecond)
 	var calls counter
-	svc := ferry.MustNew("reports", "1.0.0", ferry.WithoutHTTP(), quiet)
+	rec := &outcomes{}
+	svc := ferry.MustNew("reports", "1.0.0", ferry.WithoutHTTP(), quiet, ferry.ObserveWith(rec))
 	ferry.HandleJob(svc, reportJob, func(ctx context.Context, in *ReportRequest, p *ferry.Progress) (*RenderedReport, error) {
 		if calls.add(in.Name) == 1 {
 			return nil, errors.New("renderer busy")
@@ -431,9 +433,9 @@ func TestLongRetryWaitsAsASchedule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := ferrytest.WaitJobState(t, h, reportJob, id, ferry.JobScheduled)
-	if rec.Attempts != 1 || rec.RunAt.IsZero() || rec.LastError == "" {
-		t.Errorf("waiting record %+v: want scheduled after one attempt, with its error", rec)
+	waiting := ferrytest.WaitJobState(t, h, reportJob, id, ferry.JobScheduled)
+	if waiting.Attempts != 1 || waiting.RunAt.IsZero() || waiting.LastError == "" {
+		t.Errorf("waiting record %+v: want scheduled after one attempt, with its error", waiting)
 	}
 	js, _ := jetstream.New(h.NATS())
 	cons, err := js.Consumer(ctx, "ferryjob-report", "worker")
@@ -447,5 +449,17 @@ func TestLongRetryWaitsAsASchedule(t *testing.T) {
 	// over from the first message count.
 	if done := waitJob(t, h.Client, id); done.State != ferry.JobSucceeded || done.Attempts != 2 || done.MaxAttempts != 2 {
 		t.Errorf("record %+v: want succeeded on attempt 2 of 2", done)
+	}
+	// Observers see the rescheduled run as retried, not handled.
+	var results []string
+	ferrytest.Eventually(t, func() bool {
+		results = nil
+		for _, o := range rec.find(func(o telemetry.Outcome) bool { return o.Kind == telemetry.KindJob }) {
+			results = append(results, o.Result)
+		}
+		return len(results) == 2
+	}, "two job runs observed (%v)", &results)
+	if results[0] != telemetry.Retried || results[1] != telemetry.Handled {
+		t.Errorf("observed %v; want retried, then handled", results)
 	}
 }

@@ -488,7 +488,10 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 	}
 	if delay := r.retryDelay(d.Attempt); delay >= longRetry && r.reschedule(d, id, delay) {
 		r.requeueAt(known, id, last, public, time.Now().Add(delay))
-		return worker.Result{Outcome: worker.Ack} // its next run is the schedule's
+		if o != nil {
+			o.Result = telemetry.Retried // acknowledged, but a failed run: its retry is the schedule's
+		}
+		return worker.Result{Outcome: worker.Ack}
 	}
 	r.requeue(known, id, last, public, false) // runs again after a backoff
 	return worker.Result{Outcome: worker.Retry, Reason: reason}
