@@ -140,3 +140,23 @@ func listJobs(ctx context.Context, c *Client, filter JobFilter, limit int) ([]*j
 	}
 	return recs, cursor, nil
 }
+
+// RebuildJobIndex writes the listing index's key of every job whose key
+// was lost (a broker failure, or a process that died between a job's
+// record and its index write: [ListJobs] misses such a job until its next
+// change between open and final). It reads every record: an operator's
+// repair, not a routine. It returns how many keys it wrote.
+func RebuildJobIndex(ctx context.Context, c *Client) (int, error) {
+	if c == nil {
+		return 0, fmt.Errorf("ferry: rebuild the job index: %w", errNoClient)
+	}
+	store, err := c.jobStore(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, err := store.Reindex(ctx)
+	if err != nil {
+		return n, fmt.Errorf("ferry: rebuild the job index: %w", err)
+	}
+	return n, nil
+}

@@ -331,3 +331,42 @@ func TestListJobsStaleAndExpiry(t *testing.T) {
 		return len(got) == 0 && err == nil && len(info.State.Subjects) == 0
 	}, "the job's record, index keys and markers are gone (listed %v)", &got)
 }
+
+func TestRebuildJobIndex(t *testing.T) {
+	svc := ferry.MustNew("reports", "1.0.0", ferry.WithoutHTTP(), quiet)
+	h := ferrytest.Start(t, svc)
+	ctx := context.Background()
+	var ids []string
+	for i := range 3 {
+		id, err := thumbJob.Enqueue(ctx, h.Client, &ReportRequest{Name: fmt.Sprintf("r%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	f := ferry.JobFilter{Job: thumbJob.Name, State: ferry.JobQueued}
+	ferrytest.Eventually(t, func() bool { got, _ := listAll(t, h.Client, f, 10); return len(got) == 3 }, "three queued jobs listed")
+	// Lose one job's index key, as a process that died between its record
+	// and its index write would.
+	js, _ := jetstream.New(h.NATS())
+	kv, err := js.KeyValue(ctx, "ferry-jobs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Purge(ctx, "i."+thumbJob.Name+".open."+ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := listAll(t, h.Client, f, 10); len(got) != 2 {
+		t.Fatalf("listed %v after the lost key; want the two others", got)
+	}
+	n, err := ferry.RebuildJobIndex(ctx, h.Client)
+	if err != nil || n != 1 {
+		t.Fatalf("rebuild wrote %d keys, %v; want the one lost", n, err)
+	}
+	if got, _ := listAll(t, h.Client, f, 10); len(got) != 3 {
+		t.Errorf("listed %v after the rebuild; want all three", got)
+	}
+	if n, err := ferry.RebuildJobIndex(ctx, h.Client); err != nil || n != 0 {
+		t.Errorf("a second rebuild wrote %d keys, %v; want none", n, err)
+	}
+}

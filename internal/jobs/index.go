@@ -181,27 +181,29 @@ func (s *Store) reindex(rec *Record, from State, keep time.Duration) {
 }
 
 // redecide applies an index write that found the record moved on to the
-// record as it is now.
-func (s *Store) redecide(ctx context.Context, op indexOp) {
+// record as it is now; it reports whether it wrote the key.
+func (s *Store) redecide(ctx context.Context, op indexOp) (wrote bool) {
 	s.redecided.Add(1)
 	for range maxConflicts {
 		rec, err := s.Get(ctx, op.id)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			if op.purge {
-				_, _ = s.js.PublishMsg(ctx, s.indexMsg(op, 0))
+				_, err := s.js.PublishMsg(ctx, s.indexMsg(op, 0))
+				return err == nil
 			}
-			return
+			return false
 		case err != nil:
-			return
+			return false
 		case op.purge == (groupOf(rec.State) == op.group):
-			return // the key is as the record wants it once its own writer's write lands
+			return false // the key is as the record wants it once its own writer's write lands
 		}
 		_, err = s.js.PublishMsg(ctx, s.indexMsg(op, rec.Revision), s.expectRecord(op.id, rec.Revision))
 		if !conflict(err) {
-			return
+			return err == nil
 		}
 	}
+	return false
 }
 
 // indexMsg is the wire form of an index write (KV's, with a TTL).
@@ -376,4 +378,43 @@ func (s *Store) verify(ctx context.Context, entries []indexEntry, want State) []
 	}
 	wg.Wait()
 	return recs
+}
+
+// Reindex writes the index key of every record's group, for the keys
+// lost to a broker failure or a process that died between a record and
+// its index write (a listing does not find those jobs until their next
+// change between open and final). It reads every record, so it is an
+// operator's repair, not a routine; stale keys need no repair (a listing
+// skips and purges them). It returns how many keys it wrote.
+func (s *Store) Reindex(ctx context.Context) (int, error) {
+	w, err := s.kv.Watch(ctx, recordKey("*"), jetstream.IgnoreDeletes())
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = w.Stop() }()
+	n := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return n, ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return n, errors.New("records' watch ended")
+			}
+			if e == nil {
+				return n, nil // every stored record was read
+			}
+			rec, err := decode(e)
+			if err != nil {
+				continue // unreadable: a listing skips it too
+			}
+			key := indexKey(rec.Job, groupOf(rec.State), rec.ID)
+			if _, err := s.kv.Get(ctx, key); err == nil {
+				continue // in place
+			}
+			if s.redecide(ctx, indexOp{job: rec.Job, id: rec.ID, group: groupOf(rec.State)}) {
+				n++
+			}
+		}
+	}
 }
