@@ -463,8 +463,10 @@ func TestJobWorkersKilledUnderLoad(t *testing.T) {
 	h, url := startJobBroker(t)
 	dir := t.TempDir()
 	o := jobChildOptions{hosts: 2, concurrency: 8}
+	// Every job is stored before the workers start, so the kill lands
+	// within the run however fast the workers are beside the enqueuer.
+	ids := enqueueCrashJobs(t, h.Client, n, 3)
 	children := []*jobChild{startJobChild(t, url, dir, o), startJobChild(t, url, dir, o)}
-	ids := enqueueCrashJobs(t, h.Client, n, 1)
 
 	victim := rand.IntN(2)
 	killAt := n/5 + rand.IntN(n*3/10) // between a fifth and a half of the run
