@@ -74,10 +74,7 @@ func TestJobWithUnknownPriorityIsNotLost(t *testing.T) {
 				if rec := waitJob(t, h.Client, id); rec.State != ferry.JobFailed {
 					t.Fatalf("record %+v: want failed", rec)
 				}
-				dls, err := ferry.ListDeadLetters(ctx, h.Client, ferry.DeadLetterFilter{Topic: "report"}, 10)
-				if err != nil || len(dls) != 1 {
-					t.Fatalf("dead letters %+v, %v: want one", dls, err)
-				}
+				dls := waitDeadLetters(t, h.Client, ferry.DeadLetterFilter{Topic: "report"}, 1)
 				if _, err := ferry.ReplayDeadLetter(ctx, h.Client, dls[0].Sequence); err != nil {
 					t.Fatal(err)
 				}

@@ -41,10 +41,7 @@ func TestReplayOfRescheduledJobStartsAttemptsAfresh(t *testing.T) {
 	if rec := waitJob(t, h.Client, id); rec.State != ferry.JobFailed || rec.Attempts != 2 {
 		t.Fatalf("record %+v: want failed after 2 attempts", rec)
 	}
-	dls, err := ferry.ListDeadLetters(ctx, h.Client, ferry.DeadLetterFilter{Topic: "report"}, 10)
-	if err != nil || len(dls) != 1 {
-		t.Fatalf("dead letters %+v, %v: want one", dls, err)
-	}
+	dls := waitDeadLetters(t, h.Client, ferry.DeadLetterFilter{Topic: "report"}, 1)
 	replayed.Store(true)
 	if _, err := ferry.ReplayDeadLetter(ctx, h.Client, dls[0].Sequence); err != nil {
 		t.Fatal(err)
