@@ -3,7 +3,6 @@ package metrics
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -65,11 +64,7 @@ type SubscriptionsCollector struct {
 	opts SubscriptionsOptions
 	read func(ctx context.Context) reading
 
-	mu         sync.Mutex
-	last       reading
-	readAt     time.Time // when last was read; zero before the first reading
-	tried      time.Time // when the last reading started
-	refreshing chan struct{}
+	readings cached[reading]
 
 	// Handles kept between readings, so each costs one request per
 	// consumer and one for the dead-letter stream.
@@ -147,51 +142,15 @@ func (c *SubscriptionsCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // current returns the latest reading and when it was made (zero: none
-// yet), starting a new reading if the last is too old and waiting for it
-// at most Wait.
+// yet); see cached.current.
 func (c *SubscriptionsCollector) current() (reading, time.Time) {
-	c.mu.Lock()
-	if c.refreshing == nil && time.Since(c.tried) >= c.opts.MaxAge {
-		c.tried = time.Now()
-		done := make(chan struct{})
-		c.refreshing = done
-		go c.refresh(done)
-	}
-	done := c.refreshing
-	c.mu.Unlock()
-	if done != nil {
-		t := time.NewTimer(c.opts.Wait)
-		select {
-		case <-done:
-		case <-t.C:
-		}
-		t.Stop()
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.last, c.readAt
-}
-
-func (c *SubscriptionsCollector) refresh(done chan struct{}) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
-	defer cancel()
-	r := c.read(ctx)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.last = r
-	if r.fresh {
-		c.readAt = time.Now()
-	}
-	c.refreshing = nil
-	close(done)
+	return c.readings.current(c.opts.MaxAge, c.opts.Wait, c.opts.Timeout, c.read, func(r reading) bool { return r.fresh })
 }
 
 // readJetStream reads each consumer's lag and the dead-letter counts. A
 // consumer that cannot be read keeps its previous figures.
 func (c *SubscriptionsCollector) readJetStream(ctx context.Context) reading {
-	c.mu.Lock()
-	prev := c.last
-	c.mu.Unlock()
+	prev := c.readings.previous()
 	r := reading{lag: make([]lag, len(c.opts.Subscriptions)), dlq: make([]uint64, len(c.opts.Subscriptions))}
 	if prev.lag != nil {
 		copy(r.lag, prev.lag)

@@ -3,7 +3,6 @@ package metrics
 import (
 	"context"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -63,11 +62,7 @@ type JobsCollector struct {
 	opts JobsOptions
 	read func(ctx context.Context) jobsReading
 
-	mu         sync.Mutex
-	last       jobsReading
-	readAt     time.Time
-	tried      time.Time
-	refreshing chan struct{}
+	readings cached[jobsReading]
 
 	// Handles kept between readings.
 	streams   []jetstream.Stream
@@ -137,52 +132,16 @@ func (c *JobsCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // current returns the latest reading and when it was made (zero: none
-// yet), starting a new reading if the last is too old and waiting for it
-// at most Wait.
+// yet); see cached.current.
 func (c *JobsCollector) current() (jobsReading, time.Time) {
-	c.mu.Lock()
-	if c.refreshing == nil && time.Since(c.tried) >= c.opts.MaxAge {
-		c.tried = time.Now()
-		done := make(chan struct{})
-		c.refreshing = done
-		go c.refresh(done)
-	}
-	done := c.refreshing
-	c.mu.Unlock()
-	if done != nil {
-		t := time.NewTimer(c.opts.Wait)
-		select {
-		case <-done:
-		case <-t.C:
-		}
-		t.Stop()
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.last, c.readAt
-}
-
-func (c *JobsCollector) refresh(done chan struct{}) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
-	defer cancel()
-	r := c.read(ctx)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.last = r
-	if r.fresh {
-		c.readAt = time.Now()
-	}
-	c.refreshing = nil
-	close(done)
+	return c.readings.current(c.opts.MaxAge, c.opts.Wait, c.opts.Timeout, c.read, func(r jobsReading) bool { return r.fresh })
 }
 
 // readJetStream reads each kind's queue. A kind that cannot be read
 // keeps its previous figures; one whose worker never started (no stream
 // or consumer yet) has none.
 func (c *JobsCollector) readJetStream(ctx context.Context) jobsReading {
-	c.mu.Lock()
-	prev := c.last
-	c.mu.Unlock()
+	prev := c.readings.previous()
 	n := len(c.opts.Kinds)
 	r := jobsReading{queues: make([]jobs.Queue, n), known: make([]bool, n), at: make([]time.Time, n)}
 	if prev.queues != nil {
