@@ -182,7 +182,17 @@ func (f *ferryInstance) counters(ctx context.Context) (map[string]float64, error
 	if err != nil {
 		return nil, err
 	}
+	// The index's writes are published without waiting for them: count
+	// the bucket once its last revision has stopped moving.
 	kv, err := f.streamState(ctx, "KV_"+naming.JobBucket)
+	for deadline := time.Now().Add(2 * time.Second); err == nil && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		var again jetstream.StreamState
+		if again, err = f.streamState(ctx, "KV_"+naming.JobBucket); err == nil && again.LastSeq == kv.LastSeq {
+			break
+		}
+		kv = again
+	}
 	if err != nil {
 		return nil, err
 	}

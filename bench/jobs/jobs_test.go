@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"net"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,8 +39,14 @@ func TestRunSmall(t *testing.T) {
 		}
 	}
 	// 3 of the record (queued, running, succeeded) and 3 of its index entry
-	// (the open key; succeeded's key and the open key's purge).
-	if !strings.Contains(out.String(), "| ferry-interval | KV revisions | 6.00 |") {
-		t.Errorf("output lacks Ferry's 6 KV revisions per job:\n%s", out.String())
+	// (the open key; succeeded's key and the open key's purge). A job whose
+	// open key lost its race with the job's end needs no open key (the index
+	// decides again from the record and skips it): 6 at most, rarely 5.
+	m := regexp.MustCompile(`\| ferry-interval \| KV revisions \| ([0-9.]+) \|`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("output lacks Ferry's KV revisions per job:\n%s", out.String())
+	}
+	if v, _ := strconv.ParseFloat(m[1], 64); v > 6 || v < 5.9 {
+		t.Errorf("Ferry wrote %v KV revisions per job; want 6 (5.9 when a few open keys lost their race):\n%s", v, out.String())
 	}
 }
