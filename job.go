@@ -121,7 +121,7 @@ func recordOf[Out any](r *jobs.Record) (*JobRecord[Out], error) {
 	out := &JobRecord[Out]{
 		ID: r.ID, Job: r.Job, State: JobState(r.State), Attempts: r.Attempts, MaxAttempts: r.MaxAttempts,
 		Priority: JobPriority(r.Priority), LastError: r.LastError, CancelRequested: r.CancelRequested, Schedule: r.Schedule,
-		Steps: r.Steps,
+		Steps:      r.Steps,
 		EnqueuedAt: r.EnqueuedAt, RunAt: r.RunAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, UpdatedAt: r.UpdatedAt,
 	}
 	if out.Priority == "" {

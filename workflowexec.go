@@ -20,16 +20,16 @@ import (
 // runner makes it (workflowrunner.go); the workflow functions use it
 // through the WorkflowContext.
 type execution struct {
-	id       string // the run's ID
-	workflow string // the workflow's name
-	service  string
-	store    *jobs.Store
-	client   *Client
-	rec      *jobs.Record // the run's record as this execution began
-	attempt  int          // this execution's attempt; maxAttempts its limit
+	id          string // the run's ID
+	workflow    string // the workflow's name
+	service     string
+	store       *jobs.Store
+	client      *Client
+	rec         *jobs.Record // the run's record as this execution began
+	attempt     int          // this execution's attempt; maxAttempts its limit
 	maxAttempts int
-	logger   *slog.Logger
-	observer telemetry.Observer // nil without metrics and tracing
+	logger      *slog.Logger
+	observer    telemetry.Observer // nil without metrics and tracing
 
 	// io bounds Ferry's own reads and writes: a cancel or a shutdown must
 	// not cut the recording of a step that completed.
@@ -55,7 +55,7 @@ type workflowContext struct {
 	x *execution
 }
 
-func (c workflowContext) RunID() string           { return c.x.id }
+func (c workflowContext) RunID() string         { return c.x.id }
 func (c workflowContext) execution() *execution { return c.x }
 
 // executionKey carries the execution the runner made into the job
