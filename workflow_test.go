@@ -350,4 +350,3 @@ func TestWorkflowRetriesResumeAndChanges(t *testing.T) {
 		t.Fatalf("record %+v", rec)
 	}
 }
-
