@@ -34,7 +34,7 @@ func ExampleWorkflow() {
 	hotel := ferry.MustNew("hotel", "1.0.0", ferry.WithConfig(cfg), ferry.WithoutHTTP(), quiet)
 	ferry.HandleWorkflow(hotel, BookStay, func(ctx ferry.WorkflowContext, in *Booking) (*Booked, error) {
 		room, err := ferry.StepWithCompensation(ctx, "hold-room",
-			func(ctx context.Context) (string, error) { return "room-12", nil },             // idempotent by ferry.StepKey(ctx)
+			func(ctx context.Context) (string, error) { return "room-12", nil },            // idempotent by ferry.StepKey(ctx)
 			func(ctx context.Context, room string) error { return nil /* release room */ }) // runs if a later step fails
 		if err != nil {
 			return nil, err
