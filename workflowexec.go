@@ -30,6 +30,7 @@ type execution struct {
 	maxAttempts int
 	logger      *slog.Logger
 	observer    telemetry.Observer // nil without metrics and tracing
+	progress    *Progress          // the run's record shows a long step's name
 
 	// io bounds Ferry's own reads and writes: a cancel or a shutdown must
 	// not cut the recording of a step that completed.
@@ -64,11 +65,12 @@ type executionKey struct{}
 
 // executeRun is a workflow's job handler: it executes the workflow
 // function, and when the run fails for good, runs its compensations.
-func executeRun[In, Out any](ctx context.Context, fn WorkflowFunc[In, Out], in *In) (*Out, error) {
+func executeRun[In, Out any](ctx context.Context, fn WorkflowFunc[In, Out], in *In, p *Progress) (*Out, error) {
 	x, _ := ctx.Value(executionKey{}).(*execution)
 	if x == nil {
 		return nil, errors.New("ferry: a workflow ran outside its runner")
 	}
+	x.progress = p
 	wctx := x.start(ctx)
 	out, err := callWorkflow(wctx, fn, in, x)
 	if s := x.suspension(); s != nil {
