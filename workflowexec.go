@@ -36,18 +36,17 @@ type execution struct {
 	// not cut the recording of a step that completed.
 	io context.Context
 
-	mu          sync.Mutex
-	pos         int  // the next step's position
-	replaying   bool // the steps at pos and after may be recorded
-	live        bool // a step ran live: a cancel now reaches the function
-	pending     error
-	cancel      context.CancelCauseFunc // the function's context's
-	suspended   *suspension
-	changed     error
-	comps       []compensation
-	lastSignal  map[string]uint64
-	recorded    int // steps recorded or replayed
-	compensated bool
+	mu         sync.Mutex
+	pos        int  // the next step's position
+	replaying  bool // the steps at pos and after may be recorded
+	live       bool // a step ran live: a cancel now reaches the function
+	pending    error
+	cancel     context.CancelCauseFunc // the function's context's
+	suspended  *suspension
+	changed    error
+	comps      []compensation
+	lastSignal map[string]uint64
+	recorded   int // steps recorded or replayed
 }
 
 // workflowContext is the WorkflowContext of an execution.
@@ -275,7 +274,9 @@ func (x *execution) register(c compensation) {
 // each a recorded step of its own: one that completed before is not run
 // again. Their context is not cancelled by the run's cancel, only by a
 // shutdown. A compensation that fails for good is recorded with its error
-// and the others still run.
+// and the others still run. It returns nil once each has completed or
+// failed for good; its other errors (a suspension, a *retryRun) leave the
+// rest to the run's next execution.
 func (x *execution) compensate(ctx context.Context) error {
 	x.mu.Lock()
 	comps := append([]compensation(nil), x.comps...)
@@ -294,7 +295,6 @@ func (x *execution) compensate(ctx context.Context) error {
 			return x.recordingError("compensations", err)
 		}
 	}
-	x.compensated = true
 	cctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancel(nil)
 	stop := context.AfterFunc(ctx, func() {
@@ -315,8 +315,11 @@ func (x *execution) compensate(ctx context.Context) error {
 			return s
 		}
 		var retry *retryRun
-		if errors.As(err, &retry) || cctx.Err() != nil {
-			return err // not recorded: the run executes again and goes on from here
+		if errors.As(err, &retry) {
+			return err
+		}
+		if cctx.Err() != nil {
+			return &retryRun{err} // cut by a shutdown, not recorded: the run executes again and goes on from here
 		}
 		failed = append(failed, err)
 	}
