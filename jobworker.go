@@ -401,6 +401,7 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 
 	// Register the run before it is recorded, so a cancel notice sent
 	// after the record says "running" finds it.
+	outer := ctx // ends only with the run's time or the replica's shutdown
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	r.mu.Lock()
@@ -436,6 +437,7 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 			data = current.Input // a wake: the input is in the record
 		}
 		x = r.newExecution(ctx, d, current)
+		x.outer = outer
 		ctx = context.WithValue(ctx, executionKey{}, x)
 		defer r.endRun(known)
 		if current.CancelRequested {

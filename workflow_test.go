@@ -462,3 +462,77 @@ func TestWorkflowDuplicateWakeIsDropped(t *testing.T) {
 		t.Fatalf("record %+v, step ran %d times", rec, fx.get(id, "after-sleep"))
 	}
 }
+
+// TestWorkflowCancelCompensationCutByShutdown: a cancelled run whose
+// compensation is cut by its replica's shutdown is not ended cancelled
+// with the compensation undone: the next host finishes it, once.
+func TestWorkflowCancelCompensationCutByShutdown(t *testing.T) {
+	var fx effects
+	var hold sync.Map // "block" while the first host runs
+	hold.Store("block", true)
+	inUndo := make(chan struct{}, 4)
+	inStep := make(chan struct{}, 4)
+	wf := ferry.Workflow[orderIn, orderOut]{Name: "cut-saga"}
+	fn := func(ctx ferry.WorkflowContext, in *orderIn) (*orderOut, error) {
+		if _, err := ferry.StepWithCompensation(ctx, "reserve", func(context.Context) (int, error) { return 1, nil },
+			func(uctx context.Context, _ int) error {
+				if _, blocked := hold.Load("block"); blocked {
+					select {
+					case inUndo <- struct{}{}:
+					default:
+					}
+					<-uctx.Done()
+					return uctx.Err()
+				}
+				fx.add(ctx.RunID(), "undo")
+				return nil
+			}); err != nil {
+			return nil, err
+		}
+		_, err := ferry.Step(ctx, "wait", func(sctx context.Context) (int, error) {
+			inStep <- struct{}{}
+			<-sctx.Done()
+			return 0, sctx.Err()
+		})
+		return &orderOut{}, err
+	}
+	cfg := ferrytest.Config(t)
+	cfg.ShutdownGrace = time.Second
+	start := func() *ferry.Host {
+		svc := ferry.MustNew("saga", "1.0.0", ferry.WithoutHTTP(), quiet)
+		ferry.HandleWorkflow(svc, wf, fn, ferry.JobAckWait(2*time.Second))
+		h, err := ferry.NewHost(ferry.WithConfig(cfg), quiet)
+		if err == nil {
+			err = h.Add(svc)
+		}
+		if err == nil {
+			err = h.Start(context.Background())
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	ctx := context.Background()
+	h1 := start()
+	client := h1.Services()[0].Client()
+	id, err := wf.Start(ctx, client, &orderIn{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-inStep
+	if _, err := wf.Cancel(ctx, client, id); err != nil {
+		t.Fatal(err)
+	}
+	<-inUndo
+	sctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_ = h1.Shutdown(sctx) // cuts the compensation
+	hold.Delete("block")
+	h2 := start()
+	defer h2.Shutdown(ctx)
+	rec, err := wf.Wait(ctx, h2.Services()[0].Client(), id)
+	if err != nil || rec.State != ferry.JobCancelled || fx.get(id, "undo") != 1 {
+		t.Fatalf("record %+v, %v; undo ran %d times", rec, err, fx.get(id, "undo"))
+	}
+}

@@ -35,6 +35,9 @@ type execution struct {
 	// io bounds Ferry's own reads and writes: a cancel or a shutdown must
 	// not cut the recording of a step that completed.
 	io context.Context
+	// outer ends with the execution's time or the replica's shutdown, not
+	// with a cancel of the run: compensations stop with it.
+	outer context.Context
 
 	mu         sync.Mutex
 	pos        int  // the next step's position
@@ -295,13 +298,13 @@ func (x *execution) compensate(ctx context.Context) error {
 			return x.recordingError("compensations", err)
 		}
 	}
+	outer := x.outer
+	if outer == nil {
+		outer = ctx
+	}
 	cctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancel(nil)
-	stop := context.AfterFunc(ctx, func() {
-		if !errors.Is(context.Cause(ctx), errJobCancelled) {
-			cancel(context.Cause(ctx)) // a shutdown
-		}
-	})
+	stop := context.AfterFunc(outer, func() { cancel(context.Cause(outer)) }) // a shutdown, or the time is up
 	defer stop()
 	var failed []error
 	for i := len(comps) - 1; i >= 0; i-- {
