@@ -18,9 +18,19 @@ import (
 // dbosSchema is the schema of DBOS's system tables (its default).
 const dbosSchema = "dbos"
 
-// scratchURL is the URL of the scratch database, with a pool size for
-// DBOS when -pg-conns is set.
+// scratchURL is the URL of the scratch database.
 func scratchURL(o *options) (string, error) {
+	u, err := url.Parse(o.pg)
+	if err != nil {
+		return "", err
+	}
+	u.Path = "/" + o.pgDB
+	return u.String(), nil
+}
+
+// dbosURL is the scratch database's URL for DBOS, with the size of its
+// pool when -pg-conns is set.
+func dbosURL(o *options) (string, error) {
 	u, err := url.Parse(o.pg)
 	if err != nil {
 		return "", err
@@ -106,8 +116,12 @@ func startDBOS(ctx context.Context, o *options, s *sink) (instance, error) {
 	if err != nil {
 		return nil, err
 	}
+	ddsn, err := dbosURL(o)
+	if err != nil {
+		return nil, err
+	}
 	// DBOS's context outlives ctx's cancellation until Shutdown.
-	dctx, err := dbos.NewContext(context.WithoutCancel(ctx), dbos.Config{AppName: "ferry-bench-workflows", DatabaseURL: dsn, Logger: logger()})
+	dctx, err := dbos.NewContext(context.WithoutCancel(ctx), dbos.Config{AppName: "ferry-bench-workflows", DatabaseURL: ddsn, Logger: logger()})
 	if err != nil {
 		return nil, err
 	}
