@@ -95,6 +95,13 @@ func EnqueueTimeout(d time.Duration) EnqueueOption {
 // the error is a 422 *[Error] ("invalid_job"). Any other failure may have
 // stored the job or not: enqueue with [EnqueueKey] to retry safely.
 func (j Job[In, Out]) Enqueue(ctx context.Context, c *Client, in *In, opts ...EnqueueOption) (id string, err error) {
+	return j.enqueue(ctx, c, in, opts, "", "")
+}
+
+// enqueue is Enqueue; a workflow's child run is enqueued with its own ID
+// (derived from its parent's, so that starting it twice stores it once)
+// and its parent's.
+func (j Job[In, Out]) enqueue(ctx context.Context, c *Client, in *In, opts []EnqueueOption, fixedID, parent string) (id string, err error) {
 	if err := j.check(); err != nil {
 		return "", fmt.Errorf("ferry: enqueue: %w", err)
 	}
@@ -131,6 +138,9 @@ func (j Job[In, Out]) Enqueue(ctx context.Context, c *Client, in *In, opts ...En
 	defer func() { end(err) }()
 
 	id = jobs.NewID()
+	if fixedID != "" {
+		id = fixedID
+	}
 	if o.key != "" {
 		got, first, err := store.Reserve(ctx, j.Name, o.key, id, o.window)
 		if err != nil {
@@ -166,6 +176,9 @@ func (j Job[In, Out]) Enqueue(ctx context.Context, c *Client, in *In, opts ...En
 	if rec.Priority == string(PriorityNormal) {
 		rec.Priority = ""
 	}
+	if j.workflow {
+		rec.Workflow, rec.Input, rec.Parent = true, data, parent
+	}
 	run := o.priority.subject(j.Name)
 	msg := nats.NewMsg(run)
 	msg.Data = data
@@ -186,6 +199,12 @@ func (j Job[In, Out]) Enqueue(ctx context.Context, c *Client, in *In, opts ...En
 		msg.Header.Set(naming.HeaderJobPriority, string(o.priority))
 	}
 	propagate(ctx, msg.Header.Set) // request ID and trace context
+	if j.workflow {
+		rec.Trace = msg.Header.Get("Traceparent") // the run's wakes carry it on
+		if parent != "" {
+			msg.Header.Set(naming.HeaderWorkflowParent, parent)
+		}
+	}
 	pubOpts := []jetstream.PublishOpt{jetstream.WithExpectStream(naming.JobStream(j.Name))}
 	if runAt.After(now.Add(time.Second)) {
 		runAt = runAt.Truncate(time.Second).Add(time.Second) // schedules count whole seconds: never early

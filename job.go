@@ -26,6 +26,9 @@ type Job[In, Out any] struct {
 	Name string
 	// Description documents the job kind.
 	Description string
+
+	// workflow marks the job kind of a [Workflow]'s runs.
+	workflow bool
 }
 
 // check validates the declaration.
@@ -34,7 +37,11 @@ func (j Job[In, Out]) check() error { return naming.CheckJobName(j.Name) }
 // docTopic is the job kind as the AsyncAPI document shows it: a channel
 // "job-<name>" on its run subject, whose messages are its inputs.
 func (j Job[In, Out]) docTopic() topicDecl {
-	return topicDecl{name: "job-" + j.Name, subject: naming.JobRunSubject(j.Name), description: j.Description, payload: reflect.TypeFor[In]()}
+	name := "job-" + j.Name
+	if j.workflow {
+		name = "workflow-" + j.Name
+	}
+	return topicDecl{name: name, subject: naming.JobRunSubject(j.Name), description: j.Description, payload: reflect.TypeFor[In]()}
 }
 
 // JobState is where a job is in its life; see the constants.
@@ -90,6 +97,12 @@ type JobRecord[Out any] struct {
 	// Schedule names the schedule that started the job, for a periodic
 	// job's run ([Periodic]).
 	Schedule string `json:"schedule,omitempty"`
+	// Waiting says what a waiting workflow run waits for: "sleep",
+	// "signal NAME", "child ID" or "retry STEP" (its time in RunAt).
+	Waiting string `json:"waiting,omitempty"`
+	// Steps counts the steps a workflow run recorded, as of its last wait
+	// or its end.
+	Steps int `json:"steps,omitempty"`
 	// CancelRequested: a cancel found the job running and cancelled its
 	// handler's context; it ends cancelled, or succeeded if the handler
 	// finished anyway.
@@ -108,10 +121,14 @@ func recordOf[Out any](r *jobs.Record) (*JobRecord[Out], error) {
 	out := &JobRecord[Out]{
 		ID: r.ID, Job: r.Job, State: JobState(r.State), Attempts: r.Attempts, MaxAttempts: r.MaxAttempts,
 		Priority: JobPriority(r.Priority), LastError: r.LastError, CancelRequested: r.CancelRequested, Schedule: r.Schedule,
+		Steps:      r.Steps,
 		EnqueuedAt: r.EnqueuedAt, RunAt: r.RunAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, UpdatedAt: r.UpdatedAt,
 	}
 	if out.Priority == "" {
 		out.Priority = PriorityNormal
+	}
+	if r.State == jobs.Scheduled {
+		out.Waiting = r.Waiting
 	}
 	if r.Progress != nil {
 		out.Progress = &JobProgress{Percent: r.Progress.Percent, Message: r.Progress.Message}

@@ -112,10 +112,19 @@ func cancelJob(ctx context.Context, c *Client, id, kind string) (*jobs.Record, e
 		switch {
 		case kind != "" && rec.Job != kind:
 			return 0, jobs.ErrNotFound
+		case rec.Workflow && rec.State == jobs.Failed && !rec.Compensated:
+			// A failed run kept for a resume: discarded.
+			rec.State, rec.FinishedAt = jobs.Cancelled, time.Now().UTC()
+			return cancelledRetention, nil
 		case rec.State.Final(), rec.CancelRequested:
 			return 0, jobs.ErrNoChange
 		case rec.State == jobs.Running:
 			rec.CancelRequested = true
+			return 0, nil
+		case rec.Workflow:
+			// Woken to run its compensations, then to end cancelled.
+			rec.CancelRequested, rec.State = true, jobs.Queued
+			rec.Wake++
 			return 0, nil
 		}
 		rec.State, rec.FinishedAt = jobs.Cancelled, time.Now().UTC()
@@ -128,6 +137,16 @@ func cancelJob(ctx context.Context, c *Client, id, kind string) (*jobs.Record, e
 		return nil, fmt.Errorf("ferry: cancel job %s: %w", id, err)
 	}
 	switch {
+	case rec.Workflow && rec.State == jobs.Queued && rec.CancelRequested:
+		js, err := c.jetStream()
+		if err == nil {
+			err = publishWake(ctx, js, rec)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("ferry: cancel run %s: the cancel is recorded, but the run was not woken to end: %w", id, err)
+		}
+	case rec.Workflow && rec.State == jobs.Cancelled:
+		_ = store.Forget(ctx, id)
 	case rec.State == jobs.Running && rec.CancelRequested:
 		// The record is the durable word; the notice makes it prompt.
 		_ = c.nc.Publish(naming.JobCancelSubject(rec.Job, id), nil)

@@ -412,7 +412,11 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 		r.mu.Unlock()
 	}()
 
-	current, start, err := r.begin(ctx, d, id)
+	begin := r.begin
+	if r.job.workflow {
+		begin = r.beginRun
+	}
+	current, start, err := begin(ctx, d, id)
 	known := &lastRecord{rec: current}
 	switch {
 	case err != nil:
@@ -425,8 +429,21 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 		return worker.Result{Outcome: worker.Ack} // cancelled, or finished before
 	}
 
+	data := msg.Data()
+	var x *execution // a workflow run's execution
+	if r.job.workflow {
+		if len(data) == 0 {
+			data = current.Input // a wake: the input is in the record
+		}
+		x = r.newExecution(ctx, d, current)
+		ctx = context.WithValue(ctx, executionKey{}, x)
+		defer r.endRun(known)
+		if current.CancelRequested {
+			cancel(errJobCancelled) // woken to compensate and end cancelled
+		}
+	}
 	var in In
-	if err := r.decode(msg.Data(), &in); err != nil {
+	if err := r.decode(data, &in); err != nil {
 		reason := "malformed job input: " + err.Error()
 		noteEventError(o, http.StatusUnprocessableEntity, "malformed_job")
 		r.finish(known, id, jobs.Failed, nil, nil, reason)
@@ -455,6 +472,14 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 	stopPoll()
 	last := progress.stop()
 	cancelled := errors.Is(context.Cause(ctx), errJobCancelled)
+	if x != nil {
+		if s := x.suspension(); s != nil {
+			if o != nil {
+				o.Result = telemetry.Suspended
+			}
+			return r.suspendRun(known, d, x, s, last)
+		}
+	}
 
 	switch {
 	case err == nil:
@@ -632,6 +657,13 @@ func (r *jobRunner[In, Out]) setRequeued(known *lastRecord, id string, last *job
 type lastRecord struct {
 	mu  sync.Mutex
 	rec *jobs.Record
+}
+
+// current returns the record as last written.
+func (l *lastRecord) current() *jobs.Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.rec
 }
 
 // update applies change as jobs.Store.Update does, starting from the

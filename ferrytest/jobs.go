@@ -78,3 +78,30 @@ func (l lazyRecord[Out]) String() string {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func quote(s string) string { return strconv.Quote(s) }
+
+// RunWorkflow runs a worker of wf in the test: a service named
+// "<workflow name>-worker" that binds fn with opts, hosted by [Start]. It
+// returns the host; start runs with its Client.
+func RunWorkflow[In, Out any](t testing.TB, wf ferry.Workflow[In, Out], fn ferry.WorkflowFunc[In, Out], opts ...ferry.JobOption) *Host {
+	t.Helper()
+	svc, err := ferry.New(wf.Name+"-worker", "0.0.0", ferry.WithoutHTTP())
+	if err != nil {
+		t.Fatalf("ferrytest: RunWorkflow %s: %v", wf.Name, err)
+	}
+	ferry.HandleWorkflow(svc, wf, fn, opts...)
+	return Start(t, svc)
+}
+
+// WaitRun waits until the run of wf with id has ended and returns its
+// record, failing the test if it has not within DefaultWait.
+func WaitRun[In, Out any](t testing.TB, h *Host, wf ferry.Workflow[In, Out], id string) *ferry.JobRecord[Out] {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultWait)
+	defer cancel()
+	rec, err := wf.Wait(ctx, h.Client, id)
+	if err != nil {
+		last, _ := wf.Get(context.Background(), h.Client, id)
+		t.Fatalf("ferrytest: run %s of %s has not ended: %v (last read: %v)", id, wf.Name, err, recordOrNil(&last))
+	}
+	return rec
+}

@@ -75,6 +75,10 @@ type Record struct {
 	// Schedule names the schedule that started a periodic job's run.
 	Schedule string `json:"schedule,omitempty"`
 
+	// The fields of a workflow run's record (Workflow set); see Run.
+	Workflow bool `json:"workflow,omitempty"`
+	Run
+
 	// Revision is the key's revision this record was read at or written
 	// as; not stored.
 	Revision uint64 `json:"-"`
@@ -93,6 +97,9 @@ func NewID() string {
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
 	return idEncoding.EncodeToString(b[:])
 }
+
+// EncodeID spells b (16 bytes: a derived ID) as a job ID.
+func EncodeID(b []byte) string { return idEncoding.EncodeToString(b) }
 
 // ValidID reports whether id could be a job ID: 26 characters of the ID
 // alphabet. Anything else is refused before it reaches a key or subject.
@@ -114,6 +121,9 @@ func (r *Record) clone() *Record {
 	c.Result = append(json.RawMessage(nil), r.Result...)
 	if r.Result == nil {
 		c.Result = nil
+	}
+	if r.Input != nil {
+		c.Input = append(json.RawMessage(nil), r.Input...)
 	}
 	return &c
 }

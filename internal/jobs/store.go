@@ -35,6 +35,8 @@ type Store struct {
 	writes indexWrites
 	// redecided counts index writes that found their record moved on.
 	redecided atomic.Int64
+	// kvStream is the bucket's stream (signals are read from it).
+	kvStream atomic.Pointer[jetstream.Stream]
 }
 
 // NewStore returns the store over the bucket kv, written through js.

@@ -60,6 +60,8 @@ const (
 	LabelResult    = "result"
 	LabelState     = "state"
 	LabelJob       = "job"
+	LabelWorkflow  = "workflow"
+	LabelStep      = "step"
 )
 
 // Metrics is one host's registry and the vectors its observers feed. It
@@ -76,6 +78,8 @@ type Metrics struct {
 	handlersInFlight *prometheus.GaugeVec
 	jobsFinished     *prometheus.CounterVec
 	jobRunDurations  *prometheus.HistogramVec
+	steps            *prometheus.CounterVec
+	stepDurations    *prometheus.HistogramVec
 
 	all http.Handler
 }
@@ -121,9 +125,18 @@ func New(cfg Config) *Metrics {
 			Help:    "Time from a job run's start to its settlement, for every run of the handler (succeeded, failed, retried, cancelled).",
 			Buckets: JobBuckets,
 		}, []string{LabelService, LabelJob}),
+		steps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ferry_workflow_steps_total",
+			Help: "Attempts of workflow steps run (not replayed), by workflow, step and result (handled: the step completed; retried: the attempt failed).",
+		}, []string{LabelService, LabelWorkflow, LabelStep, LabelResult}),
+		stepDurations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ferry_workflow_step_duration_seconds",
+			Help:    "Time of each attempt of a workflow step run (not replayed).",
+			Buckets: JobBuckets,
+		}, []string{LabelService, LabelWorkflow, LabelStep}),
 	}
 	m.reg.MustRegister(m.requests, m.requestDurations, m.deliveries, m.redeliveries, m.handlerDurations, m.handlersInFlight,
-		m.jobsFinished, m.jobRunDurations,
+		m.jobsFinished, m.jobRunDurations, m.steps, m.stepDurations,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.all = handlerFor(m.reg)
 	return m

@@ -35,6 +35,35 @@ type observer struct {
 	events    cowMap[eventKey, *eventSeries]
 	subs      cowMap[subKey, *subSeries]
 	jobs      cowMap[string, *jobSeries] // by job kind
+	steps     cowMap[stepKey, *stepSeries]
+}
+
+type stepKey struct{ workflow, step string }
+
+type stepSeries struct {
+	handled, retried prometheus.Counter
+	duration         prometheus.Observer
+}
+
+// endStep counts one attempt of a workflow step and times it.
+func (ob *observer) endStep(o *telemetry.Outcome) {
+	k := stepKey{o.Name, o.Route}
+	s, ok := ob.steps.get(k)
+	if !ok {
+		s = ob.steps.add(k, func() *stepSeries {
+			return &stepSeries{
+				handled:  ob.m.steps.WithLabelValues(ob.service, k.workflow, k.step, telemetry.Handled),
+				retried:  ob.m.steps.WithLabelValues(ob.service, k.workflow, k.step, telemetry.Retried),
+				duration: ob.m.stepDurations.WithLabelValues(ob.service, k.workflow, k.step),
+			}
+		})
+	}
+	if o.Result == telemetry.Handled {
+		s.handled.Inc()
+	} else {
+		s.retried.Inc()
+	}
+	s.duration.Observe(o.Duration.Seconds())
 }
 
 var _ telemetry.Observer = (*observer)(nil)
@@ -71,6 +100,9 @@ type subSeries struct {
 // Begin implements telemetry.Observer: an event delivery is in flight
 // from Begin to End.
 func (ob *observer) Begin(ctx context.Context, o *telemetry.Outcome) context.Context {
+	if o.Kind == telemetry.KindStep {
+		return ctx
+	}
 	if o.Delivery() {
 		ob.sub(o).inFlight.Inc()
 	}
@@ -79,6 +111,10 @@ func (ob *observer) Begin(ctx context.Context, o *telemetry.Outcome) context.Con
 
 // End implements telemetry.Observer.
 func (ob *observer) End(ctx context.Context, o *telemetry.Outcome) {
+	if o.Kind == telemetry.KindStep {
+		ob.endStep(o)
+		return
+	}
 	if o.Delivery() {
 		ob.endEvent(ctx, o)
 		if o.Kind == telemetry.KindJob {

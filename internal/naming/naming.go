@@ -198,6 +198,11 @@ const (
 	// of the run it starts; HeaderJobCron is the tick's expression.
 	HeaderJobSchedule = "Ferry-Job-Schedule"
 	HeaderJobCron     = "Ferry-Job-Cron"
+	// HeaderWorkflowWake carries the suspension a workflow run's message
+	// wakes (absent: its start); HeaderWorkflowParent the run that started
+	// a child run.
+	HeaderWorkflowWake   = "Ferry-Workflow-Wake"
+	HeaderWorkflowParent = "Ferry-Workflow-Parent"
 	// JobTickConsumer is the durable consumer of a job kind's ticks,
 	// shared by the replicas of its worker service.
 	JobTickConsumer = "ticks"

@@ -18,6 +18,9 @@ const (
 	KindEndpoint = "endpoint"
 	KindEvent    = "event"
 	KindJob      = "job"
+	// KindStep is one attempt of a workflow step: Name is the workflow,
+	// Route the step, EventID the run; Result Handled or Retried (failed).
+	KindStep = "step"
 )
 
 // Results of an event delivery, as in Outcome.Result.
@@ -41,6 +44,9 @@ const (
 	// Deferred: returned without counting an attempt because another run
 	// holds its work.
 	Deferred = "deferred"
+	// Suspended: a workflow run's execution ended because the run waits
+	// (a sleep, a signal, a child run, a step's retry); acknowledged.
+	Suspended = "suspended"
 )
 
 // Delivery reports whether the work is a message taken from a stream by
@@ -50,7 +56,7 @@ func (o *Outcome) Delivery() bool { return o.Kind == KindEvent || o.Kind == Kind
 // Outcome describes one unit of work. Begin sees the fields known on
 // arrival; End sees them all.
 type Outcome struct {
-	// Kind is KindEndpoint, KindEvent or KindJob.
+	// Kind is KindEndpoint, KindEvent, KindJob or KindStep.
 	Kind string
 	// Service is the name of the service that took the work.
 	Service string

@@ -36,6 +36,10 @@ const (
 	AttrService   = attribute.Key("ferry.service")
 	AttrResult    = attribute.Key("ferry.result")
 	AttrAttempt   = attribute.Key("ferry.delivery.attempt")
+	// A workflow step's span: its workflow, step name and run ID.
+	AttrWorkflow = attribute.Key("ferry.workflow")
+	AttrStep     = attribute.Key("ferry.workflow.step")
+	AttrRun      = attribute.Key("ferry.workflow.run")
 )
 
 // RPCSystem is the rpc.system.name of calls over NATS request/reply.
@@ -151,7 +155,9 @@ func Tracer(tp trace.TracerProvider) trace.Tracer {
 // such as one of an HTTP middleware around the service's handler).
 func (ob *Observer) Begin(ctx context.Context, o *telemetry.Outcome) context.Context {
 	opts := serverStart // shared: the common case allocates no options
-	if o.Delivery() {
+	if o.Kind == telemetry.KindStep {
+		opts = internalKind
+	} else if o.Delivery() {
 		// A delivery began when the worker received it, before Begin.
 		opts = []trace.SpanStartOption{consumerKind, trace.WithTimestamp(o.Start)}
 	}
@@ -175,6 +181,7 @@ func (ob *Observer) Begin(ctx context.Context, o *telemetry.Outcome) context.Con
 // Span start options, made once.
 var (
 	consumerKind = trace.WithSpanKind(trace.SpanKindConsumer)
+	internalKind = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
 	serverStart  = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
 )
 
@@ -182,6 +189,8 @@ var (
 // known.
 func beginName(o *telemetry.Outcome) string {
 	switch {
+	case o.Kind == telemetry.KindStep:
+		return "step " + o.Route
 	case o.Kind == telemetry.KindJob:
 		return "run " + o.Topic
 	case o.Kind == telemetry.KindEvent:
@@ -224,6 +233,13 @@ func (ob *Observer) End(ctx context.Context, o *telemetry.Outcome) {
 		attrs = append(attrs, AttrRequestID.String(o.RequestID))
 	}
 	switch {
+	case o.Kind == telemetry.KindStep:
+		attrs = append(attrs, AttrWorkflow.String(o.Name), AttrStep.String(o.Route), AttrRun.String(o.EventID),
+			AttrAttempt.Int64(int64(min(o.Attempt, 1<<62))), AttrResult.String(o.Result))
+		if o.Result != telemetry.Handled {
+			attrs = append(attrs, semconv.ErrorTypeKey.String(o.Code))
+			span.SetStatus(codes.Error, o.Code)
+		}
 	case o.Delivery():
 		span.SetName(beginName(o))
 		attrs = append(attrs,
