@@ -40,7 +40,9 @@ type instance interface {
 var defaultContenders = []string{"ferry-interval", "ferry-always", "dbos"}
 
 var contenders = map[string]*contender{
-	"dbos": {name: "dbos", server: []string{"postgres"}, prepare: prepareDBOS, cleanup: cleanupDBOS, start: startDBOS},
+	"ferry-interval": {name: "ferry-interval", prepare: prepareFerry(syncInterval), start: startFerry(syncInterval)},
+	"ferry-always":   {name: "ferry-always", prepare: prepareFerry(syncAlways), start: startFerry(syncAlways)},
+	"dbos":           {name: "dbos", server: []string{"postgres"}, prepare: prepareDBOS, cleanup: cleanupDBOS, start: startDBOS},
 }
 
 func contenderNames() []string {
