@@ -473,6 +473,7 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 	last := progress.stop()
 	cancelled := errors.Is(context.Cause(ctx), errJobCancelled)
 	if x != nil {
+		known.steps = x.recordedSteps()
 		if s := x.suspension(); s != nil {
 			if o != nil {
 				o.Result = telemetry.Suspended
@@ -588,6 +589,9 @@ func (r *jobRunner[In, Out]) finish(known *lastRecord, id string, state jobs.Sta
 		if last != nil {
 			rec.Progress = last
 		}
+		if known != nil && known.steps > 0 {
+			rec.Steps = known.steps
+		}
 		if state == jobs.Succeeded {
 			rec.Result, rec.LastError = result, ""
 			if rec.Progress != nil {
@@ -657,6 +661,9 @@ func (r *jobRunner[In, Out]) setRequeued(known *lastRecord, id string, last *job
 type lastRecord struct {
 	mu  sync.Mutex
 	rec *jobs.Record
+	// steps, for a workflow run, counts the steps its execution recorded:
+	// the final write records it.
+	steps int
 }
 
 // current returns the record as last written.

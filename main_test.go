@@ -35,6 +35,9 @@ func TestMain(m *testing.M) {
 	if out := os.Getenv("FERRY_TEST_JOB_WORKER_OUT"); out != "" {
 		os.Exit(runJobWorkerChild(out))
 	}
+	if out := os.Getenv("FERRY_TEST_FLOW_WORKER_OUT"); out != "" {
+		os.Exit(runFlowWorkerChild(out))
+	}
 	os.Exit(m.Run())
 }
 

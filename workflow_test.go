@@ -9,8 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/ferrygo/ferry"
 	"github.com/ferrygo/ferry/ferrytest"
+	"github.com/ferrygo/ferry/internal/naming"
 )
 
 type orderIn struct {
@@ -351,3 +355,106 @@ func TestWorkflowRetriesResumeAndChanges(t *testing.T) {
 	}
 }
 
+// TestWorkflowWritesPerRun counts what a three-step run writes: the
+// figure docs/workflows.md states (one write per step, a few per run).
+func TestWorkflowWritesPerRun(t *testing.T) {
+	wf := ferry.Workflow[orderIn, orderOut]{Name: "three-steps"}
+	h := ferrytest.RunWorkflow(t, wf, func(ctx ferry.WorkflowContext, in *orderIn) (*orderOut, error) {
+		total := 0
+		for _, name := range []string{"one", "two", "three"} {
+			v, err := ferry.Step(ctx, name, func(context.Context) (int, error) { return 1, nil })
+			if err != nil {
+				return nil, err
+			}
+			total += v
+		}
+		return &orderOut{Total: total}, nil
+	})
+	ctx := context.Background()
+	js, err := jetstream.New(h.Client.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first run creates the streams and the bucket.
+	id, err := wf.Start(ctx, h.Client, &orderIn{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ferrytest.WaitRun(t, h, wf, id)
+	lastSeq := func(stream string) uint64 {
+		var seq uint64
+		// Index writes are acknowledged in the background: wait until the
+		// stream stops moving.
+		ferrytest.Eventually(t, func() bool {
+			s, err := js.Stream(ctx, stream)
+			if err != nil {
+				return false
+			}
+			before := seq
+			seq = s.CachedInfo().State.LastSeq
+			time.Sleep(50 * time.Millisecond)
+			return seq == before
+		}, "stream %s settles", stream)
+		return seq
+	}
+	kv0, run0 := lastSeq("KV_ferry-jobs"), lastSeq("ferryjob-three-steps")
+	const n = 20
+	for range n {
+		id, err := wf.Start(ctx, h.Client, &orderIn{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec := ferrytest.WaitRun(t, h, wf, id); rec.State != ferry.JobSucceeded || rec.Steps != 3 {
+			t.Fatalf("record %+v", rec)
+		}
+	}
+	kv, runs := float64(lastSeq("KV_ferry-jobs")-kv0)/n, float64(lastSeq("ferryjob-three-steps")-run0)/n
+	t.Logf("a three-step run writes %.1f records (3 steps, the run's record 3 times, its listing index) and %.1f messages", kv, runs)
+	if kv > 9 || runs != 1 {
+		t.Errorf("%.1f record writes and %.1f messages per run; want at most 9 and 1", kv, runs)
+	}
+}
+
+// TestWorkflowDuplicateWakeIsDropped publishes a second wake of the
+// suspension a run is executing (what a schedule that fired plus a
+// re-publish after a restart make): the run executes once.
+func TestWorkflowDuplicateWakeIsDropped(t *testing.T) {
+	var fx effects
+	inStep := make(chan struct{}, 4)
+	release := make(chan struct{})
+	wf := ferry.Workflow[orderIn, orderOut]{Name: "dup-wake"}
+	h := ferrytest.RunWorkflow(t, wf, func(ctx ferry.WorkflowContext, in *orderIn) (*orderOut, error) {
+		if err := ferry.Sleep(ctx, time.Second); err != nil {
+			return nil, err
+		}
+		_, err := ferry.Step(ctx, "after-sleep", func(context.Context) (int, error) {
+			fx.add(ctx.RunID(), "after-sleep")
+			inStep <- struct{}{}
+			<-release
+			return 1, nil
+		})
+		return &orderOut{}, err
+	})
+	ctx := context.Background()
+	id, err := wf.Start(ctx, h.Client, &orderIn{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-inStep
+	msg := nats.NewMsg(naming.JobRunSubject(wf.Name))
+	msg.Header.Set(naming.HeaderJobID, id)
+	msg.Header.Set(naming.HeaderWorkflowWake, "1")
+	js, _ := jetstream.New(h.Client.Conn())
+	if _, err := js.PublishMsg(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-inStep:
+		t.Fatal("a duplicate wake started a second execution")
+	case <-time.After(500 * time.Millisecond):
+	}
+	close(release)
+	if rec := ferrytest.WaitRun(t, h, wf, id); rec.State != ferry.JobSucceeded || fx.get(id, "after-sleep") != 1 {
+		t.Fatalf("record %+v, step ran %d times", rec, fx.get(id, "after-sleep"))
+	}
+}

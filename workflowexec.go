@@ -219,6 +219,13 @@ func (x *execution) note() {
 	x.mu.Unlock()
 }
 
+// recordedSteps counts the steps recorded or replayed.
+func (x *execution) recordedSteps() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.recorded
+}
+
 // recordingError is the error of a step whose record could not be read
 // or written: the execution fails and runs again.
 func (x *execution) recordingError(key string, err error) error {

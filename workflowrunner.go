@@ -34,6 +34,7 @@ func (r *jobRunner[In, Out]) beginRun(ctx context.Context, d *worker.Delivery, i
 	h := d.Msg.Headers()
 	replay := h.Get(naming.HeaderJobReplay) != ""
 	token, _ := strconv.ParseUint(h.Get(naming.HeaderWorkflowWake), 10, 64)
+	seq := d.Meta.Sequence.Stream
 	for range 3 {
 		start, stale, resumed := false, false, false
 		rec, err := r.store.Update(wctx, id, func(rec *jobs.Record) (time.Duration, error) {
@@ -46,8 +47,13 @@ func (r *jobRunner[In, Out]) beginRun(ctx context.Context, d *worker.Delivery, i
 			case token < rec.Wake:
 				stale = true
 				return 0, jobs.ErrNoChange
+			case rec.State == jobs.Running && rec.Exec != 0 && rec.Exec != seq:
+				// Another message of the wake being executed (a wake arranged
+				// twice): if the execution dies, its own message comes back.
+				return 0, jobs.ErrNoChange
 			}
 			start = true
+			rec.Exec = seq
 			rec.State, rec.Attempts, rec.MaxAttempts, rec.StartedAt = jobs.Running, int(d.Attempt), d.MaxAttempts, time.Now().UTC()
 			rec.FinishedAt, rec.Result, rec.WakePending = time.Time{}, nil, false
 			return 0, nil
@@ -130,7 +136,7 @@ func (r *jobRunner[In, Out]) suspendRun(known *lastRecord, d *worker.Delivery, x
 		if rec.WakePending || rec.CancelRequested {
 			rec.State, rec.WakePending = jobs.Queued, false // woken, or cancelled, while it executed
 		}
-		rec.Steps = x.recorded
+		rec.Steps = x.recordedSteps()
 		if last != nil {
 			rec.Progress = last
 		}

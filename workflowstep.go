@@ -156,13 +156,25 @@ func Parallel[T any](ctx WorkflowContext, name string, n int, fn func(ctx contex
 
 // StepKey returns a key unique to the step running in ctx and stable
 // across its retries and the run's executions: an idempotency key for the
-// step's effects ("<run ID>-<position>"). Outside a step it returns "".
+// step's effects ("<run ID>-<position>"; a compensation's differs from its
+// step's). Outside a step it returns "".
 func StepKey(ctx context.Context) string {
 	k, _ := ctx.Value(stepKeyKey{}).(string)
 	return k
 }
 
 type stepKeyKey struct{}
+
+// stepIdempotencyKey is StepKey's value for the step recorded under key:
+// "<run>-<position>" for a step, "<run>-<position>.<i>" for a fan-out's,
+// "<run>-c<position>" for a compensation.
+func stepIdempotencyKey(run, key string) string {
+	rest := key[len("s."+run+"."):]
+	if key[0] == 'c' {
+		rest = "c" + rest
+	}
+	return run + "-" + rest
+}
 
 func stepOptionsOf(opts []StepOption) stepOptions {
 	o := defaultStepOptions()
@@ -205,7 +217,7 @@ func runStep[T any](x *execution, ctx context.Context, site stepSite, o stepOpti
 	if _, before, ok := x.waitingFor(site.pos, "retry "+site.name); ok {
 		attempt = before + 1
 	}
-	sctx := context.WithValue(ctx, stepKeyKey{}, x.id+"-"+site.key[len("s."+x.id+"."):])
+	sctx := context.WithValue(ctx, stepKeyKey{}, stepIdempotencyKey(x.id, site.key))
 	for {
 		v, err := observeStep(x, sctx, site.name, attempt, func(ctx context.Context) (T, error) { return callStep(ctx, fn) })
 		var st *jobs.Step

@@ -23,6 +23,10 @@ type Run struct {
 	// StepAttempts counts the failed attempts of the step at WaitStep when
 	// it waits for its retry.
 	StepAttempts int `json:"step_attempts,omitempty"`
+	// Exec is the stream sequence of the message whose delivery executes
+	// the run (while it is running): another message carrying the same wake
+	// number is a duplicate, dropped.
+	Exec uint64 `json:"exec,omitempty"`
 	// WakePending is set by a wake that found the run executing: when the
 	// execution suspends, it runs again at once instead.
 	WakePending bool `json:"wake_pending,omitempty"`
