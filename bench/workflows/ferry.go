@@ -162,8 +162,7 @@ func (f *ferryInstance) counters(ctx context.Context) (map[string]float64, error
 
 // verify checks that the workflow's job stream holds total runs, all
 // acknowledged (the stream is a work queue: it is empty), and that the
-// sampled runs' records say succeeded after one attempt. (The record's
-// Steps is set when a run waits, not when it ends: it is not checked.)
+// sampled runs' records say succeeded after one attempt, with 3 steps.
 func (f *ferryInstance) verify(ctx context.Context, total int) error {
 	s, err := f.js.Stream(ctx, naming.JobStream(three.Name))
 	if err != nil {
@@ -184,8 +183,8 @@ func (f *ferryInstance) verify(ctx context.Context, total int) error {
 		if err != nil {
 			return err
 		}
-		if rec.State != ferry.JobSucceeded || rec.Attempts != 1 {
-			return fmt.Errorf("run %s: %s after %d attempts; want succeeded after 1", id, rec.State, rec.Attempts)
+		if rec.State != ferry.JobSucceeded || rec.Attempts != 1 || rec.Steps != steps {
+			return fmt.Errorf("run %s: %s after %d attempts, %d steps; want succeeded after 1, %d steps", id, rec.State, rec.Attempts, rec.Steps, steps)
 		}
 	}
 	return nil
