@@ -473,6 +473,9 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 	last := progress.stop()
 	cancelled := errors.Is(context.Cause(ctx), errJobCancelled)
 	if x != nil {
+		if cancelled && errors.As(err, new(*retryRun)) {
+			cancelled = false // its compensations are not done: it runs again, still cancelled
+		}
 		known.steps = x.recordedSteps()
 		if s := x.suspension(); s != nil {
 			if o != nil {

@@ -81,8 +81,8 @@ func HandleWorkflow[In, Out any](svc *Service, wf Workflow[In, Out], fn Workflow
 	if fn == nil {
 		panic(fmt.Sprintf("ferry: HandleWorkflow %s on service %s: nil function", wf.Name, svc.name))
 	}
-	HandleJob(svc, wf.job(), func(ctx context.Context, in *In, _ *Progress) (*Out, error) {
-		return executeRun(ctx, fn, in)
+	HandleJob(svc, wf.job(), func(ctx context.Context, in *In, p *Progress) (*Out, error) {
+		return executeRun(ctx, fn, in, p)
 	}, opts...)
 }
 

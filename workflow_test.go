@@ -182,6 +182,10 @@ func TestWorkflowCancel(t *testing.T) {
 			}
 			if how == "running" {
 				<-started
+				ferrytest.Eventually(t, func() bool {
+					rec, err := wf.Get(ctx, h.Client, id)
+					return err == nil && rec.Progress != nil && rec.Progress.Message == "step block"
+				}, "the record names the step that runs")
 			} else {
 				ferrytest.Eventually(t, func() bool {
 					rec, err := wf.Get(ctx, h.Client, id)

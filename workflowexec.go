@@ -30,23 +30,23 @@ type execution struct {
 	maxAttempts int
 	logger      *slog.Logger
 	observer    telemetry.Observer // nil without metrics and tracing
+	progress    *Progress          // the run's record shows a long step's name
 
 	// io bounds Ferry's own reads and writes: a cancel or a shutdown must
 	// not cut the recording of a step that completed.
 	io context.Context
 
-	mu          sync.Mutex
-	pos         int  // the next step's position
-	replaying   bool // the steps at pos and after may be recorded
-	live        bool // a step ran live: a cancel now reaches the function
-	pending     error
-	cancel      context.CancelCauseFunc // the function's context's
-	suspended   *suspension
-	changed     error
-	comps       []compensation
-	lastSignal  map[string]uint64
-	recorded    int // steps recorded or replayed
-	compensated bool
+	mu         sync.Mutex
+	pos        int  // the next step's position
+	replaying  bool // the steps at pos and after may be recorded
+	live       bool // a step ran live: a cancel now reaches the function
+	pending    error
+	cancel     context.CancelCauseFunc // the function's context's
+	suspended  *suspension
+	changed    error
+	comps      []compensation
+	lastSignal map[string]uint64
+	recorded   int // steps recorded or replayed
 }
 
 // workflowContext is the WorkflowContext of an execution.
@@ -64,11 +64,12 @@ type executionKey struct{}
 
 // executeRun is a workflow's job handler: it executes the workflow
 // function, and when the run fails for good, runs its compensations.
-func executeRun[In, Out any](ctx context.Context, fn WorkflowFunc[In, Out], in *In) (*Out, error) {
+func executeRun[In, Out any](ctx context.Context, fn WorkflowFunc[In, Out], in *In, p *Progress) (*Out, error) {
 	x, _ := ctx.Value(executionKey{}).(*execution)
 	if x == nil {
 		return nil, errors.New("ferry: a workflow ran outside its runner")
 	}
+	x.progress = p
 	wctx := x.start(ctx)
 	out, err := callWorkflow(wctx, fn, in, x)
 	if s := x.suspension(); s != nil {
@@ -273,7 +274,9 @@ func (x *execution) register(c compensation) {
 // each a recorded step of its own: one that completed before is not run
 // again. Their context is not cancelled by the run's cancel, only by a
 // shutdown. A compensation that fails for good is recorded with its error
-// and the others still run.
+// and the others still run. It returns nil once each has completed or
+// failed for good; its other errors (a suspension, a *retryRun) leave the
+// rest to the run's next execution.
 func (x *execution) compensate(ctx context.Context) error {
 	x.mu.Lock()
 	comps := append([]compensation(nil), x.comps...)
@@ -292,7 +295,6 @@ func (x *execution) compensate(ctx context.Context) error {
 			return x.recordingError("compensations", err)
 		}
 	}
-	x.compensated = true
 	cctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancel(nil)
 	stop := context.AfterFunc(ctx, func() {
@@ -313,8 +315,11 @@ func (x *execution) compensate(ctx context.Context) error {
 			return s
 		}
 		var retry *retryRun
-		if errors.As(err, &retry) || cctx.Err() != nil {
-			return err // not recorded: the run executes again and goes on from here
+		if errors.As(err, &retry) {
+			return err
+		}
+		if cctx.Err() != nil {
+			return &retryRun{err} // cut by a shutdown, not recorded: the run executes again and goes on from here
 		}
 		failed = append(failed, err)
 	}

@@ -24,6 +24,10 @@ const (
 	DefaultStepBackoffMax     = 5 * time.Minute
 )
 
+// stepShownAfter is how long a step runs before the run's record names
+// it.
+const stepShownAfter = time.Second
+
 // stepWaitInProcess is the longest retry delay a step waits for in its
 // execution; a longer one suspends the run, holding no slot.
 const stepWaitInProcess = 2 * time.Second
@@ -218,6 +222,16 @@ func runStep[T any](x *execution, ctx context.Context, site stepSite, o stepOpti
 		attempt = before + 1
 	}
 	sctx := context.WithValue(ctx, stepKeyKey{}, stepIdempotencyKey(x.id, site.key))
+	if x.progress != nil {
+		// A step that runs for a while is named in the run's record
+		// (progress); a quick one costs no write.
+		shown := time.AfterFunc(stepShownAfter, func() { x.progress.Set(0, "step "+site.name) })
+		defer func() {
+			if !shown.Stop() {
+				x.progress.Set(0, "step "+site.name+" done")
+			}
+		}()
+	}
 	for {
 		v, err := observeStep(x, sctx, site.name, attempt, func(ctx context.Context) (T, error) { return callStep(ctx, fn) })
 		var st *jobs.Step

@@ -147,10 +147,15 @@ func (s *Store) Steps(ctx context.Context, run string) ([]*Step, error) {
 // position).
 func stepOrder(key string) string {
 	parts := strings.Split(key, ".")
+	if len(parts) < 3 {
+		return "2" + key // not a step's key: last
+	}
 	pos, _ := strconv.Atoi(parts[2])
+	pos = min(max(pos, 0), 1<<31-1)
 	sub := -1
 	if len(parts) > 3 {
 		sub, _ = strconv.Atoi(parts[3])
+		sub = min(max(sub, -1), 1<<31-2)
 	}
 	if parts[0] == "c" {
 		return fmt.Sprintf("1%010d", 1<<31-pos)
