@@ -626,9 +626,10 @@ func (r *jobRunner[In, Out]) setRequeued(known *lastRecord, id string, last *job
 		if rec.State != jobs.Running {
 			return 0, jobs.ErrNoChange
 		}
-		if rec.CancelRequested && !handedBack {
+		if rec.CancelRequested && !handedBack && !rec.Workflow {
 			// Cancelled after the run returned: it ends here (its retry,
-			// when it comes, finds the record final and does not run).
+			// when it comes, finds the record final and does not run). A
+			// workflow run executes again instead, to run its compensations.
 			rec.State, rec.FinishedAt, rec.CancelRequested = jobs.Cancelled, time.Now().UTC(), false
 			rec.LastError = truncate(reason, 2000)
 			if last != nil {
