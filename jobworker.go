@@ -786,7 +786,11 @@ func (r *jobRunner[In, Out]) settled(d *worker.Delivery, st worker.Settlement) {
 // sure its record says failed.
 func (r *jobRunner[In, Out]) storeDeadLetter(ctx context.Context, d *worker.Delivery, reason string) error {
 	if id := d.Msg.Headers().Get(naming.HeaderJobID); jobs.ValidID(id) {
-		r.finish(nil, id, jobs.Failed, nil, nil, "") // a run that failed wrote its own error; one that hung or died has none
+		known := &lastRecord{}
+		r.finish(known, id, jobs.Failed, nil, nil, "") // a run that failed wrote its own error; one that hung or died has none
+		if r.job.workflow {
+			r.endRun(known) // a workflow run's parent is woken
+		}
 	}
 	return storeDeadLetter(ctx, r.js, d, reason, r.job.Name, r.svc.name, naming.JobDeadLetterConsumer)
 }
