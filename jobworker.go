@@ -631,9 +631,10 @@ func (r *jobRunner[In, Out]) setRequeued(known *lastRecord, id string, last *job
 		if rec.State != jobs.Running {
 			return 0, jobs.ErrNoChange
 		}
-		if rec.CancelRequested && !handedBack {
+		if rec.CancelRequested && !handedBack && !rec.Workflow {
 			// Cancelled after the run returned: it ends here (its retry,
-			// when it comes, finds the record final and does not run).
+			// when it comes, finds the record final and does not run). A
+			// workflow run executes again instead, to run its compensations.
 			rec.State, rec.FinishedAt, rec.CancelRequested = jobs.Cancelled, time.Now().UTC(), false
 			rec.LastError = truncate(reason, 2000)
 			if last != nil {
@@ -790,7 +791,11 @@ func (r *jobRunner[In, Out]) settled(d *worker.Delivery, st worker.Settlement) {
 // sure its record says failed.
 func (r *jobRunner[In, Out]) storeDeadLetter(ctx context.Context, d *worker.Delivery, reason string) error {
 	if id := d.Msg.Headers().Get(naming.HeaderJobID); jobs.ValidID(id) {
-		r.finish(nil, id, jobs.Failed, nil, nil, "") // a run that failed wrote its own error; one that hung or died has none
+		known := &lastRecord{}
+		r.finish(known, id, jobs.Failed, nil, nil, "") // a run that failed wrote its own error; one that hung or died has none
+		if r.job.workflow {
+			r.endRun(known) // a workflow run's parent is woken
+		}
 	}
 	return storeDeadLetter(ctx, r.js, d, reason, r.job.Name, r.svc.name, naming.JobDeadLetterConsumer)
 }

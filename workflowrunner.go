@@ -59,6 +59,9 @@ func (r *jobRunner[In, Out]) beginRun(ctx context.Context, d *worker.Delivery, i
 			return 0, nil
 		})
 		if errors.Is(err, jobs.ErrNotFound) {
+			if token > 0 || len(d.Msg.Data()) == 0 {
+				return nil, false, nil // a wake of a run whose record was removed after its end
+			}
 			if err := r.store.Create(wctx, r.runFromMessage(d, id)); err != nil && !jobs.Conflict(err) {
 				return nil, false, err
 			}

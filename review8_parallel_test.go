@@ -1,0 +1,114 @@
+package ferry_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferrygo/ferry"
+	"github.com/ferrygo/ferry/ferrytest"
+)
+
+// boomResult is a step result whose encoding panics (a MarshalJSON with a
+// bug: a nil map, an index out of range).
+type boomResult struct{}
+
+func (boomResult) MarshalJSON() ([]byte, error) { panic("boomResult.MarshalJSON") }
+
+// finding: a panic while a Parallel step's result is encoded (or a
+// replayed one decoded: an UnmarshalJSON that panics) ends the process.
+// runStep calls json.Marshal(v) outside callStep's recover, and Parallel
+// runs runStep in goroutines of its own (wg.Go), where neither
+// callWorkflow's nor the job runner's recover reaches. In a Step the
+// same panic is recovered (it is on the function's goroutine); in
+// Parallel it kills the replica, and every replica that takes the run
+// after it. STYLE.md: "A panic in a handler is recovered".
+//
+// The scenario runs in a child process (the panic would end this one).
+func TestReview8ParallelPanicDoesNotEndProcess(t *testing.T) {
+	if os.Getenv("REVIEW8_PARALLEL_CHILD") == "1" {
+		parallelPanicChild(t)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestReview8ParallelPanicDoesNotEndProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "REVIEW8_PARALLEL_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		tail := string(out)
+		if i := strings.Index(tail, "panic: boomResult"); i >= 0 {
+			tail = tail[i:min(len(tail), i+600)]
+		} else if len(tail) > 1500 {
+			tail = tail[len(tail)-1500:]
+		}
+		t.Fatalf("the process running the workflow died: %v\n%s", err, tail)
+	}
+}
+
+func parallelPanicChild(t *testing.T) {
+	wf := ferry.Workflow[orderIn, orderOut]{Name: "r8-parallel-panic"}
+	h := ferrytest.RunWorkflow(t, wf, func(ctx ferry.WorkflowContext, in *orderIn) (*orderOut, error) {
+		_, err := ferry.Parallel(ctx, "part", 2, func(context.Context, int) (boomResult, error) { return boomResult{}, nil })
+		return &orderOut{}, err
+	}, ferry.JobMaxAttempts(1))
+	id, err := wf.Start(context.Background(), h.Client, &orderIn{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := ferrytest.WaitRun(t, h, wf, id)
+	if rec.State != ferry.JobFailed {
+		t.Fatalf("record %+v", rec)
+	}
+}
+
+// finding: Parallel starts one goroutine per step, all at once, with no
+// bound: n comes from the code (often from the input: one step per order
+// line), and each goroutine holds a key-value read and a running step.
+// A Parallel of 5,000 cheap steps runs 5,000 goroutines and as many
+// concurrent broker writes in one execution of one run, whatever
+// JobConcurrency says. The test counts the goroutines alive while the
+// steps run.
+func TestReview8ParallelIsBounded(t *testing.T) {
+	const n = 5000
+	wf := ferry.Workflow[orderIn, orderOut]{Name: "r8-parallel-wide"}
+	gate := make(chan struct{})
+	peak := make(chan int, 1)
+	h := ferrytest.RunWorkflow(t, wf, func(ctx ferry.WorkflowContext, in *orderIn) (*orderOut, error) {
+		_, err := ferry.Parallel(ctx, "part", n, func(_ context.Context, i int) (int, error) {
+			if i == n-1 {
+				time.Sleep(200 * time.Millisecond) // the others have started by now
+				peak <- runtime.NumGoroutine()
+				close(gate)
+			}
+			<-gate
+			return i, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &orderOut{}, nil
+	})
+	id, err := wf.Start(context.Background(), h.Client, &orderIn{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case g := <-peak:
+		if g > 1000 {
+			t.Errorf("%d goroutines alive during one Parallel of %d steps: no bound", g, n)
+		}
+	case <-time.After(8 * time.Second):
+		t.Fatal("the last step never started")
+	}
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if _, err := wf.Wait(ctx, h.Client, id); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		t.Log(err)
+	}
+	t.Logf("the run ended %v after its %d steps were released", time.Since(began).Round(time.Millisecond), n)
+}
