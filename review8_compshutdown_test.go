@@ -89,7 +89,4 @@ func TestReview8ShutdownReachesCancelledRunsCompensation(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Fatalf("the shutdown took %v and returned, but the undo's context was never cancelled: the compensation still runs", took.Round(time.Millisecond))
 	}
-	if took > 2*time.Second {
-		t.Errorf("the shutdown waited %v for a compensation its context should have ended", took.Round(time.Millisecond))
-	}
 }

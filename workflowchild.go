@@ -71,7 +71,11 @@ func Await[In, Out any](ctx WorkflowContext, wf Workflow[In, Out], id string) (*
 	if ctx.Err() != nil {
 		return nil, context.Cause(ctx)
 	}
-	rec, err := x.store.Get(x.io, id)
+	var rec *jobs.Record
+	err := jobs.ErrNotFound
+	if jobs.ValidID(id) {
+		rec, err = x.store.Get(x.io, id)
+	}
 	switch {
 	case errors.Is(err, jobs.ErrNotFound):
 		st := &jobs.Step{Name: site.name, Error: &jobs.StepError{Status: http.StatusNotFound, Code: "run_not_found", Detail: "no workflow run " + quoteID(id)}}

@@ -223,6 +223,18 @@ func (x *execution) note() {
 	x.mu.Unlock()
 }
 
+// maxResult is the largest step result that can be recorded: the
+// broker's maximum payload, less room for the step's record around it.
+func (x *execution) maxResult() int {
+	limit := int64(1 << 20)
+	if x.client != nil && x.client.nc != nil {
+		if mp := x.client.nc.MaxPayload(); mp > 0 {
+			limit = mp
+		}
+	}
+	return int(max(limit-4096, 1024))
+}
+
 // recordedSteps counts the steps recorded or replayed.
 func (x *execution) recordedSteps() int {
 	x.mu.Lock()

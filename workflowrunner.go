@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -136,8 +137,11 @@ func (r *jobRunner[In, Out]) suspendRun(known *lastRecord, d *worker.Delivery, x
 		rec.Wake++
 		rec.Waiting, rec.WaitStep, rec.StepAttempts, rec.RunAt = s.waiting, s.pos, s.stepAttempts, s.at.UTC()
 		rec.State = jobs.Scheduled
-		if rec.WakePending || rec.CancelRequested {
-			rec.State, rec.WakePending = jobs.Queued, false // woken, or cancelled, while it executed
+		switch {
+		case rec.WakePending:
+			rec.State, rec.WakePending = jobs.Queued, false // woken while it executed
+		case rec.CancelRequested && !strings.HasPrefix(s.waiting, "retry "):
+			rec.State = jobs.Queued // cancelled while it executed: it compensates now (a retry keeps its backoff)
 		}
 		rec.Steps = x.recordedSteps()
 		if last != nil {

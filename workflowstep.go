@@ -125,9 +125,15 @@ func StepWithCompensation[T any](ctx WorkflowContext, name string, do func(ctx c
 	return v, err
 }
 
-// Parallel runs n steps at once, fn(ctx, 0) to fn(ctx, n-1), named
-// "NAME[i]", and returns their results in order when all have completed
-// (a join). Each is recorded like a [Step]: an execution after a crash
+// MaxParallel bounds the steps of one [Parallel].
+const MaxParallel = 10000
+
+// parallelAtOnce bounds the steps of one Parallel that run at once.
+const parallelAtOnce = 64
+
+// Parallel runs n steps, fn(ctx, 0) to fn(ctx, n-1), named "NAME[i]", up
+// to 64 at once, and returns their results in order when all have
+// completed (a join); n is at most [MaxParallel]. Each is recorded like a [Step]: an execution after a crash
 // runs only those not recorded. Its error is the first of the steps'
 // errors by index.
 func Parallel[T any](ctx WorkflowContext, name string, n int, fn func(ctx context.Context, i int) (T, error), opts ...StepOption) ([]T, error) {
@@ -135,13 +141,20 @@ func Parallel[T any](ctx WorkflowContext, name string, n int, fn func(ctx contex
 	if err := x.stopped(); err != nil {
 		return nil, err
 	}
+	if n < 0 || n > MaxParallel {
+		return nil, &Error{Status: http.StatusBadRequest, Code: "invalid_parallel", Permanent: true,
+			Detail: fmt.Sprintf("Parallel %s of %d steps: n must be from 0 to %d", name, n, MaxParallel)}
+	}
 	pos, replaying := x.next()
 	o := stepOptionsOf(opts)
 	results := make([]T, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
+	slots := make(chan struct{}, parallelAtOnce)
 	for i := range n {
+		slots <- struct{}{}
 		wg.Go(func() {
+			defer func() { <-slots }()
 			site := stepSite{key: jobs.StepKey(x.id, pos, i), name: name + "[" + strconv.Itoa(i) + "]", pos: pos, replaying: replaying}
 			results[i], errs[i] = runStep(x, ctx, site, o, func(ctx context.Context) (T, error) { return fn(ctx, i) })
 		})
@@ -233,15 +246,12 @@ func runStep[T any](x *execution, ctx context.Context, site stepSite, o stepOpti
 		}()
 	}
 	for {
-		v, err := observeStep(x, sctx, site.name, attempt, func(ctx context.Context) (T, error) { return callStep(ctx, fn) })
+		data, err := observeStep(x, sctx, site.name, attempt, func(ctx context.Context) (json.RawMessage, error) {
+			return callStep(ctx, fn, x.maxResult())
+		})
 		var st *jobs.Step
 		switch {
 		case err == nil:
-			data, merr := json.Marshal(v)
-			if merr != nil {
-				err = Permanent(fmt.Errorf("step %s result: %w", site.name, merr))
-				break
-			}
 			st = &jobs.Step{Name: site.name, Result: data, Attempts: attempt, Compensable: site.compensable}
 		case ctx.Err() != nil:
 			return zero, err // cut off by a cancel or a shutdown: not recorded
@@ -285,7 +295,8 @@ func replayed[T any](x *execution, site stepSite, st *jobs.Step) (T, error) {
 	var v T
 	if len(st.Result) > 0 {
 		if err := json.Unmarshal(st.Result, &v); err != nil {
-			return zero, x.recordingError(site.key, err)
+			// The step's result type changed under the run.
+			return zero, x.mismatch(site.key, st.Name+" (a result of another type: "+err.Error()+")", site.name)
 		}
 	}
 	return v, nil
@@ -297,14 +308,27 @@ func stepError(e *jobs.StepError) error {
 	return &Error{Status: e.Status, Code: e.Code, Title: e.Title, Detail: e.Detail, Permanent: true, cause: errors.New(e.Message)}
 }
 
-// callStep calls a step's function, turning a panic into its error.
-func callStep[T any](ctx context.Context, fn func(ctx context.Context) (T, error)) (v T, err error) {
+// callStep calls a step's function and encodes its result, turning a
+// panic in either into its error; a result larger than max bytes is a
+// permanent error (it could never be recorded).
+func callStep[T any](ctx context.Context, fn func(ctx context.Context) (T, error), max int) (data json.RawMessage, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = &Error{Status: http.StatusInternalServerError, cause: fmt.Errorf("panic: %v\n%s", p, debug.Stack())}
+			data, err = nil, &Error{Status: http.StatusInternalServerError, cause: fmt.Errorf("panic: %v\n%s", p, debug.Stack())}
 		}
 	}()
-	return fn(ctx)
+	v, err := fn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if data, err = json.Marshal(v); err != nil {
+		return nil, Permanent(fmt.Errorf("the step's result: %w", err))
+	}
+	if len(data) > max {
+		return nil, &Error{Status: http.StatusInternalServerError, Code: "step_result_too_large", Permanent: true,
+			Detail: fmt.Sprintf("the step's result is %d bytes; at most %d can be recorded", len(data), max)}
+	}
+	return data, nil
 }
 
 // observeStep runs one attempt of a step under the service's observers:

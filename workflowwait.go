@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -121,6 +122,14 @@ func Receive[T any](ctx WorkflowContext, name string, timeout time.Duration) (T,
 	}
 	after := x.received(name, 0)
 	data, seq, err := x.store.NextSignal(x.io, x.id, name, after)
+	for err == nil && json.Unmarshal(data, new(T)) != nil {
+		// A signal whose value is not a T is skipped (the same in every
+		// execution), not received: it would fail the run.
+		x.logger.Warn("ferry: workflow signal skipped: its value does not decode", slog.String("workflow", x.workflow),
+			slog.String("run", x.id), slog.String("signal", name), slog.String("type", fmt.Sprintf("%T", *new(T))))
+		after = x.received(name, seq)
+		data, seq, err = x.store.NextSignal(x.io, x.id, name, after)
+	}
 	switch {
 	case err == nil:
 		st, err := x.store.RecordStep(x.io, site.key, &jobs.Step{Name: site.name, Result: data, Signal: seq})
@@ -190,8 +199,9 @@ func Send(ctx context.Context, c *Client, id, name string, value any) error {
 	if c == nil {
 		return fmt.Errorf("ferry: send: %w", errNoClient)
 	}
-	if err := naming.CheckJobName(name); err != nil {
-		return &Error{Status: http.StatusBadRequest, Code: "invalid_signal", Detail: "the signal name " + err.Error()}
+	if naming.CheckJobName(name) != nil {
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_signal",
+			Detail: "the signal name " + quoteID(name) + " must be 1 to 64 of A-Z, a-z, 0-9, _ and -"}
 	}
 	if !jobs.ValidID(id) {
 		return errRunNotFound(id)
@@ -215,8 +225,15 @@ func Send(ctx context.Context, c *Client, id, name string, value any) error {
 	case rec.State.Final():
 		return &Error{Status: http.StatusConflict, Code: "run_ended", Detail: "run " + quoteID(id) + " ended " + string(rec.State) + "; the signal was not sent"}
 	}
-	if err := store.PutSignal(ctx, id, name, jobs.NewID(), data); err != nil {
+	signal := jobs.NewID()
+	if err := store.PutSignal(ctx, id, name, signal, data); err != nil {
 		return fmt.Errorf("ferry: send %s to run %s: %w", name, id, err)
+	}
+	// The run may have ended, and removed its signals, since it was read:
+	// then this one would never be received, nor removed.
+	if rec, err := store.Get(ctx, id); err == nil && rec.State.Final() || errors.Is(err, jobs.ErrNotFound) {
+		_ = store.DeleteSignal(ctx, id, name, signal)
+		return &Error{Status: http.StatusConflict, Code: "run_ended", Detail: "run " + quoteID(id) + " ended; the signal was not sent"}
 	}
 	if err := wakeRun(ctx, c, store, id, "signal "+name); err != nil {
 		return fmt.Errorf("ferry: send %s to run %s: the signal is stored, but the run was not woken (it receives it when it next executes): %w", name, id, err)

@@ -176,6 +176,11 @@ func (s *Store) PutSignal(ctx context.Context, run, name, id string, value json.
 	return err
 }
 
+// DeleteSignal removes a signal stored with PutSignal.
+func (s *Store) DeleteSignal(ctx context.Context, run, name, id string) error {
+	return s.kv.Purge(ctx, signalKey(run, name, id))
+}
+
 // NextSignal returns the first signal named name sent to run whose
 // sequence is after `after`: its value and sequence; ErrNotFound if none.
 func (s *Store) NextSignal(ctx context.Context, run, name string, after uint64) (json.RawMessage, uint64, error) {
