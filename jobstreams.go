@@ -54,6 +54,18 @@ func jobBucketConfig(replicas int) jetstream.KeyValueConfig {
 	}
 }
 
+// stepBucketConfig is the bucket of workflow runs' steps and signals.
+func stepBucketConfig(replicas int) jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:         naming.StepBucket,
+		Description:    "Ferry: the recorded steps, compensations and signals of workflow runs",
+		Storage:        jetstream.FileStorage,
+		Replicas:       replicas,
+		MaxBytes:       DefaultJobBucketMaxBytes,
+		LimitMarkerTTL: time.Second,
+	}
+}
+
 // clientJobs is what a connection's clients know of jobs: the record
 // store, and which job kinds' streams are known to exist.
 type clientJobs struct {
@@ -88,7 +100,11 @@ func (c *Client) jobStore(ctx context.Context) (*jobs.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.js.jobs.store = jobs.NewStore(js, kv)
+	steps, err := provision.Bucket(ctx, js, stepBucketConfig(c.replicas()), provision.ModeOwner, provision.User)
+	if err != nil {
+		return nil, err
+	}
+	c.js.jobs.store = jobs.NewStore(js, kv, steps)
 	return c.js.jobs.store, nil
 }
 

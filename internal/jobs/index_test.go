@@ -47,7 +47,7 @@ func testStores(t *testing.T, n int) []*Store {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stores = append(stores, NewStore(js, kv))
+		stores = append(stores, NewStore(js, kv, kv))
 	}
 	return stores
 }

@@ -62,7 +62,7 @@ func CompensationKey(run string, pos int) string { return "c." + run + "." + str
 
 // GetStep returns the step recorded under key, or ErrNotFound.
 func (s *Store) GetStep(ctx context.Context, key string) (*Step, error) {
-	e, err := s.kv.Get(ctx, key)
+	e, err := s.steps.Get(ctx, key)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return nil, ErrNotFound
@@ -90,7 +90,7 @@ func (s *Store) RecordStep(ctx context.Context, key string, st *Step) (*Step, er
 		return nil, err
 	}
 	for range 3 {
-		_, err = s.kv.Create(ctx, key, data)
+		_, err = s.steps.Create(ctx, key, data)
 		if err == nil {
 			st.Key = key
 			return st, nil
@@ -110,7 +110,7 @@ func (s *Store) RecordStep(ctx context.Context, key string, st *Step) (*Step, er
 // DeleteStep removes the step recorded under key (a failed step a resumed
 // run runs again).
 func (s *Store) DeleteStep(ctx context.Context, key string) error {
-	return s.kv.Purge(ctx, key)
+	return s.steps.Purge(ctx, key)
 }
 
 // Steps returns the steps and compensations recorded for run, in position
@@ -118,7 +118,7 @@ func (s *Store) DeleteStep(ctx context.Context, key string) error {
 func (s *Store) Steps(ctx context.Context, run string) ([]*Step, error) {
 	var steps []*Step
 	for _, prefix := range []string{"s.", "c."} {
-		lister, err := s.kv.ListKeysFiltered(ctx, prefix+run+".>")
+		lister, err := s.steps.ListKeysFiltered(ctx, prefix+run+".>")
 		if err != nil {
 			return nil, err
 		}
@@ -169,7 +169,7 @@ func signalKey(run, name, id string) string { return "g." + run + "." + name + "
 // PutSignal stores a signal named name for run, its value as JSON, under
 // id (a signal sent again with the same id is stored once).
 func (s *Store) PutSignal(ctx context.Context, run, name, id string, value json.RawMessage) error {
-	_, err := s.kv.Create(ctx, signalKey(run, name, id), value)
+	_, err := s.steps.Create(ctx, signalKey(run, name, id), value)
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return nil
 	}
@@ -178,7 +178,7 @@ func (s *Store) PutSignal(ctx context.Context, run, name, id string, value json.
 
 // DeleteSignal removes a signal stored with PutSignal.
 func (s *Store) DeleteSignal(ctx context.Context, run, name, id string) error {
-	return s.kv.Purge(ctx, signalKey(run, name, id))
+	return s.steps.Purge(ctx, signalKey(run, name, id))
 }
 
 // NextSignal returns the first signal named name sent to run whose
@@ -188,7 +188,7 @@ func (s *Store) NextSignal(ctx context.Context, run, name string, after uint64) 
 	if err != nil {
 		return nil, 0, err
 	}
-	raw, err := stream.GetMsg(ctx, after+1, jetstream.WithGetMsgSubject("$KV."+s.kv.Bucket()+"."+signalKey(run, name, "*")))
+	raw, err := stream.GetMsg(ctx, after+1, jetstream.WithGetMsgSubject("$KV."+s.steps.Bucket()+"."+signalKey(run, name, "*")))
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 		return nil, 0, ErrNotFound
@@ -205,15 +205,15 @@ func (s *Store) Forget(ctx context.Context, run string) error {
 	if err != nil {
 		return err
 	}
-	return stream.Purge(ctx, jetstream.WithPurgeSubject("$KV."+s.kv.Bucket()+".*."+run+".>"))
+	return stream.Purge(ctx, jetstream.WithPurgeSubject("$KV."+s.steps.Bucket()+".*."+run+".>"))
 }
 
-// stream is the bucket's stream, looked up once.
+// stream is the steps bucket's stream, looked up once.
 func (s *Store) stream(ctx context.Context) (jetstream.Stream, error) {
 	if st := s.kvStream.Load(); st != nil {
 		return *st, nil
 	}
-	st, err := s.js.Stream(ctx, "KV_"+s.kv.Bucket())
+	st, err := s.js.Stream(ctx, "KV_"+s.steps.Bucket())
 	if err != nil {
 		return nil, err
 	}

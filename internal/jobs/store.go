@@ -30,18 +30,20 @@ const maxConflicts = 32
 // concurrent use.
 type Store struct {
 	kv     jetstream.KeyValue
+	steps  jetstream.KeyValue // workflow runs' steps, compensations and signals
 	js     jetstream.JetStream
 	async  jetstream.JetStream // the index's writes, acknowledged in the background
 	writes indexWrites
 	// redecided counts index writes that found their record moved on.
 	redecided atomic.Int64
-	// kvStream is the bucket's stream (signals are read from it).
+	// kvStream is the steps bucket's stream (signals are read from it).
 	kvStream atomic.Pointer[jetstream.Stream]
 }
 
-// NewStore returns the store over the bucket kv, written through js.
-func NewStore(js jetstream.JetStream, kv jetstream.KeyValue) *Store {
-	s := &Store{kv: kv, js: js, async: js}
+// NewStore returns the store over the bucket kv, written through js; the
+// steps of workflow runs are kept in the bucket steps.
+func NewStore(js jetstream.JetStream, kv, steps jetstream.KeyValue) *Store {
+	s := &Store{kv: kv, steps: steps, js: js, async: js}
 	if a, err := jetstream.New(js.Conn(), jetstream.WithPublishAsyncTimeout(indexTimeout)); err == nil {
 		s.async = a
 	}

@@ -169,6 +169,10 @@ func StateBucket(service string) string { return "ferry-state-" + service }
 const (
 	// JobBucket is the key-value bucket of every job's record.
 	JobBucket = "ferry-jobs"
+	// StepBucket holds workflow runs' recorded steps, compensations and
+	// signals: apart from the records, so that removing a finished run's
+	// steps does not make the broker recount the records' watchers.
+	StepBucket = "ferry-steps"
 	// JobPrefix starts the subjects of jobs: ferry.job.<name>.…
 	JobPrefix = "ferry.job"
 	// JobConsumer is the durable consumer every replica of a job kind's
