@@ -2,6 +2,7 @@ package ferry
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -190,12 +191,29 @@ func receivedValue[T any](x *execution, site stepSite, st *jobs.Step) (T, error)
 	return v, nil
 }
 
+// SendOption adjusts one [Send].
+type SendOption func(*sendOptions)
+
+type sendOptions struct{ key string }
+
+// SendKey makes a Send idempotent: a signal sent again to the same run
+// with the same name and key — a retry after an error or a lost reply —
+// is stored once.
+func SendKey(key string) SendOption { return func(o *sendOptions) { o.key = key } }
+
 // Send sends the signal name with value (as JSON) to the workflow run
 // with id, from any process: it is stored before Send returns, and the run
 // receives it with [Receive] — at once if it is waiting for it, else when
 // it gets there. A run that does not exist is a 404 *[Error]; one that
-// ended, a 409 ("run_ended").
-func Send(ctx context.Context, c *Client, id, name string, value any) error {
+// ended, a 409 ("run_ended"). Any other error may have stored the signal
+// or not: send with [SendKey] to retry safely.
+func Send(ctx context.Context, c *Client, id, name string, value any, opts ...SendOption) error {
+	var o sendOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
 	if c == nil {
 		return fmt.Errorf("ferry: send: %w", errNoClient)
 	}
@@ -226,6 +244,10 @@ func Send(ctx context.Context, c *Client, id, name string, value any) error {
 		return &Error{Status: http.StatusConflict, Code: "run_ended", Detail: "run " + quoteID(id) + " ended " + string(rec.State) + "; the signal was not sent"}
 	}
 	signal := jobs.NewID()
+	if o.key != "" {
+		sum := sha256.Sum256([]byte(o.key))
+		signal = jobs.EncodeID(sum[:16])
+	}
 	if err := store.PutSignal(ctx, id, name, signal, data); err != nil {
 		return fmt.Errorf("ferry: send %s to run %s: %w", name, id, err)
 	}
