@@ -139,11 +139,8 @@ func runJobWorkerChild(out string) int {
 
 // jobChild is a running job worker child.
 type jobChild struct {
-	cmd    *exec.Cmd
-	out    string // its log of handler runs
-	slots  int    // hosts × concurrency
-	exited chan struct{}
-	err    error // the result of Wait, once exited is closed
+	*testChild
+	slots int // hosts × concurrency
 }
 
 // jobChildOptions are a job worker child's settings.
@@ -157,17 +154,6 @@ type jobChildOptions struct {
 // logged in a new file of dir, and waits until it is ready.
 func startJobChild(t *testing.T, url, dir string, o jobChildOptions) *jobChild {
 	t.Helper()
-	f, err := os.CreateTemp(dir, "runs-*.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	for _, kv := range os.Environ() { // the child's settings are the test's alone
-		if !strings.HasPrefix(kv, "FERRY_") && !strings.HasPrefix(kv, "PORT=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
 	grace := o.grace
 	if grace == 0 {
 		grace = 10 * time.Second
@@ -176,9 +162,39 @@ func startJobChild(t *testing.T, url, dir string, o jobChildOptions) *jobChild {
 	if o.hang {
 		hang = "1"
 	}
-	cmd.Env = append(cmd.Env, "FERRY_TEST_JOB_WORKER_OUT="+f.Name(), "FERRY_NATS_URL="+url, "FERRY_LOG_LEVEL=warn",
+	c := startTestChild(t, dir, "FERRY_TEST_JOB_WORKER_OUT", "FERRY_NATS_URL="+url, "FERRY_LOG_LEVEL=warn",
 		"FERRY_SHUTDOWN_GRACE="+grace.String(), "FERRY_TEST_JOB_HANG="+hang,
 		"FERRY_TEST_JOB_HOSTS="+strconv.Itoa(max(o.hosts, 1)), "FERRY_TEST_JOB_CONCURRENCY="+strconv.Itoa(max(o.concurrency, 1)))
+	return &jobChild{testChild: c, slots: max(o.hosts, 1) * max(o.concurrency, 1)}
+}
+
+// testChild is the test binary re-executed as a child process that logs
+// what it does to a file and says "ready" on stdout once it has started.
+type testChild struct {
+	cmd    *exec.Cmd
+	out    string // its log
+	exited chan struct{}
+	err    error // the result of Wait, once exited is closed
+}
+
+// startTestChild starts a child with its log in a new file of dir, named
+// by the environment variable outVar, and env (the child's settings are
+// these alone, none of the test's FERRY_ variables), and waits until it
+// is ready. The child is killed when the test ends.
+func startTestChild(t *testing.T, dir, outVar string, env ...string) *testChild {
+	t.Helper()
+	f, err := os.CreateTemp(dir, "child-*.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "FERRY_") && !strings.HasPrefix(kv, "PORT=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(append(cmd.Env, outVar+"="+f.Name()), env...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -187,8 +203,8 @@ func startJobChild(t *testing.T, url, dir string, o jobChildOptions) *jobChild {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &jobChild{cmd: cmd, out: f.Name(), slots: max(o.hosts, 1) * max(o.concurrency, 1), exited: make(chan struct{})}
-	t.Cleanup(func() { c.kill() })
+	c := &testChild{cmd: cmd, out: f.Name(), exited: make(chan struct{})}
+	t.Cleanup(c.kill)
 	ready := make(chan string, 1)
 	go func() {
 		line, _ := bufio.NewReader(stdout).ReadString('\n')
@@ -199,23 +215,23 @@ func startJobChild(t *testing.T, url, dir string, o jobChildOptions) *jobChild {
 	select {
 	case line := <-ready:
 		if line != "ready" {
-			t.Fatalf("the job worker child did not start (%q)", line)
+			t.Fatalf("the child process (%s) did not start (%q)", outVar, line)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("the job worker child did not start within 30s")
+		t.Fatalf("the child process (%s) did not start within 30s", outVar)
 	}
 	return c
 }
 
 // kill ends the child with SIGKILL (no drain, no acks) and waits for it.
-func (c *jobChild) kill() {
+func (c *testChild) kill() {
 	_ = c.cmd.Process.Kill() // fails once the process has exited
 	<-c.exited
 }
 
 // terminate sends SIGTERM and waits, at most bound, for the process to
 // end; it returns the process's result.
-func (c *jobChild) terminate(t *testing.T, bound time.Duration) error {
+func (c *testChild) terminate(t *testing.T, bound time.Duration) error {
 	t.Helper()
 	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

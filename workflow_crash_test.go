@@ -1,14 +1,12 @@
 package ferry_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strings"
 	"sync"
@@ -194,62 +192,12 @@ func runFlowWorkerChild(out string) int {
 	return 0
 }
 
-// flowChild is a running workflow worker child.
-type flowChild struct {
-	cmd    *exec.Cmd
-	out    string
-	exited chan struct{}
-}
-
 // startFlowChild starts a workflow worker child on the broker at url,
 // holding the step hold (if not ""), and waits until it is ready.
-func startFlowChild(t *testing.T, url, dir, hold string) *flowChild {
+func startFlowChild(t *testing.T, url, dir, hold string) *testChild {
 	t.Helper()
-	f, err := os.CreateTemp(dir, "flow-*.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "FERRY_") && !strings.HasPrefix(kv, "PORT=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, "FERRY_TEST_FLOW_WORKER_OUT="+f.Name(), "FERRY_NATS_URL="+url, "FERRY_LOG_LEVEL=error",
+	return startTestChild(t, dir, "FERRY_TEST_FLOW_WORKER_OUT", "FERRY_NATS_URL="+url, "FERRY_LOG_LEVEL=error",
 		"FERRY_SHUTDOWN_GRACE=5s", "FERRY_TEST_FLOW_HOLD="+hold)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &flowChild{cmd: cmd, out: f.Name(), exited: make(chan struct{})}
-	t.Cleanup(c.kill)
-	ready := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		ready <- strings.TrimSpace(line)
-		_ = cmd.Wait()
-		close(c.exited)
-	}()
-	select {
-	case line := <-ready:
-		if line != "ready" {
-			t.Fatalf("the workflow worker child did not start (%q)", line)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the workflow worker child did not start within 30s")
-	}
-	return c
-}
-
-// kill ends the child with SIGKILL and waits for it.
-func (c *flowChild) kill() {
-	_ = c.cmd.Process.Kill()
-	<-c.exited
 }
 
 // flowLog is what workflow worker children logged, in order: per "what
@@ -262,7 +210,7 @@ type flowLog struct {
 func (l flowLog) n(what, run, step string) int { return l.count[what+" "+run+" "+step] }
 
 // readFlowLog reads the logs of the children given, in the order given.
-func readFlowLog(t *testing.T, children ...*flowChild) flowLog {
+func readFlowLog(t *testing.T, children ...*testChild) flowLog {
 	t.Helper()
 	l := flowLog{count: map[string]int{}}
 	for _, c := range children {
@@ -331,7 +279,7 @@ func (d *flowDriver) wait(t *testing.T, id string, limit time.Duration) *ferry.J
 }
 
 // waitLog waits until a child logged line.
-func waitLog(t *testing.T, c *flowChild, line string) {
+func waitLog(t *testing.T, c *testChild, line string) {
 	t.Helper()
 	waitFor(t, 30*time.Second, func() bool { return readFlowLog(t, c).count[line] > 0 }, "the worker logs %q", line)
 }
@@ -472,7 +420,7 @@ func storedEffects(t *testing.T, d *flowDriver) map[string]uint64 {
 }
 
 // effectsMade counts the effects the children logged.
-func effectsMade(t *testing.T, children ...*flowChild) int {
+func effectsMade(t *testing.T, children ...*testChild) int {
 	n := 0
 	for _, c := range children {
 		data, err := os.ReadFile(c.out)
@@ -496,8 +444,8 @@ func TestWorkflowRunsUnderKills(t *testing.T) {
 		n = 5000
 	}
 	d := newFlowDriver(t)
-	children := []*flowChild{startFlowChild(t, d.broker.url(), d.dir, ""), startFlowChild(t, d.broker.url(), d.dir, "")}
-	all := append([]*flowChild(nil), children...)
+	children := []*testChild{startFlowChild(t, d.broker.url(), d.dir, ""), startFlowChild(t, d.broker.url(), d.dir, "")}
+	all := append([]*testChild(nil), children...)
 	ids := make([]string, n)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)

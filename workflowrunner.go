@@ -272,17 +272,11 @@ func publishWake(ctx context.Context, js jetstream.JetStream, rec *jobs.Record) 
 
 // resumeRun publishes the message that resumes a failed run.
 func resumeRun(ctx context.Context, c *Client, id string) error {
-	store, err := c.jobStore(ctx)
-	if err != nil {
-		return err
-	}
-	rec, err := store.Get(ctx, id)
+	_, rec, err := getRun(ctx, c, id, "resume run")
 	switch {
-	case errors.Is(err, jobs.ErrNotFound):
-		return errRunNotFound(id)
 	case err != nil:
-		return fmt.Errorf("ferry: resume run %s: %w", id, err)
-	case !rec.Workflow || rec.State != jobs.Failed || rec.Compensated:
+		return err
+	case rec.State != jobs.Failed || rec.Compensated:
 		detail := "run " + quoteID(id) + " is " + string(rec.State) + "; only a failed run can be resumed"
 		if rec.Compensated {
 			detail = "run " + quoteID(id) + " was compensated; it cannot be resumed"
@@ -304,4 +298,26 @@ func resumeRun(ctx context.Context, c *Client, id string) error {
 		return fmt.Errorf("ferry: resume run %s: %w", id, err)
 	}
 	return nil
+}
+
+// getRun reads the record of the workflow run with id, for the operation
+// what: a 404 *Error when there is no such run.
+func getRun(ctx context.Context, c *Client, id, what string) (*jobs.Store, *jobs.Record, error) {
+	if !jobs.ValidID(id) {
+		return nil, nil, errRunNotFound(id)
+	}
+	store, err := c.jobStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, err := store.Get(ctx, id)
+	switch {
+	case errors.Is(err, jobs.ErrNotFound):
+		return nil, nil, errRunNotFound(id)
+	case err != nil:
+		return nil, nil, fmt.Errorf("ferry: %s %s: %w", what, id, err)
+	case !rec.Workflow:
+		return nil, nil, errRunNotFound(id)
+	}
+	return store, rec, nil
 }

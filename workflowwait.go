@@ -221,25 +221,14 @@ func Send(ctx context.Context, c *Client, id, name string, value any, opts ...Se
 		return &Error{Status: http.StatusBadRequest, Code: "invalid_signal",
 			Detail: "the signal name " + quoteID(name) + " must be 1 to 64 of A-Z, a-z, 0-9, _ and -"}
 	}
-	if !jobs.ValidID(id) {
-		return errRunNotFound(id)
-	}
 	data, err := json.Marshal(value)
 	if err != nil {
 		return fmt.Errorf("ferry: send %s: %w", name, err)
 	}
-	store, err := c.jobStore(ctx)
-	if err != nil {
-		return err
-	}
-	rec, err := store.Get(ctx, id)
+	store, rec, err := getRun(ctx, c, id, "send "+name+" to run")
 	switch {
-	case errors.Is(err, jobs.ErrNotFound):
-		return errRunNotFound(id)
 	case err != nil:
-		return fmt.Errorf("ferry: send %s to run %s: %w", name, id, err)
-	case !rec.Workflow:
-		return errRunNotFound(id)
+		return err
 	case rec.State.Final():
 		return &Error{Status: http.StatusConflict, Code: "run_ended", Detail: "run " + quoteID(id) + " ended " + string(rec.State) + "; the signal was not sent"}
 	}
