@@ -214,6 +214,11 @@ func wakeRun(ctx context.Context, c *Client, store *jobs.Store, id, waiting stri
 			rec.State = jobs.Queued
 			publish = true
 			return 0, nil
+		case rec.State == jobs.Queued && waiting != "" && rec.Waiting == waiting:
+			// Woken for this, perhaps by a call whose publish did not
+			// happen (its deadline ended after the record's write): the
+			// wake is published again (a duplicate is dropped).
+			publish = true
 		}
 		return 0, jobs.ErrNoChange
 	})
@@ -224,7 +229,11 @@ func wakeRun(ctx context.Context, c *Client, store *jobs.Store, id, waiting stri
 	if err != nil {
 		return err
 	}
-	return publishWake(ctx, js, rec)
+	// The record moved on: its wake is published even if the caller's
+	// context ends now.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return publishWake(pctx, js, rec)
 }
 
 // publishWake publishes the message that wakes a run: at once for a
