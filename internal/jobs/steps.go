@@ -176,9 +176,15 @@ func (s *Store) PutSignal(ctx context.Context, run, name, id string, value json.
 	return err
 }
 
-// DeleteSignal removes a signal stored with PutSignal.
+// DeleteSignal removes a signal stored with PutSignal, leaving nothing
+// behind (a key-value purge would leave a marker for good: the run's own
+// purge may have happened already).
 func (s *Store) DeleteSignal(ctx context.Context, run, name, id string) error {
-	return s.steps.Purge(ctx, signalKey(run, name, id))
+	stream, err := s.stream(ctx)
+	if err != nil {
+		return err
+	}
+	return stream.Purge(ctx, jetstream.WithPurgeSubject("$KV."+s.steps.Bucket()+"."+signalKey(run, name, id)))
 }
 
 // NextSignal returns the first signal named name sent to run whose
