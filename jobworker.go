@@ -479,6 +479,9 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 			cancelled = false // its compensations are not done: it runs again, still cancelled
 		}
 		known.steps = x.recordedSteps()
+		if err != nil {
+			known.failedStep = x.failedStep(err)
+		}
 		if s := x.suspension(); s != nil {
 			if o != nil {
 				o.Result = telemetry.Suspended
@@ -605,6 +608,14 @@ func (r *jobRunner[In, Out]) finish(known *lastRecord, id string, state jobs.Sta
 		} else if reason != "" {
 			rec.LastError = truncate(reason, 2000)
 		}
+		if rec.Workflow && state == jobs.Failed && !rec.Compensated {
+			// Kept, with its steps, until it is resumed or discarded
+			// (Cancel): its steps must not outlive it, nor it them.
+			if known != nil {
+				rec.FailedStep = known.failedStep
+			}
+			return 0, nil
+		}
 		return r.opts.retention, nil
 	})
 	if err != nil {
@@ -667,9 +678,11 @@ func (r *jobRunner[In, Out]) setRequeued(known *lastRecord, id string, last *job
 type lastRecord struct {
 	mu  sync.Mutex
 	rec *jobs.Record
-	// steps, for a workflow run, counts the steps its execution recorded:
-	// the final write records it.
-	steps int
+	// steps, for a workflow run, counts the steps its execution recorded,
+	// and failedStep names the step whose error failed it: the final write
+	// records them.
+	steps      int
+	failedStep string
 }
 
 // current returns the record as last written.

@@ -96,14 +96,11 @@ func TestReview9RefusedSendLeavesNothing(t *testing.T) {
 	}
 }
 
-// finding: the steps of a run that failed and can be resumed are kept
-// ("unless it failed and can be resumed") but nothing ever removes them:
-// the run's record is removed after JobRetention (a TTL on its message),
-// its steps in ferry-steps have no TTL and no later purge — once the
-// record is gone, no Cancel, Resume or end can reach them. Every failed
-// run without compensations leaves its steps for good. The record's
-// expiry is simulated by purging its key (what its TTL does), after
-// checking that its step messages carry no TTL of their own.
+// finding (fixed): the steps of a run that failed and can be resumed were
+// kept with no TTL while its record was removed after JobRetention: once
+// the record was gone, no Cancel, Resume or end could reach them. Now
+// such a run's record is kept too (no TTL), until it is resumed or
+// discarded; discarding it (Cancel) removes its steps.
 func TestReview9FailedRunStepsDoNotOutliveRecord(t *testing.T) {
 	wf := ferry.Workflow[orderIn, orderOut]{Name: "r9-failed-steps"}
 	h := ferrytest.RunWorkflow(t, wf, func(ctx ferry.WorkflowContext, in *orderIn) (*orderOut, error) {
@@ -129,19 +126,22 @@ func TestReview9FailedRunStepsDoNotOutliveRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := s.GetLastMsgForSubject(ctx, "$KV.ferry-steps.s."+id+".0")
+	if _, err := s.GetLastMsgForSubject(ctx, "$KV.ferry-steps.s."+id+".0"); err != nil {
+		t.Fatalf("the failed run's first step is not kept for a resume: %v", err)
+	}
+	jobsStream, err := js.Stream(ctx, "KV_ferry-jobs")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ttl := msg.Header.Get("Nats-TTL")
-	kv, err := js.KeyValue(ctx, "ferry-jobs")
+	rec, err := jobsStream.GetLastMsgForSubject(ctx, "$KV.ferry-jobs.r."+id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := kv.Purge(ctx, "r."+id); err != nil { // JobRetention passed
+	if ttl := rec.Header.Get("Nats-TTL"); ttl != "" {
+		t.Fatalf("the record of failed run %s expires (TTL %s) while its steps are kept without one", id, ttl)
+	}
+	if _, err := wf.Cancel(ctx, h.Client, id); err != nil { // discarded
 		t.Fatal(err)
 	}
-	if n := stepMessages(t, h, "s", id); n > 0 && ttl == "" {
-		t.Fatalf("the record of failed run %s is gone after its retention; its %d step messages stay in ferry-steps with no TTL", id, n)
-	}
+	ferrytest.Eventually(t, func() bool { return stepMessages(t, h, "s", id) == 0 }, "the discarded run's steps are removed")
 }

@@ -95,7 +95,7 @@ func Await[In, Out any](ctx WorkflowContext, wf Workflow[In, Out], id string) (*
 		if rec.Parent != x.id {
 			at = time.Now().Add(awaitPoll)
 		}
-		return nil, x.suspend(pos, "child "+id, at, 0, recheck)
+		return nil, x.suspend(pos, "child "+id, at, recheck)
 	}
 	st := &jobs.Step{Name: site.name}
 	switch rec.State {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,6 +51,7 @@ type execution struct {
 	comps      []compensation
 	lastSignal map[string]uint64
 	recorded   int // steps recorded or replayed
+	stepErrors map[*Error]string // the errors steps returned, to their keys
 }
 
 // workflowContext is the WorkflowContext of an execution.
@@ -193,13 +195,69 @@ func (x *execution) suspension() *suspension {
 // what waiting says, until at (zero: until woken). recheck, when set,
 // reports whether what it waits for arrived while the run was recording
 // its wait; the runner then wakes it at once.
-func (x *execution) suspend(pos int, waiting string, at time.Time, stepAttempts int, recheck func(context.Context) bool) error {
+func (x *execution) suspend(pos int, waiting string, at time.Time, recheck func(context.Context) bool) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.suspended == nil {
-		x.suspended = &suspension{pos: pos, waiting: waiting, at: at, stepAttempts: stepAttempts, recheck: recheck}
+		x.suspended = &suspension{pos: pos, waiting: waiting, at: at, recheck: recheck}
 	}
 	return x.suspended
+}
+
+// retryLater suspends the run until at, for the retry of the step at
+// site, which failed attempts times. The steps of a fan-out that wait for
+// their retries share the suspension: each keeps its own count, and the
+// run wakes at the earliest time.
+func (x *execution) retryLater(site stepSite, at time.Time, attempts int) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	s := x.suspended
+	if s == nil {
+		s = &suspension{pos: site.pos, waiting: "retry " + site.name, at: at}
+		x.suspended = s
+	}
+	if s.pos == site.pos && strings.HasPrefix(s.waiting, "retry ") {
+		if s.retries == nil {
+			s.retries = map[string]int{}
+		}
+		s.retries[site.key] = attempts
+		if at.Before(s.at) {
+			s.at = at
+		}
+	}
+	return s
+}
+
+// retryAttempts is how many times the step at site failed before the run
+// suspended for its retry; 0 when it did not.
+func (x *execution) retryAttempts(site stepSite) int {
+	if x.rec == nil || x.rec.Wake == 0 || x.rec.WaitStep != site.pos || !strings.HasPrefix(x.rec.Waiting, "retry ") {
+		return 0
+	}
+	return x.rec.RetryAttempts[site.key]
+}
+
+// failedBy notes the step whose error a workflow function got: if the
+// function returns it, that step failed the run, and a resume runs it
+// again.
+func (x *execution) failedBy(err *Error, key string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.stepErrors == nil {
+		x.stepErrors = map[*Error]string{}
+	}
+	x.stepErrors[err] = key
+}
+
+// failedStep is the key of the step whose error err is (or wraps), if any.
+func (x *execution) failedStep(err error) string {
+	var fe *Error
+	if !errors.As(err, &fe) {
+		return ""
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.stepErrors[fe]
 }
 
 // mismatch fails the run: the step at key is recorded under another name
@@ -250,11 +308,11 @@ func (x *execution) recordingError(key string, err error) error {
 
 // waitingFor reports the time the run recorded for its wait at pos, when
 // its last suspension was that wait.
-func (x *execution) waitingFor(pos int, waiting string) (time.Time, int, bool) {
+func (x *execution) waitingFor(pos int, waiting string) (time.Time, bool) {
 	if x.rec == nil || x.rec.WaitStep != pos || x.rec.Waiting != waiting || x.rec.Wake == 0 {
-		return time.Time{}, 0, false
+		return time.Time{}, false
 	}
-	return x.rec.RunAt, x.rec.StepAttempts, true
+	return x.rec.RunAt, true
 }
 
 // suspension is an execution's end because the run waits: the error the
@@ -263,7 +321,7 @@ type suspension struct {
 	pos          int
 	waiting      string
 	at           time.Time
-	stepAttempts int
+	retries      map[string]int // step key → failed attempts, for "retry" waits
 	recheck      func(context.Context) bool
 }
 

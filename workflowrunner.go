@@ -36,6 +36,15 @@ func (r *jobRunner[In, Out]) beginRun(ctx context.Context, d *worker.Delivery, i
 	replay := h.Get(naming.HeaderJobReplay) != ""
 	token, _ := strconv.ParseUint(h.Get(naming.HeaderWorkflowWake), 10, 64)
 	seq := d.Meta.Sequence.Stream
+	if replay {
+		// A resume: the step that failed the run is forgotten first, so
+		// that it runs again however often this is tried.
+		if rec, err := r.store.Get(wctx, id); err == nil && rec.State == jobs.Failed && !rec.Compensated && rec.FailedStep != "" && token == rec.Wake {
+			if err := r.store.DeleteStep(wctx, rec.FailedStep); err != nil {
+				return nil, false, err
+			}
+		}
+	}
 	for range 3 {
 		start, stale, resumed := false, false, false
 		rec, err := r.store.Update(wctx, id, func(rec *jobs.Record) (time.Duration, error) {
@@ -55,6 +64,10 @@ func (r *jobRunner[In, Out]) beginRun(ctx context.Context, d *worker.Delivery, i
 			}
 			start = true
 			rec.Exec = seq
+			if resumed {
+				// The step that failed the run runs again, its attempts afresh.
+				rec.FailedStep, rec.RetryAttempts, rec.Waiting = "", nil, ""
+			}
 			rec.State, rec.Attempts, rec.MaxAttempts, rec.StartedAt = jobs.Running, int(d.Attempt), d.MaxAttempts, time.Now().UTC()
 			rec.FinishedAt, rec.Result, rec.WakePending = time.Time{}, nil, false
 			return 0, nil
@@ -76,11 +89,7 @@ func (r *jobRunner[In, Out]) beginRun(ctx context.Context, d *worker.Delivery, i
 				return nil, false, err
 			}
 		}
-		if resumed {
-			if err := r.dropFailedSteps(wctx, id); err != nil {
-				return nil, false, err
-			}
-		}
+
 		return rec, start, nil
 	}
 	return nil, false, fmt.Errorf("run %s: record not found", id)
@@ -94,23 +103,6 @@ func (r *jobRunner[In, Out]) runFromMessage(d *worker.Delivery, id string) *jobs
 	rec.Parent = d.Msg.Headers().Get(naming.HeaderWorkflowParent)
 	rec.Trace = d.Msg.Headers().Get("Traceparent")
 	return rec
-}
-
-// dropFailedSteps removes the recorded failures of a run being resumed:
-// the steps that failed run again.
-func (r *jobRunner[In, Out]) dropFailedSteps(ctx context.Context, id string) error {
-	steps, err := r.store.Steps(ctx, id)
-	if err != nil {
-		return err
-	}
-	for _, st := range steps {
-		if st.Error != nil {
-			if err := r.store.DeleteStep(ctx, st.Key); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 // newExecution is the state of the execution of a run whose record, as it
@@ -135,13 +127,18 @@ func (r *jobRunner[In, Out]) suspendRun(known *lastRecord, d *worker.Delivery, x
 			return 0, jobs.ErrNoChange
 		}
 		rec.Wake++
-		rec.Waiting, rec.WaitStep, rec.StepAttempts, rec.RunAt = s.waiting, s.pos, s.stepAttempts, s.at.UTC()
+		rec.Waiting, rec.WaitStep, rec.RetryAttempts, rec.RunAt = s.waiting, s.pos, s.retries, s.at.UTC()
 		rec.State = jobs.Scheduled
+		retry := strings.HasPrefix(s.waiting, "retry ")
 		switch {
+		case retry:
+			// A retry keeps its backoff: a signal that came meanwhile is
+			// found when the run gets to it; a cancel, at the retry.
+			rec.WakePending = false
 		case rec.WakePending:
 			rec.State, rec.WakePending = jobs.Queued, false // woken while it executed
-		case rec.CancelRequested && !strings.HasPrefix(s.waiting, "retry "):
-			rec.State = jobs.Queued // cancelled while it executed: it compensates now (a retry keeps its backoff)
+		case rec.CancelRequested:
+			rec.State = jobs.Queued // cancelled while it executed: it compensates now
 		}
 		rec.Steps = x.recordedSteps()
 		if last != nil {

@@ -230,10 +230,7 @@ func runStep[T any](x *execution, ctx context.Context, site stepSite, o stepOpti
 	if ctx.Err() != nil {
 		return zero, context.Cause(ctx) // cancelled at the step boundary
 	}
-	attempt := 1
-	if _, before, ok := x.waitingFor(site.pos, "retry "+site.name); ok {
-		attempt = before + 1
-	}
+	attempt := x.retryAttempts(site) + 1
 	sctx := context.WithValue(ctx, stepKeyKey{}, stepIdempotencyKey(x.id, site.key))
 	if x.progress != nil {
 		// A step that runs for a while is named in the run's record
@@ -259,7 +256,7 @@ func runStep[T any](x *execution, ctx context.Context, site stepSite, o stepOpti
 		if st == nil && !IsPermanent(err) && attempt < o.maxAttempts {
 			delay := o.backoff(attempt)
 			if delay > stepWaitInProcess {
-				return zero, x.suspend(site.pos, "retry "+site.name, time.Now().Add(delay), attempt, nil)
+				return zero, x.retryLater(site, time.Now().Add(delay), attempt)
 			}
 			select {
 			case <-time.After(delay):
@@ -290,7 +287,9 @@ func replayed[T any](x *execution, site stepSite, st *jobs.Step) (T, error) {
 	}
 	x.note()
 	if st.Error != nil {
-		return zero, stepError(st.Error)
+		err := stepError(st.Error)
+		x.failedBy(err, site.key)
+		return zero, err
 	}
 	var v T
 	if len(st.Result) > 0 {
@@ -307,7 +306,7 @@ func replayed[T any](x *execution, site stepSite, st *jobs.Step) (T, error) {
 
 // stepError is the error a failed step returns: the same from its record
 // as when it failed.
-func stepError(e *jobs.StepError) error {
+func stepError(e *jobs.StepError) *Error {
 	return &Error{Status: e.Status, Code: e.Code, Title: e.Title, Detail: e.Detail, Permanent: true, cause: errors.New(e.Message)}
 }
 

@@ -42,12 +42,12 @@ func sleepUntil(ctx WorkflowContext, wake func(now time.Time) time.Time) error {
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
-	at, _, ok := x.waitingFor(pos, "sleep")
+	at, ok := x.waitingFor(pos, "sleep")
 	if !ok {
 		at = wake(time.Now())
 	}
 	if time.Now().Before(at) {
-		return x.suspend(pos, "sleep", at, 0, nil)
+		return x.suspend(pos, "sleep", at, nil)
 	}
 	_, err := recordWait(x, site, &jobs.Step{Name: "sleep"})
 	return err
@@ -142,7 +142,7 @@ func Receive[T any](ctx WorkflowContext, name string, timeout time.Duration) (T,
 	case !errors.Is(err, jobs.ErrNotFound):
 		return zero, x.recordingError(site.key, err)
 	}
-	deadline, _, ok := x.waitingFor(pos, "signal "+name)
+	deadline, ok := x.waitingFor(pos, "signal "+name)
 	if !ok && timeout > 0 {
 		deadline = time.Now().Add(timeout)
 	}
@@ -157,7 +157,7 @@ func Receive[T any](ctx WorkflowContext, name string, timeout time.Duration) (T,
 		_, _, err := x.store.NextSignal(ctx, x.id, name, after)
 		return err == nil
 	}
-	return zero, x.suspend(pos, "signal "+name, deadline, 0, recheck)
+	return zero, x.suspend(pos, "signal "+name, deadline, recheck)
 }
 
 // received notes the stream sequence of the last signal named name the

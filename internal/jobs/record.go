@@ -125,5 +125,11 @@ func (r *Record) clone() *Record {
 	if r.Input != nil {
 		c.Input = append(json.RawMessage(nil), r.Input...)
 	}
+	if r.RetryAttempts != nil {
+		c.RetryAttempts = make(map[string]int, len(r.RetryAttempts))
+		for k, v := range r.RetryAttempts {
+			c.RetryAttempts[k] = v
+		}
+	}
 	return &c
 }

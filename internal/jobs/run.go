@@ -20,9 +20,12 @@ type Run struct {
 	// (the job's field) is its time, zero when it waits without one.
 	Waiting  string `json:"waiting,omitempty"`
 	WaitStep int    `json:"wait_step,omitempty"`
-	// StepAttempts counts the failed attempts of the step at WaitStep when
-	// it waits for its retry.
-	StepAttempts int `json:"step_attempts,omitempty"`
+	// RetryAttempts counts, per step key, the failed attempts of the steps
+	// that wait for their retry (several, in a fan-out).
+	RetryAttempts map[string]int `json:"retry_attempts,omitempty"`
+	// FailedStep is the key of the step whose error failed the run: the
+	// one a resume runs again.
+	FailedStep string `json:"failed_step,omitempty"`
 	// Exec is the stream sequence of the message whose delivery executes
 	// the run (while it is running): another message carrying the same wake
 	// number is a duplicate, dropped.
