@@ -50,7 +50,7 @@ type execution struct {
 	changed    error
 	comps      []compensation
 	lastSignal map[string]uint64
-	recorded   int // steps recorded or replayed
+	recorded   int               // steps recorded or replayed
 	stepErrors map[*Error]string // the errors steps returned, to their keys
 }
 
@@ -318,11 +318,11 @@ func (x *execution) waitingFor(pos int, waiting string) (time.Time, bool) {
 // suspension is an execution's end because the run waits: the error the
 // workflow functions return, which the runner turns into a wait.
 type suspension struct {
-	pos          int
-	waiting      string
-	at           time.Time
-	retries      map[string]int // step key → failed attempts, for "retry" waits
-	recheck      func(context.Context) bool
+	pos     int
+	waiting string
+	at      time.Time
+	retries map[string]int // step key → failed attempts, for "retry" waits
+	recheck func(context.Context) bool
 }
 
 func (s *suspension) Error() string {
