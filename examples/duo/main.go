@@ -30,32 +30,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("duo", flag.ContinueOnError)
-	which := fs.String("service", "all", "which service to run: all, catalog or orders")
-	ordersAddr := fs.String("orders-addr", ":8001", "HTTP address of orders when both run in one process")
-	cfg, err := ferry.LoadConfig(fs, args)
-	if err != nil {
-		return err
-	}
-	var services []*ferry.Service
-	switch *which {
-	case "all":
-		services = []*ferry.Service{newCatalog(ferry.WithConfig(cfg)), newOrders(ferry.WithConfig(cfg), ferry.WithAddr(*ordersAddr))}
-	case "catalog":
-		services = []*ferry.Service{newCatalog(ferry.WithConfig(cfg))}
-	case "orders":
-		services = []*ferry.Service{newOrders(ferry.WithConfig(cfg))}
-	default:
-		return fmt.Errorf("-service %q: want all, catalog or orders", *which)
-	}
-	host, err := ferry.NewHost(ferry.WithConfig(cfg))
-	if err != nil {
-		return err
-	}
-	if err := host.Add(services...); err != nil {
-		return err
-	}
-	return host.Run(ctx)
+	return ferry.RunSystem(ctx, flag.NewFlagSet("duo", flag.ContinueOnError), args,
+		ferry.Part{Name: "catalog", New: func() (*ferry.Service, error) { return newCatalog(), nil }},
+		ferry.Part{Name: "orders", New: func() (*ferry.Service, error) { return newOrders(), nil }})
 }
 
 // products is the catalog's stock.

@@ -7,10 +7,8 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -55,13 +53,8 @@ func TestTwoProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the example as two processes")
 	}
-	bin := ferrytest.Build(t, ".")
-	dataDir := t.TempDir()
-	catalogAddr, ordersAddr := ferrytest.FreeAddr(t), ferrytest.FreeAddr(t)
-	catalog := ferrytest.StartProcess(t, bin, "-service", "catalog", "-addr", catalogAddr, "-nats-listen", "127.0.0.1:0", "-data-dir", dataDir)
-	ferrytest.WaitHTTP(t, catalogAddr)
-	orders := ferrytest.StartProcess(t, bin, "-service", "orders", "-addr", ordersAddr, "-data-dir", dataDir)
-	ferrytest.WaitHTTP(t, ordersAddr)
+	procs := ferrytest.StartSystem(t, ferrytest.Build(t, "."), []string{"catalog", "orders"})
+	catalogAddr, ordersAddr, dataDir := procs[0].Addr, procs[1].Addr, procs[0].DataDir
 
 	status, body := httpDo(t, "POST", "http://"+ordersAddr+"/orders", `{"sku":"teapot","quantity":2}`, "")
 	if status != 201 || !strings.Contains(body, `"total":7000`) {
@@ -116,12 +109,7 @@ func TestTwoProcesses(t *testing.T) {
 	}
 
 	// SIGTERM: both drain and exit 0.
-	for _, p := range []*exec.Cmd{orders, catalog} {
-		_ = p.Process.Signal(syscall.SIGTERM)
-		if err := p.Wait(); err != nil {
-			t.Errorf("%s exited with %v", p.Args[1:3], err)
-		}
-	}
+	ferrytest.StopSystem(t, procs...)
 }
 
 func httpDo(t *testing.T, method, url, body, requestID string) (int, string) {

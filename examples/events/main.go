@@ -40,32 +40,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("events", flag.ContinueOnError)
-	which := fs.String("service", "all", "which service to run: all, orders or shipping")
-	shippingAddr := fs.String("shipping-addr", ":8001", "HTTP address of shipping when both run in one process")
-	cfg, err := ferry.LoadConfig(fs, args)
-	if err != nil {
-		return err
-	}
-	var services []*ferry.Service
-	switch *which {
-	case "all":
-		services = []*ferry.Service{newOrders(ferry.WithConfig(cfg)), newShipping(ferry.WithConfig(cfg), ferry.WithAddr(*shippingAddr))}
-	case "orders":
-		services = []*ferry.Service{newOrders(ferry.WithConfig(cfg))}
-	case "shipping":
-		services = []*ferry.Service{newShipping(ferry.WithConfig(cfg))}
-	default:
-		return fmt.Errorf("-service %q: want all, orders or shipping", *which)
-	}
-	host, err := ferry.NewHost(ferry.WithConfig(cfg))
-	if err != nil {
-		return err
-	}
-	if err := host.Add(services...); err != nil {
-		return err
-	}
-	return host.Run(ctx)
+	return ferry.RunSystem(ctx, flag.NewFlagSet("events", flag.ContinueOnError), args,
+		ferry.Part{Name: "orders", New: func() (*ferry.Service, error) { return newOrders(), nil }},
+		ferry.Part{Name: "shipping", New: func() (*ferry.Service, error) { return newShipping(), nil }})
 }
 
 func newOrders(opts ...ferry.Option) *ferry.Service {

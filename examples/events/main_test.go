@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/ferrygo/ferry"
@@ -178,22 +177,13 @@ func TestTwoProcesses(t *testing.T) {
 		t.Skip("builds and runs the example as two processes")
 	}
 	bin := ferrytest.Build(t, ".")
-	dataDir := t.TempDir()
-	ordersAddr, shippingAddr := ferrytest.FreeAddr(t), ferrytest.FreeAddr(t)
-	orders := ferrytest.StartProcess(t, bin, "-service", "orders", "-addr", ordersAddr, "-nats-listen", "127.0.0.1:0", "-data-dir", dataDir)
-	ferrytest.WaitHTTP(t, ordersAddr)
+	orders := ferrytest.StartSystem(t, bin, []string{"orders"})
 	// Published before shipping ever ran: the event waits in the stream.
-	if status, body := post(t, "http://"+ordersAddr+"/orders", `{"sku":"teapot","quantity":1}`); status != 202 {
+	if status, body := post(t, "http://"+orders[0].Addr+"/orders", `{"sku":"teapot","quantity":1}`); status != 202 {
 		t.Fatalf("POST /orders: %d %s", status, body)
 	}
-	shipping := ferrytest.StartProcess(t, bin, "-service", "shipping", "-addr", shippingAddr, "-data-dir", dataDir)
-	ferrytest.WaitHTTP(t, shippingAddr)
-	ferrytest.Eventually(t, func() bool { return strings.Contains(get(t, "http://"+shippingAddr+"/shipments"), "teapot") },
+	shipping := ferrytest.JoinSystem(t, bin, orders[0], "shipping")
+	ferrytest.Eventually(t, func() bool { return strings.Contains(get(t, "http://"+shipping.Addr+"/shipments"), "teapot") },
 		"shipping, started later in its own process, ships the order")
-	for _, p := range []*exec.Cmd{shipping, orders} {
-		_ = p.Process.Signal(syscall.SIGTERM)
-		if err := p.Wait(); err != nil {
-			t.Errorf("%v exited with %v", p.Args[1:3], err)
-		}
-	}
+	ferrytest.StopSystem(t, orders[0], shipping)
 }
