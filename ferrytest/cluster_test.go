@@ -1,0 +1,64 @@
+package ferrytest_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ferrygo/ferry"
+	"github.com/ferrygo/ferry/ferrytest"
+)
+
+type tallyIn struct {
+	N int `json:"n"`
+}
+
+type tallyOut struct {
+	N int `json:"n"`
+}
+
+var tally = ferry.Job[tallyIn, tallyOut]{Name: "tally"}
+
+// TestClusterSurvivesANodeLoss: a worker on a 3-node cluster (streams and
+// buckets with 3 replicas) keeps taking and finishing jobs while one node
+// is killed with SIGKILL, and after it is restarted.
+func TestClusterSurvivesANodeLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node nats-server cluster")
+	}
+	cluster := ferrytest.StartCluster(t, 3)
+	cfg := ferrytest.Config(t)
+	cfg.NATSURL, cfg.NATSEmbed, cfg.StreamReplicas = cluster.URL(), false, 3
+	svc := ferry.MustNew("tallier", "1.0.0", ferry.WithoutHTTP(), ferry.WithLogger(ferrytest.Logger(t)))
+	ferry.HandleJob(svc, tally, func(ctx context.Context, in *tallyIn, _ *ferry.Progress) (*tallyOut, error) {
+		return &tallyOut{N: in.N}, nil
+	})
+	h := ferrytest.StartWith(t, cfg, svc)
+
+	enqueue := func(from, to int) []string {
+		var ids []string
+		for i := from; i < to; i++ {
+			var id string
+			ferrytest.Eventually(t, func() bool { // a publish during an election may fail: the caller retries
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				var err error
+				id, err = tally.Enqueue(ctx, h.Client, &tallyIn{N: i}, ferry.EnqueueKey(fmt.Sprint("tally-", i), time.Hour))
+				return err == nil
+			}, "job %d is enqueued", i)
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	ids := enqueue(0, 20)
+	cluster.Kill(0)
+	ids = append(ids, enqueue(20, 40)...)
+	cluster.Restart(0)
+	ids = append(ids, enqueue(40, 60)...)
+	for i, id := range ids {
+		if rec := ferrytest.WaitJob(t, h, tally, id); rec.State != ferry.JobSucceeded || rec.Result.N != i {
+			t.Fatalf("job %d: %+v", i, rec)
+		}
+	}
+}
