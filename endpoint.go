@@ -11,6 +11,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/ferrygo/ferry/internal/envelope"
 	"github.com/ferrygo/ferry/internal/naming"
 )
 
@@ -24,6 +25,9 @@ type contextT = context.Context
 //
 // In and Out follow Huma's conventions: In has fields tagged path, query
 // and header, and a Body field; Out has a Body field and header fields.
+// A plain struct — no field tagged path, query, header, cookie or form,
+// no Body, RawBody or Status field — is the body as a whole: an In for a
+// method with a body (POST, PUT, PATCH, DELETE), or an Out.
 // Validation comes from struct tags (minimum, maxLength, pattern, …). A
 // request body may carry properties In does not declare: they are ignored,
 // so callers can send a new field before every replica knows it (a body
@@ -109,7 +113,8 @@ type boundEndpoint struct {
 // invalid or duplicate name; a Service that is empty or names another
 // service; a missing method or path; invalid input or output types; inputs
 // NATS cannot carry (cookies, forms, RawBody) on an endpoint that is not
-// HTTPOnly; json-tagged input fields outside a Body, which nothing fills;
+// HTTPOnly; json-tagged input fields outside a Body, which nothing fills
+// (a GET's: a plain struct is a body only for a method with one);
 // path parameters that the template and the input's path tags disagree
 // on; an Operation callback that moves the endpoint; an Auth that is
 // Public and lists Scopes; or a service that has already started.
@@ -134,12 +139,17 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 		panic(fmt.Sprintf("ferry: Handle %s.%s: %v", s.name, ep.Name, err))
 	}
 	in := reflect.TypeFor[In]()
-	if in.Kind() == reflect.Struct {
+	plainIn := bodyMethod(ep.Method) && envelope.WholeBody(in)
+	plainOut := envelope.WholeBody(reflect.TypeFor[Out]())
+	if in.Kind() == reflect.Struct && !plainIn {
 		if !ep.HTTPOnly {
 			checkNATSInputs(s.name, ep.Name, in)
 		}
 		checkUnboundJSON(s.name, ep.Name, ep.Method, in)
 		checkPathParams(s.name, ep.Name, ep.Path, in)
+	}
+	if plainIn {
+		checkPathParams(s.name, ep.Name, ep.Path, in) // a plain body has no path parameters to bind
 	}
 	op := huma.Operation{
 		OperationID:   ep.Name,
@@ -191,18 +201,57 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 	if ep.Timeout > 0 {
 		fn = withTimeout(s, ep.Name, ep.Timeout, fn)
 	}
-	huma.Register(s.api, op, func(ctx context.Context, in *In) (*Out, error) {
+	handler := func(ctx context.Context, in *In) (*Out, error) {
 		out, err := fn(ctx, in)
 		if err != nil {
 			return nil, s.handlerError(ctx, err)
 		}
 		return out, nil
-	})
+	}
+	// A plain struct (no parameters, no Body field) is the body as a whole:
+	// Huma binds it through a Body wrapper.
+	switch {
+	case plainIn && plainOut:
+		huma.Register(s.api, op, func(ctx context.Context, in *wholeBody[In]) (*wholeBody[*Out], error) {
+			out, err := handler(ctx, &in.Body)
+			if err != nil {
+				return nil, err
+			}
+			return &wholeBody[*Out]{Body: out}, nil
+		})
+	case plainIn:
+		huma.Register(s.api, op, func(ctx context.Context, in *wholeBody[In]) (*Out, error) { return handler(ctx, &in.Body) })
+	case plainOut:
+		huma.Register(s.api, op, func(ctx context.Context, in *In) (*wholeBody[*Out], error) {
+			out, err := handler(ctx, in)
+			if err != nil {
+				return nil, err
+			}
+			return &wholeBody[*Out]{Body: out}, nil
+		})
+	default:
+		huma.Register(s.api, op, handler)
+	}
 	if rec, ok := s.adapter.lookup(ep.Name); ok {
 		tolerateRequestBody(s.api.OpenAPI().Components.Schemas, rec.op)
 	}
 	s.declareAuth(ep.Name, ep.Auth, ep.Errors)
 	s.documentEndpoint(ep.Name)
+}
+
+// wholeBody carries a plain input or output struct as Huma's Body.
+type wholeBody[T any] struct {
+	Body T
+}
+
+// bodyMethod reports whether requests of method carry a body an endpoint
+// binds: a plain input struct is the body only for these.
+func bodyMethod(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return false
+	}
+	return true
 }
 
 // checkOperation panics if an Operation callback changed what HTTP and

@@ -33,7 +33,7 @@ func TestClusterSurvivesANodeLoss(t *testing.T) {
 	svc := ferry.MustNew("tallier", "1.0.0", ferry.WithoutHTTP(), ferry.WithLogger(ferrytest.Logger(t)))
 	ferry.HandleJob(svc, tally, func(ctx context.Context, in *tallyIn, _ *ferry.Progress) (*tallyOut, error) {
 		return &tallyOut{N: in.N}, nil
-	})
+	}, ferry.JobAckWait(2*time.Second)) // a run whose acknowledgement was lost with the node runs again soon
 	h := ferrytest.StartWith(t, cfg, svc)
 
 	enqueue := func(from, to int) []string {

@@ -22,7 +22,7 @@ import (
 // field is one parameter or body field of an input or output type.
 type field struct {
 	index      []int
-	loc        string // "path", "query", "header", "body", "status"
+	loc        string // "path", "query", "header", "body", "status", or "whole": the struct is the body
 	name       string
 	explode    bool
 	timeFormat string
@@ -36,15 +36,51 @@ var (
 	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
 )
 
-// plan returns the fields of struct type t, cached.
+// plan returns the fields of struct type t, cached. A struct with no
+// parameter, Body or Status field and some exported field is a body as a
+// whole (WholeBody): its plan is the one field "whole".
 func plan(t reflect.Type) []field {
 	if p, ok := plans.Load(t); ok {
 		return p.([]field)
 	}
 	var fields []field
 	collect(t, nil, &fields)
+	if len(fields) == 0 && plainStruct(t) {
+		fields = []field{{loc: "whole"}}
+	}
 	plans.Store(t, fields)
 	return fields
+}
+
+// WholeBody reports whether values of struct type t travel as a body as a
+// whole: t has no field tagged path, query or header, no Body field, no
+// Status field, and some exported field. An endpoint may take such a
+// plain struct as its request body (for a method with a body) and answer
+// one as its response body, without Huma's Body wrapper.
+func WholeBody(t reflect.Type) bool {
+	if t.Kind() != reflect.Struct {
+		return false
+	}
+	p := plan(t)
+	return len(p) == 1 && p[0].loc == "whole"
+}
+
+// plainStruct reports whether struct type t has some exported field and
+// none that Huma binds from elsewhere than a JSON body: cookies, form
+// fields, a RawBody (parameters, Body and Status are found by collect).
+func plainStruct(t reflect.Type) bool {
+	exported := false
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		if sf.Anonymous && sf.Type.Kind() == reflect.Struct && !plainStruct(sf.Type) {
+			return false
+		}
+		if sf.Tag.Get("cookie") != "" || sf.Tag.Get("form") != "" || sf.Name == "RawBody" {
+			return false
+		}
+		exported = exported || sf.IsExported()
+	}
+	return exported
 }
 
 func collect(t reflect.Type, index []int, out *[]field) {
@@ -104,6 +140,15 @@ func EncodeInput(in any) (*Request, error) {
 	req := &Request{Params: map[string]string{}, Header: http.Header{}}
 	query := url.Values{}
 	for _, f := range plan(v.Type()) {
+		if f.loc == "whole" {
+			b, err := json.Marshal(v.Interface())
+			if err != nil {
+				return nil, fmt.Errorf("envelope: encode body: %w", err)
+			}
+			req.Body = b
+			req.Header.Set("Content-Type", "application/json")
+			continue
+		}
 		fv := v.FieldByIndex(f.index)
 		if f.loc == "body" {
 			if fv.Kind() == reflect.Pointer && fv.IsNil() {
@@ -217,6 +262,15 @@ func DecodeOutput(resp *Response, out any) error {
 	}
 	v = v.Elem()
 	for _, f := range plan(v.Type()) {
+		if f.loc == "whole" {
+			if resp.Body.Len() == 0 {
+				continue
+			}
+			if err := json.Unmarshal(resp.Body.Bytes(), v.Addr().Interface()); err != nil {
+				return fmt.Errorf("envelope: decode body: %w", err)
+			}
+			continue
+		}
 		fv := v.FieldByIndex(f.index)
 		switch f.loc {
 		case "body":
