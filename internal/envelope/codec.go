@@ -141,12 +141,9 @@ func EncodeInput(in any) (*Request, error) {
 	query := url.Values{}
 	for _, f := range plan(v.Type()) {
 		if f.loc == "whole" {
-			b, err := json.Marshal(v.Interface())
-			if err != nil {
-				return nil, fmt.Errorf("envelope: encode body: %w", err)
+			if err := req.setJSONBody(v.Interface()); err != nil {
+				return nil, err
 			}
-			req.Body = b
-			req.Header.Set("Content-Type", "application/json")
 			continue
 		}
 		fv := v.FieldByIndex(f.index)
@@ -154,12 +151,9 @@ func EncodeInput(in any) (*Request, error) {
 			if fv.Kind() == reflect.Pointer && fv.IsNil() {
 				continue
 			}
-			b, err := json.Marshal(fv.Interface())
-			if err != nil {
-				return nil, fmt.Errorf("envelope: encode body: %w", err)
+			if err := req.setJSONBody(fv.Interface()); err != nil {
+				return nil, err
 			}
-			req.Body = b
-			req.Header.Set("Content-Type", "application/json")
 			continue
 		}
 		if f.loc == "status" {
@@ -187,6 +181,17 @@ func EncodeInput(in any) (*Request, error) {
 	}
 	req.RawQuery = query.Encode()
 	return req, nil
+}
+
+// setJSONBody makes v, as JSON, the request's body.
+func (r *Request) setJSONBody(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("envelope: encode body: %w", err)
+	}
+	r.Body = b
+	r.Header.Set("Content-Type", "application/json")
+	return nil
 }
 
 // format renders a parameter value as the strings the server parses; nil
