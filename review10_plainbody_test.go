@@ -11,22 +11,6 @@ import (
 	"github.com/ferrygo/ferry/ferrytest"
 )
 
-type review10Paging struct {
-	Limit int `query:"limit"`
-}
-
-// An input whose only parameters come from an embedded *struct*
-// pointer: Huma binds them (it dereferences embedded pointers).
-type review10PagedInput struct {
-	*review10Paging
-}
-
-type review10LimitOut struct {
-	Body struct {
-		Limit int `json:"limit"`
-	}
-}
-
 func review10Do(t *testing.T, method, url, body string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
@@ -43,26 +27,6 @@ func review10Do(t *testing.T, method, url, body string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-// TestReview10PlainEmbeddedPointerParams: an existing Huma-style input
-// whose query parameter sits in an embedded struct pointer is not a plain
-// body; a POST with ?limit=5 and no body binds Limit as before.
-func TestReview10PlainEmbeddedPointerParams(t *testing.T) {
-	svc := ferry.MustNew("paged", "1.0.0", quiet)
-	ep := ferry.Endpoint[review10PagedInput, review10LimitOut]{Service: "paged", Name: "search", Method: http.MethodPost, Path: "/search"}
-	ferry.Handle(svc, ep, func(ctx context.Context, in *review10PagedInput) (*review10LimitOut, error) {
-		out := &review10LimitOut{}
-		if in.review10Paging != nil {
-			out.Body.Limit = in.Limit
-		}
-		return out, nil
-	})
-	ferrytest.Start(t, svc)
-	status, body := review10Do(t, http.MethodPost, ferrytest.URL(t, svc)+"/search?limit=5", "")
-	if status != 200 || !strings.Contains(body, `"limit":5`) {
-		t.Errorf("POST /search?limit=5: %d %s; want 200 with limit 5 (the embedded pointer's query parameter)", status, body)
-	}
 }
 
 // An ordinary request body with a field named Status (an order's new
