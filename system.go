@@ -66,6 +66,9 @@ func RunSystem(ctx context.Context, fs *flag.FlagSet, args []string, parts ...Pa
 		if err != nil {
 			return fmt.Errorf("ferry: service %s: %w", p.Name, err)
 		}
+		if svc == nil {
+			return fmt.Errorf("ferry: RunSystem: part %q built no service", p.Name)
+		}
 		if svc.name != p.Name {
 			return fmt.Errorf("ferry: RunSystem: part %q built service %q", p.Name, svc.name)
 		}

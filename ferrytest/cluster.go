@@ -1,6 +1,7 @@
 package ferrytest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -199,6 +200,11 @@ func natsServerBinary(t testing.TB) string {
 					version = dep.Replace.Version
 				}
 			}
+		}
+	}
+	if version == "unknown" { // a test binary records no dependencies: ask the go command
+		if out, err := exec.Command("go", "list", "-m", "-f", "{{with .Replace}}{{.Version}}{{else}}{{.Version}}{{end}}", natsServerModule).Output(); err == nil && len(bytes.TrimSpace(out)) > 0 {
+			version = string(bytes.TrimSpace(out))
 		}
 	}
 	cache, err := os.UserCacheDir()
