@@ -26,8 +26,9 @@ type contextT = context.Context
 // In and Out follow Huma's conventions: In has fields tagged path, query
 // and header, and a Body field; Out has a Body field and header fields.
 // A plain struct — no field tagged path, query, header, cookie or form,
-// no Body, RawBody or Status field — is the body as a whole: an In for a
-// method with a body (POST, PUT, PATCH, DELETE), or an Out.
+// no Body or RawBody field (nor, for an Out, a Status int field, which is
+// its HTTP status) — is the body as a whole: an In for a method with a
+// body (POST, PUT, PATCH, DELETE), or an Out.
 // Validation comes from struct tags (minimum, maxLength, pattern, …). A
 // request body may carry properties In does not declare: they are ignored,
 // so callers can send a new field before every replica knows it (a body
@@ -139,8 +140,8 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 		panic(fmt.Sprintf("ferry: Handle %s.%s: %v", s.name, ep.Name, err))
 	}
 	in := reflect.TypeFor[In]()
-	plainIn := bodyMethod(ep.Method) && envelope.WholeBody(in)
-	plainOut := envelope.WholeBody(reflect.TypeFor[Out]())
+	plainIn := bodyMethod(ep.Method) && envelope.WholeBody(in, false)
+	plainOut := envelope.WholeBody(reflect.TypeFor[Out](), true)
 	if in.Kind() == reflect.Struct && !plainIn {
 		if !ep.HTTPOnly {
 			checkNATSInputs(s.name, ep.Name, in)

@@ -35,9 +35,11 @@ type review10SetStatus struct {
 	Status int `json:"status" minimum:"1"`
 }
 
+// An output's Status int field is its HTTP status (Huma's convention): the
+// order's status is named otherwise here.
 type review10Order struct {
-	ID     string `json:"id"`
-	Status int    `json:"status_code"`
+	ID    string `json:"id"`
+	State int    `json:"status_code"`
 }
 
 // TestReview10PlainInputWithStatusField: a plain request struct with a
@@ -53,7 +55,7 @@ func TestReview10PlainInputWithStatusField(t *testing.T) {
 			}
 		}()
 		ferry.Handle(svc, ep, func(ctx context.Context, in *review10SetStatus) (*review10Order, error) {
-			return &review10Order{ID: "o1", Status: in.Status}, nil
+			return &review10Order{ID: "o1", State: in.Status}, nil
 		})
 	}()
 	h := ferrytest.Start(t, svc)
@@ -62,7 +64,7 @@ func TestReview10PlainInputWithStatusField(t *testing.T) {
 		t.Errorf("PUT /status: %d %s", status, body)
 	}
 	out, err := ep.Call(context.Background(), h.Client, &review10SetStatus{Status: 3})
-	if err != nil || out.Status != 3 {
+	if err != nil || out.State != 3 {
 		t.Errorf("call: %+v, %v", out, err)
 	}
 }

@@ -25,7 +25,8 @@ type Part struct {
 // until ctx ends or a signal stops it ([Host.Run]). The flag -service
 // selects them: "all" (the default) or a comma-separated list of names;
 // the configuration comes from the other flags and the environment
-// ([LoadConfig]), with fs's own flags (fs may be nil). Run together, the
+// ([LoadConfig]), with fs's own flags (fs may be nil; it must not define
+// -service). Run together, the
 // first service listens on -addr and each other on the next port; run
 // alone, each listens on -addr. So one program is the whole system on a
 // laptop (`go run .`) and each of its services in production (`-service
@@ -37,8 +38,11 @@ func RunSystem(ctx context.Context, fs *flag.FlagSet, args []string, parts ...Pa
 	}
 	names := make([]string, len(parts))
 	for i, p := range parts {
-		if p.Name == "" || p.New == nil {
+		switch {
+		case p.Name == "" || p.New == nil:
 			return fmt.Errorf("ferry: RunSystem: part %d has no name or no New", i)
+		case p.Name == "all" || strings.ContainsAny(p.Name, ", "):
+			return fmt.Errorf("ferry: RunSystem: part %q: a name is not \"all\" and has no comma or space", p.Name)
 		}
 		if slices.Contains(names[:i], p.Name) {
 			return fmt.Errorf("ferry: RunSystem: two parts named %q", p.Name)
@@ -47,6 +51,9 @@ func RunSystem(ctx context.Context, fs *flag.FlagSet, args []string, parts ...Pa
 	}
 	if fs == nil {
 		fs = flag.NewFlagSet("system", flag.ContinueOnError)
+	}
+	if fs.Lookup("service") != nil {
+		return errors.New("ferry: RunSystem: the flag set defines -service, the flag RunSystem selects services with")
 	}
 	which := fs.String("service", "all", "the services to run: all, or a comma-separated list of "+strings.Join(names, ", "))
 	cfg, err := LoadConfig(fs, args)

@@ -77,14 +77,14 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		}
 		c.nodes = append(c.nodes, node)
 	}
-	for _, node := range c.nodes {
-		c.start(node)
-	}
 	t.Cleanup(func() {
 		for _, node := range c.nodes {
 			node.kill()
 		}
 	})
+	for _, node := range c.nodes {
+		c.start(node)
+	}
 	c.WaitReady()
 	return c
 }
@@ -140,10 +140,15 @@ func (c *Cluster) start(node *ClusterNode) {
 	node.mu.Lock()
 	defer node.mu.Unlock()
 	if node.cmd != nil {
-		c.t.Fatalf("ferrytest: cluster node %s is running", node.Name)
+		select {
+		case <-node.done: // it died on its own: start it again
+		default:
+			c.t.Fatalf("ferrytest: cluster node %s is running", node.Name)
+		}
 	}
 	cmd := exec.Command(c.bin, node.args...)
 	cmd.Stdout, cmd.Stderr = nil, nil
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		c.t.Fatalf("ferrytest: start cluster node %s: %v", node.Name, err)
 	}

@@ -33,6 +33,7 @@ func StartProcess(t testing.TB, bin string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = t.Output(), t.Output()
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("ferrytest: start %s: %v", bin, err)
 	}

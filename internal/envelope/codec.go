@@ -28,7 +28,14 @@ type field struct {
 	timeFormat string
 }
 
-var plans sync.Map // reflect.Type → []field
+var plans sync.Map // planKey → []field
+
+// planKey is a type in its role: an input or an output (only an output's
+// Status int field is its HTTP status).
+type planKey struct {
+	t      reflect.Type
+	output bool
+}
 
 var (
 	timeType          = reflect.TypeFor[time.Time]()
@@ -39,29 +46,31 @@ var (
 // plan returns the fields of struct type t, cached. A struct with no
 // parameter, Body or Status field and some exported field is a body as a
 // whole (WholeBody): its plan is the one field "whole".
-func plan(t reflect.Type) []field {
-	if p, ok := plans.Load(t); ok {
+func plan(t reflect.Type, output bool) []field {
+	k := planKey{t, output}
+	if p, ok := plans.Load(k); ok {
 		return p.([]field)
 	}
 	var fields []field
-	collect(t, nil, &fields)
+	collect(t, nil, output, &fields)
 	if len(fields) == 0 && plainStruct(t) {
 		fields = []field{{loc: "whole"}}
 	}
-	plans.Store(t, fields)
+	plans.Store(k, fields)
 	return fields
 }
 
-// WholeBody reports whether values of struct type t travel as a body as a
-// whole: t has no field tagged path, query or header, no Body field, no
-// Status field, and some exported field. An endpoint may take such a
+// WholeBody reports whether values of struct type t, as an input or as an
+// output, travel as a body as a whole: t has no field tagged path, query,
+// header, cookie or form, no Body or RawBody field, no Status int field
+// (an output's), and some exported field. An endpoint may take such a
 // plain struct as its request body (for a method with a body) and answer
 // one as its response body, without Huma's Body wrapper.
-func WholeBody(t reflect.Type) bool {
+func WholeBody(t reflect.Type, output bool) bool {
 	if t.Kind() != reflect.Struct {
 		return false
 	}
-	p := plan(t)
+	p := plan(t, output)
 	return len(p) == 1 && p[0].loc == "whole"
 }
 
@@ -83,12 +92,12 @@ func plainStruct(t reflect.Type) bool {
 	return exported
 }
 
-func collect(t reflect.Type, index []int, out *[]field) {
+func collect(t reflect.Type, index []int, output bool, out *[]field) {
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
 		idx := append(append([]int(nil), index...), i)
 		if sf.Anonymous && sf.Type.Kind() == reflect.Struct && sf.Tag.Get("path")+sf.Tag.Get("query")+sf.Tag.Get("header") == "" {
-			collect(sf.Type, idx, out)
+			collect(sf.Type, idx, output, out)
 			continue
 		}
 		if !sf.IsExported() {
@@ -108,7 +117,7 @@ func collect(t reflect.Type, index []int, out *[]field) {
 			f.loc, f.name = "header", sf.Tag.Get("header")
 		case sf.Name == "Body":
 			f.loc = "body"
-		case sf.Name == "Status" && sf.Type.Kind() == reflect.Int:
+		case output && sf.Name == "Status" && sf.Type.Kind() == reflect.Int:
 			f.loc = "status"
 		default:
 			continue
@@ -139,7 +148,7 @@ func EncodeInput(in any) (*Request, error) {
 	v = v.Elem()
 	req := &Request{Params: map[string]string{}, Header: http.Header{}}
 	query := url.Values{}
-	for _, f := range plan(v.Type()) {
+	for _, f := range plan(v.Type(), false) {
 		if f.loc == "whole" {
 			if err := req.setJSONBody(v.Interface()); err != nil {
 				return nil, err
@@ -266,7 +275,7 @@ func DecodeOutput(resp *Response, out any) error {
 		return ErrNotStruct
 	}
 	v = v.Elem()
-	for _, f := range plan(v.Type()) {
+	for _, f := range plan(v.Type(), true) {
 		if f.loc == "whole" {
 			if resp.Body.Len() == 0 {
 				continue
