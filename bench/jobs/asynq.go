@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/ferrygo/ferry/bench/internal/procstat"
 	"strconv"
 	"strings"
 
@@ -109,7 +110,7 @@ func (a *asynqInstance) counters(ctx context.Context) (map[string]float64, error
 	if err != nil {
 		return nil, err
 	}
-	return map[string]float64{"Redis commands": n, "disk write bytes": float64(writeBytes("redis-server"))}, nil
+	return map[string]float64{"Redis commands": n, "disk write bytes": float64(procstat.WriteBytes("redis-server"))}, nil
 }
 
 func (a *asynqInstance) verify(_ context.Context, total int) error {

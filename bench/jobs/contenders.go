@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/ferrygo/ferry/bench/internal/procstat"
 	"log/slog"
 	"os"
 	"slices"
@@ -209,7 +210,7 @@ func (f *ferryInstance) counters(ctx context.Context) (map[string]float64, error
 		"KV revisions":     float64(kv.LastSeq),
 		"deliveries":       float64(ci.Delivered.Consumer),
 		"acks":             float64(ci.AckFloor.Consumer),
-		"disk write bytes": float64(writeBytes("self")),
+		"disk write bytes": float64(procstat.WriteBytes("self")),
 	}, nil
 }
 

@@ -47,6 +47,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/ferrygo/ferry/bench/internal/procstat"
 	"io"
 	"os"
 	"runtime"
@@ -164,7 +165,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		k := round % len(order)
 		order = append(order[k:], order[:k]...)
 		for _, c := range order {
-			waited, _ := waitIdle(ctx, o.idleWait, o.maxForeign)
+			waited, _ := procstat.WaitIdle(ctx, o.idleWait, o.maxForeign)
 			r, err := measure(ctx, &o, c)
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", round+1, c.name, err)
@@ -195,7 +196,7 @@ type result struct {
 	Round     int    `json:"round"`
 	// N is the jobs enqueued and done in the timed section.
 	N int `json:"n"`
-	usage
+	procstat.Usage
 	EnqueueP50 float64 `json:"enqueue_p50_sec"`
 	EnqueueP99 float64 `json:"enqueue_p99_sec"`
 	PickupP50  float64 `json:"pickup_p50_sec"`
@@ -288,19 +289,19 @@ func measure(ctx context.Context, o *options, c *contender) (r result, err error
 	runtime.GC()
 
 	stopProfile := timedProfile.start()
-	cpu0 := sampleCPU(c.server)
+	cpu0 := procstat.SampleCPU(c.server)
 	enqueued, enqLat, err := produce(ctx, inst, o.n, o.d, o.rate)
 	if err == nil {
 		err = waitDone(ctx, inst, func() bool { return s.handled.Load() >= int64(enqueued) }, warmJobs+enqueued)
 	}
-	cpu1 := sampleCPU(c.server)
+	cpu1 := procstat.SampleCPU(c.server)
 	if perr := stopProfile(); perr != nil && err == nil {
 		err = perr
 	}
 	if err != nil {
 		return r, err
 	}
-	r.usage = cpu0.to(cpu1)
+	r.Usage = cpu0.To(cpu1)
 	r.N = enqueued
 
 	after, err := inst.counters(ctx)

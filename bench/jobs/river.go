@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ferrygo/ferry/bench/internal/procstat"
 	"net/url"
 	"os"
 	"strings"
@@ -161,9 +162,9 @@ func (r *riverInstance) counters(ctx context.Context) (map[string]float64, error
 	}
 	if r.startLSN == "" {
 		r.startLSN = lsn
-		return map[string]float64{"WAL bytes": 0, "WAL records": 0, "WAL commit records": 0, "disk write bytes": float64(writeBytes("postgres"))}, nil
+		return map[string]float64{"WAL bytes": 0, "WAL records": 0, "WAL commit records": 0, "disk write bytes": float64(procstat.WriteBytes("postgres"))}, nil
 	}
-	out := map[string]float64{"disk write bytes": float64(writeBytes("postgres"))}
+	out := map[string]float64{"disk write bytes": float64(procstat.WriteBytes("postgres"))}
 	var bytes float64
 	if err := r.pool.QueryRow(ctx, "SELECT pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn)", lsn, r.startLSN).Scan(&bytes); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ferrygo/ferry/bench/internal/procstat"
 	"net/url"
 	"os"
 	"strconv"
@@ -208,9 +209,9 @@ func (d *dbosInstance) counters(ctx context.Context) (map[string]float64, error)
 	}
 	if d.startLSN == "" {
 		d.startLSN = lsn
-		return map[string]float64{"WAL bytes": 0, "WAL records": 0, "WAL commit records": 0, "disk write bytes": float64(writeBytes("postgres"))}, nil
+		return map[string]float64{"WAL bytes": 0, "WAL records": 0, "WAL commit records": 0, "disk write bytes": float64(procstat.WriteBytes("postgres"))}, nil
 	}
-	out := map[string]float64{"disk write bytes": float64(writeBytes("postgres"))}
+	out := map[string]float64{"disk write bytes": float64(procstat.WriteBytes("postgres"))}
 	var bytes float64
 	if err := d.pool.QueryRow(ctx, "SELECT pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn)", lsn, d.startLSN).Scan(&bytes); err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/ferrygo/ferry/bench/internal/procstat"
 	"log/slog"
 	"maps"
 	"os"
@@ -150,7 +151,7 @@ func (f *ferryInstance) counters(ctx context.Context) (map[string]float64, error
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]float64{"disk write bytes": float64(writeBytes("self"))}
+	out := map[string]float64{"disk write bytes": float64(procstat.WriteBytes("self"))}
 	var total float64
 	for name, v := range msgs {
 		out["stream msgs "+name] = v

@@ -48,6 +48,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/ferrygo/ferry/bench/internal/procstat"
 	"io"
 	"os"
 	"runtime"
@@ -160,7 +161,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		k := round % len(order)
 		order = append(order[k:], order[:k]...)
 		for _, c := range order {
-			waited, _ := waitIdle(ctx, o.idleWait, o.maxForeign)
+			waited, _ := procstat.WaitIdle(ctx, o.idleWait, o.maxForeign)
 			r, err := measure(ctx, &o, c)
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", round+1, c.name, err)
@@ -191,7 +192,7 @@ type result struct {
 	Round     int    `json:"round"`
 	// N is the runs started and observed succeeded in the timed section.
 	N int `json:"n"`
-	usage
+	procstat.Usage
 	StartP50 float64 `json:"start_p50_sec"`
 	StartP99 float64 `json:"start_p99_sec"`
 	RunP50   float64 `json:"run_p50_sec"`
@@ -271,16 +272,16 @@ func measure(ctx context.Context, o *options, c *contender) (r result, err error
 	runtime.GC()
 
 	stopProfile := timedProfile.start()
-	cpu0 := sampleCPU(c.server)
+	cpu0 := procstat.SampleCPU(c.server)
 	n, startLat, runLat, err := produce(ctx, inst, 0, o.n, o.d)
-	cpu1 := sampleCPU(c.server)
+	cpu1 := procstat.SampleCPU(c.server)
 	if perr := stopProfile(); perr != nil && err == nil {
 		err = perr
 	}
 	if err != nil {
 		return r, err
 	}
-	r.usage = cpu0.to(cpu1)
+	r.Usage = cpu0.To(cpu1)
 	r.N = n
 	r.ExtraSteps = int(s.steps.Load()-steps0) - steps*n
 

@@ -1,4 +1,8 @@
-package main
+// Package procstat measures CPU time and disk writes from /proc, for the
+// benchmark programs under bench/: the machine's busy time, this process's
+// own, and named server processes', so that each figure can say what else
+// ran beside it.
+package procstat
 
 import (
 	"bufio"
@@ -14,36 +18,39 @@ import (
 // clockTicks is USER_HZ, the unit of /proc/stat (100 on Linux).
 const clockTicks = 100
 
-// cpuSample is the machine's busy CPU time (all processes), this
+// Sample is the machine's busy CPU time (all processes), this
 // process's own and the contender's server processes', at one instant.
-type cpuSample struct {
+type Sample struct {
 	at      time.Time
 	machine float64 // seconds; 0 when /proc/stat is unreadable
 	self    float64 // seconds
 	server  float64 // seconds
 }
 
-func sampleCPU(server []string) cpuSample {
-	return cpuSample{at: time.Now(), machine: machineBusy(), self: selfCPU(), server: processesCPU(server)}
+// SampleCPU takes a Sample now, server naming the server processes.
+func SampleCPU(server []string) Sample {
+	return Sample{at: time.Now(), machine: MachineBusy(), self: SelfCPU(), server: ProcessesCPU(server)}
 }
 
-// usage is what happened between two samples.
-type usage struct {
+// Usage is what happened between two samples.
+type Usage struct {
 	Wall    float64 `json:"wall_sec"`
 	Self    float64 `json:"self_cpu_sec"`    // this process: contender (Ferry: and broker), measurement
 	Server  float64 `json:"server_cpu_sec"`  // the contender's server processes (PostgreSQL, Redis)
 	Foreign float64 `json:"foreign_cpu_sec"` // every other process
 }
 
-func (a cpuSample) to(b cpuSample) usage {
-	u := usage{Wall: b.at.Sub(a.at).Seconds(), Self: b.self - a.self, Server: max(0, b.server-a.server)}
+// To is the Usage from a to b.
+func (a Sample) To(b Sample) Usage {
+	u := Usage{Wall: b.at.Sub(a.at).Seconds(), Self: b.self - a.self, Server: max(0, b.server-a.server)}
 	if a.machine > 0 && b.machine > 0 {
 		u.Foreign = max(0, (b.machine-a.machine)-u.Self-u.Server)
 	}
 	return u
 }
 
-func selfCPU() float64 {
+// SelfCPU is this process's CPU seconds (user and system).
+func SelfCPU() float64 {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
@@ -51,9 +58,9 @@ func selfCPU() float64 {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
-// processes returns the /proc directories of the processes named one of
+// Processes returns the /proc directories of the processes named one of
 // names ("self": this process).
-func processes(names []string) []string {
+func Processes(names []string) []string {
 	var dirs []string
 	for _, n := range names {
 		if n == "self" {
@@ -77,12 +84,12 @@ func processes(names []string) []string {
 	return dirs
 }
 
-// processesCPU is the CPU seconds (user and system) of the processes
+// ProcessesCPU is the CPU seconds (user and system) of the processes
 // named one of names. A process that exits meanwhile takes its time with
 // it: the servers measured keep their processes (pooled connections).
-func processesCPU(names []string) float64 {
+func ProcessesCPU(names []string) float64 {
 	var total float64
-	for _, d := range processes(names) {
+	for _, d := range Processes(names) {
 		data, err := os.ReadFile(d + "/stat")
 		if err != nil {
 			continue
@@ -103,12 +110,12 @@ func processesCPU(names []string) float64 {
 	return total
 }
 
-// writeBytes is the bytes the processes named name caused to be written
+// WriteBytes is the bytes the processes named name caused to be written
 // to storage (write_bytes of /proc/PID/io, counted when pages are
 // dirtied): "self" for this process.
-func writeBytes(name string) int64 {
+func WriteBytes(name string) int64 {
 	var total int64
-	for _, d := range processes([]string{name}) {
+	for _, d := range Processes([]string{name}) {
 		f, err := os.Open(d + "/io")
 		if err != nil {
 			continue
@@ -125,9 +132,9 @@ func writeBytes(name string) int64 {
 	return total
 }
 
-// machineBusy reads the busy time of all CPUs from /proc/stat: user,
+// MachineBusy reads the busy time of all CPUs from /proc/stat: user,
 // nice, system, irq, softirq and steal (not idle, not iowait).
-func machineBusy() float64 {
+func MachineBusy() float64 {
 	f, err := os.Open("/proc/stat")
 	if err != nil {
 		return 0
@@ -152,22 +159,22 @@ func machineBusy() float64 {
 	return busy / clockTicks
 }
 
-// waitIdle waits, at most limit, until the other processes use less than
+// WaitIdle waits, at most limit, until the other processes use less than
 // maxForeign CPUs over a 500ms window; it returns how long it waited and
 // whether the machine was idle enough.
-func waitIdle(ctx context.Context, limit time.Duration, maxForeign float64) (time.Duration, bool) {
+func WaitIdle(ctx context.Context, limit time.Duration, maxForeign float64) (time.Duration, bool) {
 	start := time.Now()
 	if limit <= 0 {
 		return 0, false
 	}
 	for {
-		a := sampleCPU(nil)
+		a := SampleCPU(nil)
 		select {
 		case <-time.After(500 * time.Millisecond):
 		case <-ctx.Done():
 			return time.Since(start), false
 		}
-		u := a.to(sampleCPU(nil))
+		u := a.To(SampleCPU(nil))
 		if u.Wall > 0 && u.Foreign/u.Wall < maxForeign {
 			return time.Since(start), true
 		}
