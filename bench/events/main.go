@@ -336,7 +336,7 @@ func runScenario(ctx context.Context, start starter, dir string, mode syncMode, 
 		end, err = wait(ctx, done, published)
 		stopWatch()
 	}
-	out.usage = before.to(end)
+	out.usage = between(before, end)
 	if perr := stopProfile(); perr != nil && err == nil {
 		err = perr
 	}
