@@ -191,6 +191,13 @@ func (h *Host) provision(ctx context.Context) error {
 			}
 		}
 		s.setRuntime(rt)
+		for _, st := range s.bucketStores() {
+			kv, err := provision.Bucket(ctx, js, st.bucket.config(replicas), mode, provision.Owner)
+			if err != nil {
+				return fmt.Errorf("ferry: service %s: %w", s.name, err)
+			}
+			st.kv.Store(&kv)
+		}
 	}
 	return nil
 }

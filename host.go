@@ -297,17 +297,35 @@ func (h *Host) listen(ctx context.Context) ([]*httpServer, error) {
 // arrives, or a server fails; then it shuts down within the grace period.
 // It returns nil after a clean shutdown. A second signal during shutdown
 // ends the process at once, as Go's default does.
-func (h *Host) Run(ctx context.Context) error {
+func (h *Host) Run(ctx context.Context) error { return h.run(ctx, nil) }
+
+// run is Run, calling each of started in a goroutine of its own once the
+// host has started: the first error shuts the host down and is returned.
+// Their context ends when the shutdown begins.
+func (h *Host) run(ctx context.Context, started []func(context.Context) error) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := h.Start(ctx); err != nil {
 		return err
+	}
+	hookFailed := make(chan error, 1)
+	for _, hook := range started {
+		go func() {
+			if err := hook(ctx); err != nil {
+				select {
+				case hookFailed <- err:
+				default: // another failed first
+				}
+			}
+		}()
 	}
 	var runErr error
 	select {
 	case <-ctx.Done():
 		h.logger.Info("ferry: shutting down", slog.Duration("grace", h.config.shutdownGrace()))
 	case runErr = <-h.failed:
+		h.logger.Error("ferry: shutting down after a failure", slog.String("err", runErr.Error()))
+	case runErr = <-hookFailed:
 		h.logger.Error("ferry: shutting down after a failure", slog.String("err", runErr.Error()))
 	}
 	stop()

@@ -71,6 +71,7 @@ type Service struct {
 	enqueues  bool                 // it starts jobs (Accept)
 	enqueued  map[string]topicDecl // the job kinds it starts, as AsyncAPI channels
 	jobPath   map[string]string    // job resource paths (Accept) → job name
+	stores    []*Store             // the buckets it keeps state in (UseBucket)
 }
 
 // New creates a service named name at version version. The name must match
@@ -312,7 +313,14 @@ func (s *Service) jobNames() string {
 func (s *Service) usesEvents() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.published) > 0 || len(s.subs) > 0 || len(s.jobs) > 0 || s.enqueues
+	return len(s.published) > 0 || len(s.subs) > 0 || len(s.jobs) > 0 || s.enqueues || len(s.stores) > 0
+}
+
+// bucketStores returns the stores of the buckets the service declared.
+func (s *Service) bucketStores() []*Store {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.stores)
 }
 
 // acceptJobs records that the service starts jobs of the kind d

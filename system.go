@@ -19,6 +19,12 @@ type Part struct {
 	Name string
 	// New builds the service.
 	New func() (*Service, error)
+	// Started, when set, is called once the host runs the selected
+	// services, with the part's: to seed its state, say where it listens,
+	// drive it. It runs in a goroutine of its own beside the services and
+	// may return at once or keep running until ctx ends, when the system
+	// begins to stop. An error stops the system, and RunSystem returns it.
+	Started func(ctx context.Context, svc *Service) error
 }
 
 // RunSystem runs the services of a system that args select, in one host,
@@ -68,6 +74,7 @@ func RunSystem(ctx context.Context, fs *flag.FlagSet, args []string, parts ...Pa
 	if err != nil {
 		return err
 	}
+	var hooks []func(context.Context) error
 	for _, p := range selected {
 		svc, err := p.New()
 		if err != nil {
@@ -82,8 +89,12 @@ func RunSystem(ctx context.Context, fs *flag.FlagSet, args []string, parts ...Pa
 		if err := host.Add(svc); err != nil {
 			return err
 		}
+		if p.Started != nil {
+			hook := p.Started
+			hooks = append(hooks, func(ctx context.Context) error { return hook(ctx, svc) })
+		}
 	}
-	return host.Run(ctx)
+	return host.run(ctx, hooks)
 }
 
 // selectParts returns the parts -service names, in the parts' order.
