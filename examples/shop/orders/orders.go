@@ -50,8 +50,9 @@ func New(s Settings, opts ...ferry.Option) (*ferry.Service, error) {
 	})
 	ferry.Handle(svc, ordersapi.Cancel, o.cancel)
 	ferry.Handle(svc, ordersapi.GetRun, o.run)
-	ferry.HandleWorkflow(svc, ordersapi.PlaceOrder, o.workflow)
-	ferry.Subscribe(svc, workerapi.Invoiced, "mark-invoiced", o.invoiced)
+	// A replica that dies hands its runs and events to another within 5s.
+	ferry.HandleWorkflow(svc, ordersapi.PlaceOrder, o.workflow, ferry.JobAckWait(5*time.Second))
+	ferry.Subscribe(svc, workerapi.Invoiced, "mark-invoiced", o.invoiced, ferry.SubscribeAckWait(5*time.Second))
 	return svc, nil
 }
 

@@ -32,8 +32,9 @@ func New(s Settings, opts ...ferry.Option) (*ferry.Service, error) {
 		return nil, err
 	}
 	w := &worker{svc: svc, s: s, store: ferry.UseBucket(svc, workerapi.Invoices), invoiced: ferry.NewPublisher(svc, workerapi.Invoiced)}
-	ferry.Subscribe(svc, ordersapi.Placed, "invoice", w.orderPlaced)
-	ferry.HandleJob(svc, workerapi.InvoiceOrder, w.invoice)
+	// A replica that dies hands its events and jobs to another within 5s.
+	ferry.Subscribe(svc, ordersapi.Placed, "invoice", w.orderPlaced, ferry.SubscribeAckWait(5*time.Second))
+	ferry.HandleJob(svc, workerapi.InvoiceOrder, w.invoice, ferry.JobAckWait(5*time.Second))
 	return svc, nil
 }
 
