@@ -1,10 +1,18 @@
 package ferrytest_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/ferrygo/ferry"
 	"github.com/ferrygo/ferry/ferrytest"
@@ -61,4 +69,57 @@ func TestClusterSurvivesANodeLoss(t *testing.T) {
 			t.Fatalf("job %d: %+v", i, rec)
 		}
 	}
+}
+
+// TestClusterRestartsANodeThatDiedOnItsOwn: Restart brings a node back
+// after Kill and after its server was killed from outside the harness.
+func TestClusterRestartsANodeThatDiedOnItsOwn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nats-server")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("finds the server's pid in /proc")
+	}
+	cluster := ferrytest.StartCluster(t, 1)
+	node := cluster.Nodes()[0]
+	cluster.Kill(0)
+	cluster.Restart(0)
+
+	pid := serverPID(t, node.Addr)
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proc.Release()
+	if err := proc.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	ferrytest.Eventually(t, func() bool { return proc.Signal(syscall.Signal(0)) != nil }, "nats-server %d is gone", pid)
+	cluster.Restart(0)
+	nc, err := nats.Connect(cluster.URL())
+	if err != nil {
+		t.Fatalf("connect after the restart: %v", err)
+	}
+	nc.Close()
+}
+
+// serverPID returns the pid of the nats-server listening for clients on
+// addr, from the command lines in /proc.
+func serverPID(t *testing.T, addr string) int {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(addr)
+	want := []byte("\x00-p\x00" + port + "\x00")
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, dir := range dirs {
+		cmdline, err := os.ReadFile(filepath.Join(dir, "cmdline"))
+		if err != nil || !bytes.Contains(cmdline, want) || !bytes.Contains(cmdline, []byte("nats-server")) {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscan(filepath.Base(dir), &pid); err == nil {
+			return pid
+		}
+	}
+	t.Fatalf("no nats-server on port %s in /proc", port)
+	return 0
 }
