@@ -418,7 +418,7 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 		begin = r.beginRun
 	}
 	current, start, err := begin(ctx, d, id)
-	known := &lastRecord{rec: current}
+	known := &lastRecord{rec: current, stop: outer.Done()}
 	switch {
 	case err != nil:
 		noteEventError(o, http.StatusServiceUnavailable, "job_record_unavailable")
@@ -498,11 +498,15 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 			r.finish(known, id, jobs.Failed, last, nil, reason)
 			return worker.Result{Outcome: worker.DeadLetter, Reason: reason}
 		}
-		r.finish(known, id, jobs.Succeeded, last, result, "")
+		if !r.finish(known, id, jobs.Succeeded, last, result, "") {
+			return worker.Result{Outcome: worker.Retry, Reason: "its end could not be recorded"}
+		}
 		return worker.Result{Outcome: worker.Ack}
 	case cancelled:
 		noteEventError(o, 499, "cancelled")
-		r.finish(known, id, jobs.Cancelled, last, nil, publicError(err))
+		if !r.finish(known, id, jobs.Cancelled, last, nil, publicError(err)) {
+			return worker.Result{Outcome: worker.Retry, Reason: "its end could not be recorded"}
+		}
 		return worker.Result{Outcome: worker.Ack}
 	}
 	if o != nil {
@@ -582,14 +586,53 @@ func (r *jobRunner[In, Out]) recordFromMessage(d *worker.Delivery, id string) *j
 	return rec
 }
 
-// finish records how a run ended: its final state, the last progress,
-// the result or the error. A failure to write is logged: the message is
-// settled all the same (a job whose record says running is run again
-// only if its message is redelivered).
-func (r *jobRunner[In, Out]) finish(known *lastRecord, id string, state jobs.State, last *jobs.Progress, result json.RawMessage, reason string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// recordWriteBudget is how long the write of a run's end or requeue is
+// retried when the store fails (a cluster electing a leader answers
+// "no responders" for a few seconds).
+const recordWriteBudget = 30 * time.Second
+
+// retryRecordWrite calls write until it succeeds, the record is gone,
+// recordWriteBudget is spent or stop is closed (the replica shuts down:
+// its message goes back to another), backing off from 50ms to 2s. The
+// first call is made whatever stop says, with 10s of its own.
+func retryRecordWrite(stop <-chan struct{}, write func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), recordWriteBudget)
 	defer cancel()
-	err := known.update(ctx, r.store, id, func(rec *jobs.Record) (time.Duration, error) {
+	delay := 50 * time.Millisecond
+	for {
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		err := write(wctx)
+		wcancel()
+		if err == nil || errors.Is(err, jobs.ErrNotFound) {
+			return err
+		}
+		select {
+		case <-time.After(delay):
+		case <-stop:
+			return err
+		case <-ctx.Done():
+			return err
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
+// finish records how a run ended: its final state, the last progress,
+// the result or the error, retrying a failing store (retryRecordWrite).
+// It reports whether the record is written: a run whose end could not be
+// recorded is not acknowledged but runs again (at least once), so its
+// record never stays "running" with no message left to finish it.
+func (r *jobRunner[In, Out]) finish(known *lastRecord, id string, state jobs.State, last *jobs.Progress, result json.RawMessage, reason string) bool {
+	err := retryRecordWrite(known.stopped(), func(ctx context.Context) error { return r.finishOnce(ctx, known, id, state, last, result, reason) })
+	if err != nil {
+		r.svc.logger.Error("ferry: job record not written", slog.String("job", r.job.Name), slog.String("id", id),
+			slog.String("state", string(state)), slog.String("err", err.Error()))
+	}
+	return err == nil
+}
+
+func (r *jobRunner[In, Out]) finishOnce(ctx context.Context, known *lastRecord, id string, state jobs.State, last *jobs.Progress, result json.RawMessage, reason string) error {
+	return known.update(ctx, r.store, id, func(rec *jobs.Record) (time.Duration, error) {
 		if rec.State.Final() {
 			return 0, jobs.ErrNoChange
 		}
@@ -618,10 +661,6 @@ func (r *jobRunner[In, Out]) finish(known *lastRecord, id string, state jobs.Sta
 		}
 		return r.opts.retention, nil
 	})
-	if err != nil {
-		r.svc.logger.Error("ferry: job record not written", slog.String("job", r.job.Name), slog.String("id", id),
-			slog.String("state", string(state)), slog.String("err", err.Error()))
-	}
 }
 
 // requeueAt records a failed run whose job runs again at a time: it waits
@@ -636,9 +675,14 @@ func (r *jobRunner[In, Out]) requeue(known *lastRecord, id string, last *jobs.Pr
 }
 
 func (r *jobRunner[In, Out]) setRequeued(known *lastRecord, id string, last *jobs.Progress, reason string, handedBack bool, at time.Time) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := known.update(ctx, r.store, id, func(rec *jobs.Record) (time.Duration, error) {
+	err := retryRecordWrite(known.stopped(), func(ctx context.Context) error { return r.setRequeuedOnce(ctx, known, id, last, reason, handedBack, at) })
+	if err != nil {
+		r.svc.logger.Warn("ferry: job record not written", slog.String("job", r.job.Name), slog.String("id", id), slog.String("err", err.Error()))
+	}
+}
+
+func (r *jobRunner[In, Out]) setRequeuedOnce(ctx context.Context, known *lastRecord, id string, last *jobs.Progress, reason string, handedBack bool, at time.Time) error {
+	return known.update(ctx, r.store, id, func(rec *jobs.Record) (time.Duration, error) {
 		if rec.State != jobs.Running {
 			return 0, jobs.ErrNoChange
 		}
@@ -667,9 +711,6 @@ func (r *jobRunner[In, Out]) setRequeued(known *lastRecord, id string, last *job
 		}
 		return 0, nil
 	})
-	if err != nil {
-		r.svc.logger.Warn("ferry: job record not written", slog.String("job", r.job.Name), slog.String("id", id), slog.String("err", err.Error()))
-	}
 }
 
 // lastRecord is a run's record as this replica last wrote it: the next
@@ -678,11 +719,22 @@ func (r *jobRunner[In, Out]) setRequeued(known *lastRecord, id string, last *job
 type lastRecord struct {
 	mu  sync.Mutex
 	rec *jobs.Record
+	// stop ends the retries of a failing write: the run's replica shuts
+	// down (nil: retried for recordWriteBudget).
+	stop <-chan struct{}
 	// steps, for a workflow run, counts the steps its execution recorded,
 	// and failedStep names the step whose error failed it: the final write
 	// records them.
 	steps      int
 	failedStep string
+}
+
+// stopped returns the channel that ends the retries of a failing write.
+func (l *lastRecord) stopped() <-chan struct{} {
+	if l == nil {
+		return nil
+	}
+	return l.stop
 }
 
 // current returns the record as last written.
@@ -804,7 +856,7 @@ func (r *jobRunner[In, Out]) settled(d *worker.Delivery, st worker.Settlement) {
 // sure its record says failed.
 func (r *jobRunner[In, Out]) storeDeadLetter(ctx context.Context, d *worker.Delivery, reason string) error {
 	if id := d.Msg.Headers().Get(naming.HeaderJobID); jobs.ValidID(id) {
-		known := &lastRecord{}
+		known := &lastRecord{stop: ctx.Done()}
 		r.finish(known, id, jobs.Failed, nil, nil, "") // a run that failed wrote its own error; one that hung or died has none
 		if r.job.workflow {
 			r.endRun(known) // a workflow run's parent is woken

@@ -112,7 +112,7 @@ func drive(ctx context.Context, svc *ferry.Service, base, key string, n, concurr
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	report, err := load.Run(ctx, load.Options{URL: base, APIKey: key, Orders: n, Concurrency: concurrency, Client: svc.Client(), Seed: uint64(time.Now().UnixNano())})
+	report, err := load.Run(ctx, load.Options{URLs: []string{base}, APIKey: key, Orders: n, Concurrency: concurrency, Client: svc.Client(), Seed: uint64(time.Now().UnixNano())})
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ func TestServicesAsProcesses(t *testing.T) {
 	ctx := context.Background()
 	done := make(chan *load.Report, 1)
 	go func() {
-		r, err := load.Run(ctx, load.Options{URL: "http://" + gw.Addr, APIKey: testKey, Orders: 400, Concurrency: 8, Client: client, Seed: 2})
+		r, err := load.Run(ctx, load.Options{URLs: []string{"http://" + gw.Addr}, APIKey: testKey, Orders: 400, Concurrency: 8, Client: client, Seed: 2})
 		if err != nil {
 			t.Error(err)
 		}

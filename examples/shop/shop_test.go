@@ -186,7 +186,7 @@ func TestLoadKeepsInvariants(t *testing.T) {
 		n = 60
 	}
 	ctx := context.Background()
-	report, err := load.Run(ctx, load.Options{URL: base, APIKey: testKey, Orders: n, Concurrency: 8, Client: h.Client, Seed: 1})
+	report, err := load.Run(ctx, load.Options{URLs: []string{base}, APIKey: testKey, Orders: n, Concurrency: 8, Client: h.Client, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,9 @@ import (
 //   - no order was invoiced twice (one order-invoiced event each);
 //   - every product's counts are non-negative, stock + reserved + sold
 //     equals the units received, and its reserved and sold units are
-//     those its reservations hold.
+//     those its reservations hold;
+//   - no event of order-placed or order-invoiced, nor any invoice job,
+//     was dead-lettered.
 func Check(ctx context.Context, c *ferry.Client, orders []string) ([]string, error) {
 	var bad []string
 	fail := func(format string, args ...any) { bad = append(bad, fmt.Sprintf(format, args...)) }
@@ -97,7 +99,19 @@ func Check(ctx context.Context, c *ferry.Client, orders []string) ([]string, err
 	if err != nil {
 		return nil, err
 	}
-	return append(bad, stockBad...), nil
+	bad = append(bad, stockBad...)
+	// A failed order's run is dead-lettered with its reason; the events
+	// and the invoice job never should be.
+	for _, topic := range []string{ordersapi.Placed.Name, workerapi.Invoiced.Name, workerapi.InvoiceOrder.Name} {
+		dls, err := ferry.ListDeadLetters(ctx, c, ferry.DeadLetterFilter{Topic: topic}, 100)
+		if err != nil {
+			return nil, err
+		}
+		for _, dl := range dls {
+			fail("%s (consumer %s of service %s) dead-lettered after %d deliveries: %s", topic, dl.Consumer, dl.Service, dl.Deliveries, dl.Error)
+		}
+	}
+	return bad, nil
 }
 
 // checkStock checks every product's counts against its reservations.

@@ -23,8 +23,9 @@ import (
 
 // Options say what load to drive.
 type Options struct {
-	// URL is the gateway's base URL, such as http://127.0.0.1:8000.
-	URL string
+	// URLs are the base URLs of the gateway's replicas, such as
+	// http://127.0.0.1:8000; orders go to each in turn.
+	URLs []string
 	// APIKey is a key the gateway accepts.
 	APIKey string
 	// Orders is how many orders to place; Concurrency how many requests
@@ -73,21 +74,23 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Wait <= 0 {
 		o.Wait = 2 * time.Minute
 	}
-	products, err := products(ctx, o.URL)
+	if len(o.URLs) == 0 {
+		return nil, fmt.Errorf("load: no gateway URL")
+	}
+	products, err := products(ctx, o.URLs[0])
 	if err != nil {
 		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(o.Seed, o.Seed^0x5eed))
 	type job struct {
-		sku string
-		qty int
-		key string
+		sku, key, url string
+		qty           int
 	}
 	jobs := make(chan job)
 	go func() {
 		defer close(jobs)
 		for i := range o.Orders {
-			j := job{sku: products[rng.IntN(len(products))], qty: 1 + rng.IntN(3), key: fmt.Sprintf("load-%d-%d", o.Seed, i)}
+			j := job{sku: products[rng.IntN(len(products))], qty: 1 + rng.IntN(3), key: fmt.Sprintf("load-%d-%d", o.Seed, i), url: o.URLs[i%len(o.URLs)]}
 			select {
 			case jobs <- j:
 			case <-ctx.Done():
@@ -104,7 +107,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		wg.Go(func() {
 			for j := range jobs {
 				begin := time.Now()
-				id, status, detail := place(ctx, client, o, j.sku, j.qty, j.key)
+				id, status, detail := place(ctx, client, j.url, o.APIKey, j.sku, j.qty, j.key)
 				mu.Lock()
 				switch {
 				case status == http.StatusAccepted:
@@ -189,7 +192,7 @@ func products(ctx context.Context, url string) ([]string, error) {
 // place places one order, retrying a request that got no answer or a 5xx
 // with the same Idempotency-Key (so a retry places no second order). It
 // returns the order's ID, the last status (0: no answer) and its body.
-func place(ctx context.Context, client *http.Client, o Options, sku string, qty int, key string) (string, int, string) {
+func place(ctx context.Context, client *http.Client, url, apiKey, sku string, qty int, key string) (string, int, string) {
 	body, _ := json.Marshal(map[string]any{"sku": sku, "quantity": qty})
 	status, detail := 0, ""
 	for attempt := range 4 {
@@ -200,12 +203,12 @@ func place(ctx context.Context, client *http.Client, o Options, sku string, qty 
 				return "", 0, ctx.Err().Error()
 			}
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.URL+"/orders", bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/orders", bytes.NewReader(body))
 		if err != nil {
 			return "", 0, err.Error()
 		}
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-API-Key", o.APIKey)
+		req.Header.Set("X-API-Key", apiKey)
 		req.Header.Set("Idempotency-Key", key)
 		resp, err := client.Do(req)
 		if err != nil {

@@ -52,7 +52,10 @@ func New(s Settings, opts ...ferry.Option) (*ferry.Service, error) {
 	ferry.Handle(svc, ordersapi.GetRun, o.run)
 	// A replica that dies hands its runs and events to another within 5s.
 	ferry.HandleWorkflow(svc, ordersapi.PlaceOrder, o.workflow, ferry.JobAckWait(5*time.Second))
-	ferry.Subscribe(svc, workerapi.Invoiced, "mark-invoiced", o.invoiced, ferry.SubscribeAckWait(5*time.Second))
+	// A broker that lost a node answers errors for a few seconds: retried
+	// for minutes before an event is given up.
+	ferry.Subscribe(svc, workerapi.Invoiced, "mark-invoiced", o.invoiced, ferry.SubscribeAckWait(5*time.Second),
+		ferry.SubscribeMaxDeliveries(20), ferry.SubscribeBackoff(time.Second, 30*time.Second))
 	return svc, nil
 }
 

@@ -33,7 +33,8 @@ func New(s Settings, opts ...ferry.Option) (*ferry.Service, error) {
 	}
 	w := &worker{svc: svc, s: s, store: ferry.UseBucket(svc, workerapi.Invoices), invoiced: ferry.NewPublisher(svc, workerapi.Invoiced)}
 	// A replica that dies hands its events and jobs to another within 5s.
-	ferry.Subscribe(svc, ordersapi.Placed, "invoice", w.orderPlaced, ferry.SubscribeAckWait(5*time.Second))
+	ferry.Subscribe(svc, ordersapi.Placed, "invoice", w.orderPlaced, ferry.SubscribeAckWait(5*time.Second),
+		ferry.SubscribeMaxDeliveries(20), ferry.SubscribeBackoff(time.Second, 30*time.Second))
 	ferry.HandleJob(svc, workerapi.InvoiceOrder, w.invoice, ferry.JobAckWait(5*time.Second))
 	return svc, nil
 }
