@@ -675,7 +675,9 @@ func (r *jobRunner[In, Out]) requeue(known *lastRecord, id string, last *jobs.Pr
 }
 
 func (r *jobRunner[In, Out]) setRequeued(known *lastRecord, id string, last *jobs.Progress, reason string, handedBack bool, at time.Time) {
-	err := retryRecordWrite(known.stopped(), func(ctx context.Context) error { return r.setRequeuedOnce(ctx, known, id, last, reason, handedBack, at) })
+	err := retryRecordWrite(known.stopped(), func(ctx context.Context) error {
+		return r.setRequeuedOnce(ctx, known, id, last, reason, handedBack, at)
+	})
 	if err != nil {
 		r.svc.logger.Warn("ferry: job record not written", slog.String("job", r.job.Name), slog.String("id", id), slog.String("err", err.Error()))
 	}
