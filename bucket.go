@@ -21,9 +21,11 @@ const DefaultBucketMaxBytes = 1 << 30
 //
 // A bucket is JetStream's, and so are its guarantees: a write is durable
 // (on Config.StreamReplicas servers) once it returns, and a write that
-// names the revision it read (jetstream.KeyValue's Update, Create) fails
-// instead of overwriting a concurrent one — the compare-and-set a service
-// whose replicas share a record needs.
+// names the revision it read fails instead of overwriting a concurrent
+// one — the compare-and-set a service whose replicas share a record
+// needs: jetstream.KeyValue's Update fails with
+// jetstream.ErrKeyRevisionMismatch, its Create with jetstream.ErrKeyExists
+// (compare with errors.Is: a replicated bucket's error code differs).
 type Bucket struct {
 	// Name is the bucket's name: letters, digits, - and _.
 	Name string

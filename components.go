@@ -20,6 +20,7 @@ import (
 	"github.com/ferrygo/ferry/internal/broker"
 	"github.com/ferrygo/ferry/internal/lifecycle"
 	"github.com/ferrygo/ferry/internal/naming"
+	"github.com/ferrygo/ferry/internal/natsproto"
 	"github.com/ferrygo/ferry/internal/provision"
 )
 
@@ -83,7 +84,39 @@ const DefaultStateMaxBytes = 256 << 20
 // exist, as the provisioning mode and each service's role allow
 // (internal/provision), and gives each service its client and JetStream.
 func (h *Host) provisionComponent() lifecycle.Component {
-	return lifecycle.Funcs{ComponentName: "provisioning", OnStart: h.provision}
+	return lifecycle.Funcs{ComponentName: "provisioning", OnStart: h.provisionRetrying}
+}
+
+// provisionAttempt bounds one attempt at provisioning: a JetStream API
+// request a cluster electing a leader leaves unanswered is asked again
+// instead of waited for.
+const provisionAttempt = 10 * time.Second
+
+// provisionRetrying provisions, attempt after attempt while the broker
+// answers with a timeout or no responders (a cluster that lost a node,
+// a server still starting), for up to provision.Timeout × 2 unless ctx
+// says otherwise. Provisioning is idempotent, so an attempt cut short is
+// simply made again.
+func (h *Host) provisionRetrying(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 2*provision.Timeout)
+		defer cancel()
+	}
+	for {
+		actx, cancel := context.WithTimeout(ctx, provisionAttempt)
+		err := h.provision(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !natsproto.Transient(err) {
+			return err
+		}
+		h.logger.Warn("ferry: provisioning failed; trying again", slog.String("err", err.Error()))
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return err
+		}
+	}
 }
 
 func (h *Host) provision(ctx context.Context) error {

@@ -33,6 +33,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ferrygo/ferry/internal/natsproto"
 )
 
 // Outcome is how a delivery is settled.
@@ -244,9 +246,15 @@ func New(cfg Config) (*Worker, error) {
 	return w, nil
 }
 
-// Start creates or updates the consumer and starts pulling.
+// Start creates or updates the consumer and starts pulling. A broker
+// that does not answer in time (a cluster electing a leader) does not
+// fail the start: the pull loop makes the consumer when it can, and
+// Health says why it cannot meanwhile.
 func (w *Worker) Start(ctx context.Context) error {
-	if _, err := w.ensureConsumer(ctx); err != nil {
+	if _, err := w.ensureConsumer(ctx); err != nil && natsproto.Transient(err) && ctx.Err() == nil {
+		w.problem.Store(&err)
+		w.log.Warn("ferry: cannot create the consumer yet; retrying", slog.String("worker", w.cfg.Name), slog.String("err", err.Error()))
+	} else if err != nil {
 		w.cancel()
 		close(w.slotsDone)
 		close(w.pullDone)

@@ -171,8 +171,7 @@ func put(ctx context.Context, kv jetstream.KeyValue, key string, rev uint64, v a
 	} else {
 		_, err = kv.Update(ctx, key, b, rev)
 	}
-	var apiErr *jetstream.APIError
-	if errors.Is(err, jetstream.ErrKeyExists) || (errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence) {
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 		return false, nil
 	}
 	return err == nil, err

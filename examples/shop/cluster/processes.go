@@ -105,6 +105,21 @@ func (s *system) kill(service string, i int) {
 	<-p.exited
 }
 
+// dump ends every process with SIGQUIT: the Go runtime writes each
+// one's goroutines into its log.
+func (s *system) dump() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ps := range s.procs {
+		for _, p := range ps {
+			if p.cmd != nil {
+				_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+				<-p.exited
+			}
+		}
+	}
+}
+
 // stopAll stops every process: SIGTERM, then SIGKILL after 10s.
 func (s *system) stopAll() {
 	s.mu.Lock()

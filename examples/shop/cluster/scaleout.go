@@ -119,6 +119,10 @@ func scaleOut(ctx context.Context, s settings, out io.Writer) (err error) {
 		fmt.Fprintln(out, "VIOLATION:", b)
 	}
 	if len(bad) > 0 || report.Unfinished > 0 || report.Errors > 0 {
+		if report.Unfinished > 0 {
+			diagnose(ctx, out, client, report.Pending)
+			sys.dump() // what the unfinished orders wait for: each process's goroutines, in its log
+		}
 		return fmt.Errorf("%d invariant violations, %d unfinished orders, %d failed requests (logs in %s)", len(bad), report.Unfinished, report.Errors, dir)
 	}
 	fmt.Fprintf(out, "invariants: hold — %d accepted orders all ended (none lost), none invoiced twice, stock + reserved + sold = received\n", report.Accepted)

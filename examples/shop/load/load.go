@@ -56,8 +56,9 @@ type Report struct {
 	OrdersPerSecond float64
 	// P50 and P99 are the time from request to invoiced.
 	P50, P99 time.Duration
-	// Orders are the accepted orders' IDs, for [Check].
-	Orders []string
+	// Orders are the accepted orders' IDs, for [Check]; Pending those
+	// that had not ended when the wait was over.
+	Orders, Pending []string
 	// Start is when the first request was sent; Done is when each
 	// invoiced order was invoiced (by the order's record), in order.
 	Start time.Time
@@ -138,6 +139,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		switch {
 		case order == nil:
 			r.Unfinished++
+			r.Pending = append(r.Pending, id)
 			continue
 		case order.State == ordersapi.StateInvoiced:
 			r.Invoiced++

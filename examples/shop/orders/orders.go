@@ -165,8 +165,7 @@ func (o *orders) update(ctx context.Context, id string, fn func(*ordersapi.Order
 		order.UpdatedAt = time.Now().UTC()
 		b, _ := json.Marshal(order)
 		_, err = kv.Update(ctx, orderKey(id), b, rev)
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			continue
 		}
 		return order, err
