@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -92,9 +93,13 @@ func (e *CallError) Problem() *Error {
 // nil. Passing on is a decision about the trust boundary: the callee's
 // field errors, instance and Retry-After reach the caller, and in an event
 // handler a 4xx problem dead-letters the event at once ([IsPermanent]).
-func PassOn(err error) error {
+//
+// With statuses, only a problem of one of those statuses is passed on:
+// PassOn(err, http.StatusConflict) answers the callee's 409 as it is and
+// any other failure as the boundary's 502, 503 or 504.
+func PassOn(err error, statuses ...int) error {
 	var ce *CallError
-	if !errors.As(err, &ce) {
+	if !errors.As(err, &ce) || (len(statuses) > 0 && !slices.Contains(statuses, ce.Status)) {
 		return err
 	}
 	p := ce.Problem()

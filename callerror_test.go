@@ -217,6 +217,15 @@ func TestCallErrorExposesTheCallee(t *testing.T) {
 		t.Errorf("timeout: %v", err)
 	}
 
+	// With statuses, only those are passed on; the others stay the call's.
+	_, err = answer.Call(ctx, h.Client, &answerInput{Case: "422"})
+	var passed *ferry.Error
+	if got := ferry.PassOn(err, http.StatusConflict, http.StatusUnprocessableEntity); !errors.As(got, &passed) || errors.As(got, new(*ferry.CallError)) || passed.Status != 422 {
+		t.Errorf("PassOn(422, 409, 422) = %v, want the callee's 422 problem", got)
+	}
+	if got := ferry.PassOn(err, http.StatusConflict); !errors.As(got, &ce) || got != err { //nolint:errorlint // identity is the point
+		t.Errorf("PassOn(422, 409) = %v, want the call's error unchanged", got)
+	}
 	if ferry.PassOn(nil) != nil {
 		t.Error("PassOn(nil) is not nil")
 	}

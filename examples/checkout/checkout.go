@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
+	"net/http"
 
 	"github.com/nats-io/nuid"
 
@@ -17,13 +17,9 @@ func newCheckout() *ferry.Service {
 	svc := ferry.MustNew("checkout", "1.0.0", ferry.WithNATS(), ferry.WithDescription("Checks orders out."))
 	completed := ferry.NewPublisher(svc, checkoutapi.Completed)
 	ferry.Handle(svc, checkoutapi.Checkout, func(ctx context.Context, in *checkoutapi.Order) (*checkoutapi.CheckoutCompleted, error) {
-		_, err := inventoryapi.Reserve.Call(ctx, svc.Client(), &inventoryapi.Reservation{SKU: in.SKU, Qty: in.Qty})
-		var call *ferry.CallError
-		switch {
-		case errors.As(err, &call) && call.Code == "insufficient_stock":
-			return nil, ferry.PassOn(err) // the customer's to know: answered as the inventory's 409
-		case err != nil:
-			return nil, err // any other failure of the inventory: 502, 503 or 504
+		if _, err := inventoryapi.Reserve.Call(ctx, svc.Client(), &inventoryapi.Reservation{SKU: in.SKU, Qty: in.Qty}); err != nil {
+			// The inventory's 409 is the customer's to know; any other failure answers 502, 503 or 504.
+			return nil, ferry.PassOn(err, http.StatusConflict)
 		}
 		order := &checkoutapi.CheckoutCompleted{OrderID: nuid.Next(), SKU: in.SKU, Qty: in.Qty}
 		if _, err := completed.Publish(ctx, order, ferry.PublishMessageID(order.OrderID)); err != nil {
