@@ -229,7 +229,8 @@ func (h *Host) provision(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("ferry: service %s: %w", s.name, err)
 			}
-			st.kv.Store(&kv)
+			var bkv jetstream.KeyValue = boundedKV{kv}
+			st.kv.Store(&bkv)
 		}
 	}
 	return nil
