@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/ferrygo/ferry"
 	"github.com/ferrygo/ferry/ferrytest"
 )
@@ -283,5 +285,35 @@ func TestEventHandlerCallErrorIsRetried(t *testing.T) {
 				t.Errorf("dead letter after %d deliveries with %q", dl.Deliveries, dl.Error)
 			}
 		})
+	}
+}
+
+// TestCallWaitIsCapped: a call whose context lasts far longer than
+// CallTimeoutMax (a job's, a step's) and whose answer never comes fails
+// once the cap is over, not when the context ends.
+func TestCallWaitIsCapped(t *testing.T) {
+	cfg := ferrytest.Config(t)
+	cfg.CallTimeoutMax = 300 * time.Millisecond
+	caller := ferry.MustNew("caller", "1.0.0", ferry.WithConfig(cfg), ferry.WithNATS(), quiet)
+	h := ferrytest.StartWith(t, cfg, caller)
+	// A responder that takes the request and never answers: an answer lost
+	// with a broker node looks the same to the caller.
+	sub, err := h.NATS().Subscribe("ferry.silent.never", func(*nats.Msg) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	never := ferry.Endpoint[struct{}, struct{}]{Service: "silent", Name: "never", Method: http.MethodGet, Path: "/never"}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { _, err := never.Call(ctx, caller.Client(), nil); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ferry.ErrCallTimeout) {
+			t.Errorf("the call failed with %v, want a call timeout", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call waited past its cap")
 	}
 }

@@ -62,7 +62,20 @@ type clientJS struct {
 	// replicas is the stream replicas of what the clients create (the
 	// host's FERRY_STREAM_REPLICAS; 1 for a client made by NewClient).
 	replicas int
-	jobs     clientJobs
+	// callMax caps how long a call waits for its answer (the host's
+	// Config.CallTimeoutMax; DefaultCallTimeoutMax for a client made by
+	// NewClient).
+	callMax time.Duration
+	jobs    clientJobs
+}
+
+// callMax is how long a call waits for its answer, at most, unless the
+// endpoint's Timeout or the call's CallTimeout says longer.
+func (c *Client) callMax() time.Duration {
+	if c.js.callMax > 0 {
+		return c.js.callMax
+	}
+	return DefaultCallTimeoutMax
 }
 
 // replicas is how many replicas what the client creates gets.
@@ -86,7 +99,10 @@ func (c *Client) Conn() *nats.Conn { return c.nc }
 // Call calls the endpoint over NATS with in and returns its output. The
 // call carries ctx's remaining time (without a deadline,
 // DefaultCallTimeout, or the endpoint's Timeout and a second when longer;
-// [CallTimeout] bounds it), the request ID of the call being
+// a deadline further than Config.CallTimeoutMax — the cap every callee
+// puts on a call — is cut to it, so an answer lost with a broker node
+// fails the call instead of holding a job for its whole timeout;
+// [CallTimeout] sets it), the request ID of the call being
 // handled, if any, its W3C trace context (a client span's, with tracing
 // on: docs/tracing.md), and the headers of opts
 // ([CallHeader]); it passes through the client's middleware.
@@ -137,9 +153,16 @@ func (ep Endpoint[In, Out]) Call(ctx context.Context, c *Client, in *In, opts ..
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.timeout)
 		defer cancel()
-	} else if _, ok := ctx.Deadline(); !ok {
+	} else if deadline, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, max(DefaultCallTimeout, ep.Timeout+time.Second))
+		defer cancel()
+	} else if limit := max(c.callMax(), ep.Timeout+time.Second); time.Until(deadline) > limit {
+		// A job's or a workflow step's context lasts for many minutes: an
+		// answer lost with a broker node would hold the caller for all of
+		// them, although no callee runs a call longer than its cap.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, limit)
 		defer cancel()
 	}
 	deadline, _ := ctx.Deadline()

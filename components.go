@@ -205,6 +205,7 @@ func (h *Host) provision(ctx context.Context) error {
 	client := NewClient(b.Conn(), ClientWithMiddleware(h.clientMW...))
 	client.js.once.Do(func() { client.js.js = js })
 	client.js.replicas = replicas
+	client.js.callMax = h.config.callTimeoutMax()
 	if b.Embedded() && b.URL() == "" {
 		client.hint = " (this process runs its own embedded broker, which no other process can reach: start the process that serves it with FERRY_NATS_LISTEN and this one on the same FERRY_DATA_DIR, or both with FERRY_NATS_URL)"
 	}
