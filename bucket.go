@@ -6,13 +6,18 @@ import (
 	"net/http"
 	"regexp"
 	"sync/atomic"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ferrygo/ferry/internal/jsbound"
 )
 
 // DefaultBucketMaxBytes bounds a [Bucket] that sets no MaxBytes.
 const DefaultBucketMaxBytes = 1 << 30
+
+// BucketRequestTimeout bounds one request to a bucket, as it bounds every
+// JetStream request Ferry makes (publishes included).
+const BucketRequestTimeout = jsbound.Timeout
 
 // Bucket is a JetStream key-value bucket a service keeps its state in, so
 // that the service itself holds none and any replica of it may answer:
@@ -76,7 +81,7 @@ func (b Bucket) config(replicas int) jetstream.KeyValueConfig {
 // Open returns the bucket through c, as it exists: it creates nothing.
 // For programs other than the bucket's owner, which uses [Store.KeyValue].
 // Its single requests (Get, Put, Create, Update, Delete, …) wait at most
-// DefaultBucketTimeout when their context has no deadline.
+// BucketRequestTimeout, whatever their context allows.
 func (b Bucket) Open(ctx context.Context, c *Client) (jetstream.KeyValue, error) {
 	if err := b.check(); err != nil {
 		return nil, fmt.Errorf("ferry: %w", err)
@@ -89,7 +94,7 @@ func (b Bucket) Open(ctx context.Context, c *Client) (jetstream.KeyValue, error)
 	if err != nil {
 		return nil, fmt.Errorf("ferry: bucket %s: %w", b.Name, err)
 	}
-	return boundedKV{kv}, nil
+	return kv, nil
 }
 
 // Store is a service's handle on a bucket it declared with [UseBucket].
@@ -127,9 +132,10 @@ var errStoreNotReady = &Error{Status: http.StatusServiceUnavailable, Code: "stor
 
 // KeyValue returns the bucket once the service's host has started (a 503
 // *Error before). Its single requests (Get, Put, Create, Update, Delete,
-// …) wait at most DefaultBucketTimeout when their context has no
-// deadline — a workflow step's has none — so a request lost while a
-// cluster moves a leader fails instead of holding the handler forever.
+// …) wait at most BucketRequestTimeout, whatever their context allows —
+// a job's lasts many minutes, a workflow step's has no deadline — so a
+// request lost while a cluster moves a leader fails (retry it) instead of
+// holding the handler.
 func (st *Store) KeyValue() (jetstream.KeyValue, error) {
 	if kv := st.kv.Load(); kv != nil {
 		return *kv, nil
@@ -139,76 +145,3 @@ func (st *Store) KeyValue() (jetstream.KeyValue, error) {
 
 // Bucket returns the bucket the store holds.
 func (st *Store) Bucket() Bucket { return st.bucket }
-
-// DefaultBucketTimeout bounds a bucket request whose context has no
-// deadline: a request a cluster lost while it moved a leader is answered
-// by an error, not waited for forever.
-const DefaultBucketTimeout = 5 * time.Second
-
-// boundedKV is a bucket whose single requests get DefaultBucketTimeout
-// when their context has no deadline; watches and listings are the
-// caller's to bound.
-type boundedKV struct {
-	jetstream.KeyValue
-}
-
-func bounded(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, DefaultBucketTimeout)
-}
-
-func (b boundedKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
-	ctx, cancel := bounded(ctx)
-	defer cancel()
-	return b.KeyValue.Get(ctx, key)
-}
-
-func (b boundedKV) GetRevision(ctx context.Context, key string, revision uint64) (jetstream.KeyValueEntry, error) {
-	ctx, cancel := bounded(ctx)
-	defer cancel()
-	return b.KeyValue.GetRevision(ctx, key, revision)
-}
-
-func (b boundedKV) Put(ctx context.Context, key string, value []byte) (uint64, error) {
-	ctx, cancel := bounded(ctx)
-	defer cancel()
-	return b.KeyValue.Put(ctx, key, value)
-}
-
-func (b boundedKV) PutString(ctx context.Context, key string, value string) (uint64, error) {
-	ctx, cancel := bounded(ctx)
-	defer cancel()
-	return b.KeyValue.PutString(ctx, key, value)
-}
-
-func (b boundedKV) Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
-	ctx, cancel := bounded(ctx)
-	defer cancel()
-	return b.KeyValue.Create(ctx, key, value, opts...)
-}
-
-func (b boundedKV) Update(ctx context.Context, key string, value []byte, revision uint64) (uint64, error) {
-	ctx, cancel := bounded(ctx)
-	defer cancel()
-	return b.KeyValue.Update(ctx, key, value, revision)
-}
-
-func (b boundedKV) Delete(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) error {
-	ctx, cancel := bounded(ctx)
-	defer cancel()
-	return b.KeyValue.Delete(ctx, key, opts...)
-}
-
-func (b boundedKV) Purge(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) error {
-	ctx, cancel := bounded(ctx)
-	defer cancel()
-	return b.KeyValue.Purge(ctx, key, opts...)
-}
-
-func (b boundedKV) Status(ctx context.Context) (jetstream.KeyValueStatus, error) {
-	ctx, cancel := bounded(ctx)
-	defer cancel()
-	return b.KeyValue.Status(ctx)
-}

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ferrygo/ferry/internal/broker"
+	"github.com/ferrygo/ferry/internal/jsbound"
 	"github.com/ferrygo/ferry/internal/lifecycle"
 	"github.com/ferrygo/ferry/internal/naming"
 	"github.com/ferrygo/ferry/internal/natsproto"
@@ -121,10 +122,11 @@ func (h *Host) provisionRetrying(ctx context.Context) error {
 
 func (h *Host) provision(ctx context.Context) error {
 	b := h.broker.Load()
-	js, err := jetstream.New(b.Conn())
+	raw, err := jetstream.New(b.Conn())
 	if err != nil {
 		return err
 	}
+	js := jsbound.Wrap(raw)
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, provision.Timeout)
@@ -230,8 +232,7 @@ func (h *Host) provision(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("ferry: service %s: %w", s.name, err)
 			}
-			var bkv jetstream.KeyValue = boundedKV{kv}
-			st.kv.Store(&bkv)
+			st.kv.Store(&kv)
 		}
 	}
 	return nil

@@ -69,6 +69,13 @@ type Endpoint[In, Out any] struct {
 	// cannot travel as one message: cookies, forms and raw bodies (which
 	// [Handle] refuses otherwise), streams such as Server-Sent Events.
 	HTTPOnly bool
+	// NATSOnly keeps the endpoint off the service's HTTP listener (its
+	// route answers 404, as an unknown path does) and out of its OpenAPI
+	// document: an internal endpoint, which the system's other services
+	// call over NATS and the outside cannot reach through the service's
+	// HTTP port. (Who may publish on NATS is the broker's permissions'
+	// to say: docs/security.md.)
+	NATSOnly bool
 	// Timeout, if positive, bounds the handler, over HTTP and NATS alike:
 	// when it passes, the handler's context is cancelled and the caller is
 	// answered 504 deadline_exceeded at once, whether the handler has
@@ -118,7 +125,8 @@ type boundEndpoint struct {
 // (a GET's: a plain struct is a body only for a method with one);
 // path parameters that the template and the input's path tags disagree
 // on; an Operation callback that moves the endpoint; an Auth that is
-// Public and lists Scopes; or a service that has already started.
+// Public and lists Scopes; HTTPOnly with NATSOnly; or a service that has
+// already started.
 func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Context, *In) (*Out, error)) {
 	if err := naming.CheckEndpointName(ep.Name); err != nil {
 		panic(fmt.Sprintf("ferry: Handle on service %s: %v", s.name, err))
@@ -138,6 +146,9 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 	}
 	if err := ep.Auth.check(); err != nil {
 		panic(fmt.Sprintf("ferry: Handle %s.%s: %v", s.name, ep.Name, err))
+	}
+	if ep.HTTPOnly && ep.NATSOnly {
+		panic(fmt.Sprintf("ferry: Handle %s.%s: HTTPOnly and NATSOnly leave the endpoint no transport", s.name, ep.Name))
 	}
 	in := reflect.TypeFor[In]()
 	plainIn := bodyMethod(ep.Method) && envelope.WholeBody(in, false)
@@ -174,7 +185,8 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 	// the Request and runs the service's chain (request ID, deadline,
 	// recovery, the user's WithMiddleware), inside which the operation's
 	// own middleware and the handler run.
-	op.Middlewares = append(huma.Middlewares{s.endpointMiddleware(ep.Name, ep.Streaming)}, op.Middlewares...)
+	op.Hidden = op.Hidden || ep.NATSOnly
+	op.Middlewares = append(huma.Middlewares{s.endpointMiddleware(ep.Name, ep.Streaming, ep.NATSOnly)}, op.Middlewares...)
 
 	s.mu.Lock()
 	if s.started {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -309,15 +310,16 @@ func (h *Host) run(ctx context.Context, started []func(context.Context) error) e
 		return err
 	}
 	hookFailed := make(chan error, 1)
+	var hooks sync.WaitGroup
 	for _, hook := range started {
-		go func() {
-			if err := hook(ctx); err != nil {
+		hooks.Go(func() {
+			if err := runHook(ctx, hook); err != nil {
 				select {
 				case hookFailed <- err:
 				default: // another failed first
 				}
 			}
-		}()
+		})
 	}
 	var runErr error
 	select {
@@ -331,7 +333,33 @@ func (h *Host) run(ctx context.Context, started []func(context.Context) error) e
 	stop()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.config.shutdownGrace())
 	defer cancel()
-	return errors.Join(runErr, h.Shutdown(sctx))
+	err := errors.Join(runErr, h.Shutdown(sctx))
+	// The hooks' context ended with the shutdown's start: they are waited
+	// for within the grace period, not beyond.
+	hooksDone := make(chan struct{})
+	go func() { hooks.Wait(); close(hooksDone) }()
+	select {
+	case <-hooksDone:
+	default:
+		select {
+		case <-hooksDone:
+		case <-sctx.Done():
+			h.logger.Warn("ferry: a Started hook ignored the end of its context; left running")
+		}
+	}
+	return err
+}
+
+// runHook calls hook, its panic an error (with the stack logged by the
+// caller's error), so a hook's bug stops the system in order instead of
+// ending the process.
+func runHook(ctx context.Context, hook func(context.Context) error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("ferry: a Started hook panicked: %v\n%s", v, debug.Stack())
+		}
+	}()
+	return hook(ctx)
 }
 
 // Shutdown stops the components in reverse order of their start: HTTP

@@ -70,11 +70,17 @@ func (s *Service) initHTTP(o *options) {
 // runs the chain whose innermost step lets Huma decode, validate, call the
 // handler and write; and it writes the error of a chain that refused or
 // failed before anything was written.
-func (s *Service) endpointMiddleware(name string, streaming bool) func(huma.Context, func(huma.Context)) {
+func (s *Service) endpointMiddleware(name string, streaming, natsOnly bool) func(huma.Context, func(huma.Context)) {
 	return func(hctx huma.Context, next func(huma.Context)) {
 		transport := TransportHTTP
 		if t, ok := hctx.(interface{ Transport() string }); ok {
 			transport = t.Transport()
+		}
+		if natsOnly && transport == TransportHTTP {
+			// As an unknown path is answered: the route is not there.
+			id := incomingRequestID(nil, hctx.Header(HeaderRequestID))
+			s.writeHumaError(hctx, (&Error{Status: http.StatusNotFound, Detail: "no endpoint at " + hctx.URL().Path}).complete(id))
+			return
 		}
 		r, w := httpWriter(hctx) // nils for calls over NATS or in memory
 		call := &endpointCall{hctx: hctx, next: next}

@@ -23,7 +23,9 @@ type Part struct {
 	// services, with the part's: to seed its state, say where it listens,
 	// drive it. It runs in a goroutine of its own beside the services and
 	// may return at once or keep running until ctx ends, when the system
-	// begins to stop. An error stops the system, and RunSystem returns it.
+	// begins to stop; RunSystem waits for it then, within the shutdown's
+	// grace period. An error — or a panic — stops the system, and
+	// RunSystem returns it.
 	Started func(ctx context.Context, svc *Service) error
 }
 

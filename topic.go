@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ferrygo/ferry/internal/jsbound"
 	"github.com/ferrygo/ferry/internal/naming"
 )
 
@@ -91,6 +92,12 @@ func (c *Client) jetStream() (jetstream.JetStream, error) {
 	if c == nil || c.nc == nil {
 		return nil, fmt.Errorf("ferry: %w", errNoClient)
 	}
-	c.js.once.Do(func() { c.js.js, c.js.err = jetstream.New(c.nc) })
+	c.js.once.Do(func() {
+		js, err := jetstream.New(c.nc)
+		if err == nil {
+			js = jsbound.Wrap(js)
+		}
+		c.js.js, c.js.err = js, err
+	})
 	return c.js.js, c.js.err
 }

@@ -7,6 +7,8 @@ package catalog
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,12 +74,15 @@ type record struct {
 }
 
 // move is units of an order going from one reservation state to another
-// ("" is no reservation).
+// ("" is no reservation), computed from the reservation record at
+// revision Rev (0: none).
 type move struct {
+	ID       string `json:"id"`
 	From     string `json:"from"`
 	To       string `json:"to"`
 	Quantity int    `json:"quantity"`
 	Price    int    `json:"price"`
+	Rev      uint64 `json:"rev"`
 }
 
 func productKey(sku string) string    { return "p." + sku }
@@ -234,13 +239,15 @@ func allowed(from, to string) bool {
 }
 
 // move takes an order's reservation to state to: the units move on the
-// product (one compare-and-set that also records the move as pending),
-// then the reservation record is written, then the pending move is
-// cleared. A call that finds a pending move of its order — left by a
-// crash or a concurrent call — finishes it first, so however calls
-// repeat, interleave or die, the units of an order move once per state.
-// sku and n are the reservation's for a new one; for the others the
-// reservation's record says them.
+// product with one compare-and-set that also records the move as
+// pending — with the revision of the reservation record it was computed
+// from — then the reservation record is written (compare-and-set on that
+// revision, naming the move), then the pending move is cleared. A call
+// that finds a pending move of its order finishes it first (finish), so
+// however calls repeat, interleave or die, an order's units move once per
+// state. sku and n are the reservation's for a new one; for the others
+// the reservation's record says them (or, when it has none, the product
+// with a pending move of the order).
 func (c *catalog) move(ctx context.Context, orderID, sku string, n int, to string) (*catalogapi.Reservation, error) {
 	kv, err := c.store.KeyValue()
 	if err != nil {
@@ -255,19 +262,29 @@ func (c *catalog) move(ctx context.Context, orderID, sku string, n int, to strin
 		cur := ""
 		if r != nil {
 			cur = r.State
-			if to == catalogapi.StateReserved && (r.SKU != sku || r.Quantity != n) && r.State != catalogapi.StateReleased {
+			if to == catalogapi.StateReserved && r.SKU != "" && (r.SKU != sku || r.Quantity != n) {
 				return nil, &ferry.Error{Status: http.StatusConflict, Code: "reservation_mismatch",
 					Detail: fmt.Sprintf("order %s already reserved %d of %s", orderID, r.Quantity, r.SKU)}
 			}
-			sku, n, price = r.SKU, r.Quantity, r.Price
+			if r.SKU != "" { // a tombstone has none
+				sku, n, price = r.SKU, r.Quantity, r.Price
+			}
 		}
-		if sku == "" { // no reservation, nothing known of it
+		if sku == "" { // no reservation: a move of the order may be pending on a product
+			if sku, err = c.pendingSKU(ctx, kv, orderID); err != nil {
+				return nil, err
+			}
+		}
+		if sku == "" { // nothing known of the order
 			if to != catalogapi.StateReleased {
 				return nil, &ferry.Error{Status: http.StatusConflict, Code: "not_reserved", Detail: "order " + orderID + " holds no reservation"}
 			}
+			if cur == to {
+				return r, nil
+			}
 			// A tombstone: a reservation arriving after its release is refused.
-			tomb := &catalogapi.Reservation{OrderID: orderID, State: catalogapi.StateReleased}
-			if ok, err := put(ctx, kv, reservationKey(orderID), 0, tomb); err != nil || ok {
+			tomb := &catalogapi.Reservation{OrderID: orderID, State: catalogapi.StateReleased, Move: newMoveID()}
+			if ok, err := put(ctx, kv, reservationKey(orderID), rrev, tomb); err != nil || ok {
 				return tomb, err
 			}
 			continue
@@ -300,17 +317,18 @@ func (c *catalog) move(ctx context.Context, orderID, sku string, n int, to strin
 		if p.Pending == nil {
 			p.Pending = map[string]move{}
 		}
-		p.Pending[orderID] = move{From: cur, To: to, Quantity: n, Price: price}
+		m := move{ID: newMoveID(), From: cur, To: to, Quantity: n, Price: price, Rev: rrev}
+		p.Pending[orderID] = m
 		if ok, err := put(ctx, kv, productKey(sku), prev, p); err != nil {
 			return nil, err
 		} else if !ok {
 			continue
 		}
-		next := &catalogapi.Reservation{OrderID: orderID, SKU: sku, Quantity: n, Price: price, State: to}
+		next := &catalogapi.Reservation{OrderID: orderID, SKU: sku, Quantity: n, Price: price, State: to, Move: m.ID}
 		if ok, err := put(ctx, kv, reservationKey(orderID), rrev, next); err != nil {
 			return nil, err
 		} else if !ok {
-			continue // someone else moved it: the next round sees the pending move
+			continue // the record changed under the move: the next round undoes it
 		}
 		c.clearPending(ctx, kv, orderID, sku)
 		return next, nil
@@ -318,27 +336,56 @@ func (c *catalog) move(ctx context.Context, orderID, sku string, n int, to strin
 	return nil, errBusy
 }
 
-// finish completes a pending move of an order that p's counters already
-// made: the reservation record is written if it still shows the move's
-// origin; if it shows neither end (a release recorded without the
-// product), the counters follow the record. Then the move is cleared.
+// finish settles a pending move of an order, whose counts p already
+// shows: done if the reservation record names the move; completed (the
+// record written) if the record is still the one the move was computed
+// from; undone (its counts shifted back) if the record changed under it —
+// the move was computed from a state that no longer holds. Then it is
+// cleared.
 func (c *catalog) finish(ctx context.Context, kv jetstream.KeyValue, orderID string, r *catalogapi.Reservation, rrev uint64, p *record, prev uint64, pm move) error {
-	cur := ""
-	if r != nil {
-		cur = r.State
-	}
-	switch cur {
-	case pm.From:
-		next := &catalogapi.Reservation{OrderID: orderID, SKU: p.SKU, Quantity: pm.Quantity, Price: pm.Price, State: pm.To}
+	switch {
+	case r != nil && r.Move == pm.ID:
+	case rrev == pm.Rev:
+		next := &catalogapi.Reservation{OrderID: orderID, SKU: p.SKU, Quantity: pm.Quantity, Price: pm.Price, State: pm.To, Move: pm.ID}
 		_, err := put(ctx, kv, reservationKey(orderID), rrev, next)
 		return err // written or not, the next round looks again
-	case pm.To:
 	default:
-		shift(&p.Product, pm.To, cur, pm.Quantity)
+		shift(&p.Product, pm.To, pm.From, pm.Quantity)
 	}
 	delete(p.Pending, orderID)
 	_, err := put(ctx, kv, productKey(p.SKU), prev, p)
 	return err
+}
+
+// pendingSKU returns the product with a pending move of the order, or ""
+// (a scan of the products: the path of an order whose reservation record
+// was never written).
+func (c *catalog) pendingSKU(ctx context.Context, kv jetstream.KeyValue, orderID string) (string, error) {
+	keys, err := kv.ListKeysFiltered(ctx, "p.>")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = keys.Stop() }()
+	for key := range keys.Keys() {
+		p, _, err := c.product(ctx, strings.TrimPrefix(key, "p."))
+		if unknown(err) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if _, ok := p.Pending[orderID]; ok {
+			return p.SKU, nil
+		}
+	}
+	return "", nil
+}
+
+// newMoveID names a move.
+func newMoveID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // clearPending removes an order's finished move from its product; a

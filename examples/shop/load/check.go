@@ -122,11 +122,16 @@ func checkStock(ctx context.Context, catalog jetstream.KeyValue) ([]string, erro
 		return nil, err
 	}
 	type pending struct {
-		Pending map[string]json.RawMessage `json:"pending"`
+		Pending map[string]struct {
+			ID string `json:"id"`
+		} `json:"pending"`
 	}
 	products := map[string]*catalogapi.Product{}
 	held := map[string]map[string]int{} // sku → state → units
-	unsettled := map[string]bool{}
+	type pendingMove struct{ sku, id string }
+	moves := map[string]pendingMove{} // order → its move left pending on a product
+	made := map[string]string{}       // order → the move its reservation names
+	unsettled := map[string]int{}     // sku → moves left pending that no reservation names
 	for key := range keys.Keys() {
 		switch {
 		case strings.HasPrefix(key, "p."):
@@ -139,8 +144,8 @@ func checkStock(ctx context.Context, catalog jetstream.KeyValue) ([]string, erro
 				return nil, err
 			}
 			products[p.SKU] = &p
-			if len(pend.Pending) > 0 {
-				unsettled[p.SKU] = true // a move in flight: its reservation record may lag
+			for order, m := range pend.Pending {
+				moves[order] = pendingMove{sku: p.SKU, id: m.ID}
 			}
 		case strings.HasPrefix(key, "r."):
 			var r catalogapi.Reservation
@@ -151,6 +156,14 @@ func checkStock(ctx context.Context, catalog jetstream.KeyValue) ([]string, erro
 				held[r.SKU] = map[string]int{}
 			}
 			held[r.SKU][r.State] += r.Quantity
+			made[r.OrderID] = r.Move
+		}
+	}
+	// A move its reservation names was made and only not cleared (a crash
+	// after its last write); any other was never finished.
+	for order, m := range moves {
+		if made[order] != m.id {
+			unsettled[m.sku]++
 		}
 	}
 	for sku, p := range products {
@@ -160,8 +173,9 @@ func checkStock(ctx context.Context, catalog jetstream.KeyValue) ([]string, erro
 		if p.Stock+p.Reserved+p.Sold != p.Received {
 			bad = append(bad, fmt.Sprintf("product %s: stock %d + reserved %d + sold %d != %d received", sku, p.Stock, p.Reserved, p.Sold, p.Received))
 		}
-		if unsettled[sku] {
-			continue
+		if n := unsettled[sku]; n > 0 {
+			// Check runs once every order has ended: no move is in flight.
+			bad = append(bad, fmt.Sprintf("product %s: %d moves left unfinished", sku, n))
 		}
 		if h := held[sku]; p.Reserved != h[catalogapi.StateReserved] || p.Sold != h[catalogapi.StateSold] {
 			bad = append(bad, fmt.Sprintf("product %s: reserved %d and sold %d, but its reservations hold %d and %d",

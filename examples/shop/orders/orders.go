@@ -87,6 +87,14 @@ func (o *orders) place(ctx context.Context, in *ordersapi.PlaceInput) (*ordersap
 	if order, _, err := o.read(ctx, id); err != nil || order != nil {
 		return order, err // a retried placement: the first order
 	}
+	if in.Key != "" {
+		// The key's first request was refused (its run cancelled, no order
+		// stored): a retry is answered the same, not given a dead order.
+		if run, err := ordersapi.PlaceOrder.Get(ctx, c, id); err == nil && run.State.Final() {
+			return nil, &ferry.Error{Status: http.StatusConflict, Code: "refused",
+				Detail: "a request with this Idempotency-Key was refused; send the order again with a new key"}
+		}
+	}
 	product, err := catalogapi.GetProduct.Call(ctx, c, &catalogapi.SKUInput{SKU: in.SKU})
 	if err == nil && product.Stock < in.Quantity {
 		// Unless the run already reserved them: then they left the stock.
@@ -95,8 +103,8 @@ func (o *orders) place(ctx context.Context, in *ordersapi.PlaceInput) (*ordersap
 		}
 	}
 	if err != nil {
-		if _, cerr := ordersapi.PlaceOrder.Cancel(ctx, c, id); cerr != nil {
-			o.svc.Logger().Warn("orders: cancel a refused order's run", "order", id, "err", cerr)
+		if cerr := o.stop(ctx, id); cerr != nil {
+			o.svc.Logger().Warn("orders: stop a refused order's run", "order", id, "err", cerr)
 		}
 		return nil, ferry.PassOn(err) // the catalog's 404, or the 409
 	}
@@ -185,7 +193,7 @@ func (o *orders) get(ctx context.Context, id string) (*ordersapi.Order, error) {
 	if order == nil {
 		return nil, errUnknownOrder
 	}
-	if order.State != ordersapi.StatePlaced {
+	if order.State == ordersapi.StateInvoiced {
 		return order, nil
 	}
 	run, err := ordersapi.PlaceOrder.Get(ctx, o.svc.Client(), id)
@@ -209,10 +217,38 @@ func (o *orders) cancel(ctx context.Context, in *ordersapi.OrderIDInput) (*order
 	if order.State != ordersapi.StatePlaced {
 		return order, nil // paid orders are not cancelled; ended ones stay as they are
 	}
-	if _, err := ordersapi.PlaceOrder.Cancel(ctx, o.svc.Client(), in.OrderID); err != nil {
+	if err := o.stop(ctx, in.OrderID); err != nil {
 		return nil, err
 	}
 	return o.get(ctx, in.OrderID)
+}
+
+// stopWait bounds how long stop waits for a cancelled run to end.
+const stopWait = 15 * time.Second
+
+// stop cancels an order's run, waits for it to end, and releases its
+// units unless it succeeded: the run's compensations release what its
+// completed steps reserved, and the release here covers a reservation
+// still in flight when the run was cancelled (a reservation that arrives
+// after its release is refused). A run that had passed its last
+// cancellable step succeeds: the order ends paid.
+func (o *orders) stop(ctx context.Context, id string) error {
+	c := o.svc.Client()
+	if _, err := ordersapi.PlaceOrder.Cancel(ctx, c, id); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, stopWait)
+	defer cancel()
+	run, err := ordersapi.PlaceOrder.Wait(wctx, c, id)
+	if err != nil {
+		return &ferry.Error{Status: http.StatusServiceUnavailable, Code: "cancel_pending",
+			Detail: "the order is being cancelled; ask again shortly", Header: http.Header{"Retry-After": {"1"}}}
+	}
+	if run.State == ferry.JobSucceeded {
+		return nil
+	}
+	_, err = catalogapi.Release.Call(ctx, c, &catalogapi.OrderInput{OrderID: id})
+	return err
 }
 
 func (o *orders) run(ctx context.Context, in *ordersapi.OrderIDInput) (*ordersapi.Run, error) {
@@ -275,6 +311,9 @@ func (o *orders) workflow(ctx ferry.WorkflowContext, in *ordersapi.OrderRequest)
 		return nil, err
 	}
 	if _, err := ferry.Step(ctx, "publish-placed", func(ctx context.Context) (bool, error) {
+		// Past the cancel's reach: once published, the order is paid.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
 		_, err := o.placed.Publish(ctx, &ordersapi.OrderPlaced{OrderID: id, SKU: in.SKU, Quantity: in.Quantity, Total: total, Payment: payment},
 			ferry.PublishMessageID("placed-"+id))
 		return true, err

@@ -1,6 +1,8 @@
 // Package catalogapi is the contract of the catalog service: products with
 // their stock, and the reservations orders hold on it. Other services
-// import it, and nothing else of the catalog.
+// import it, and nothing else of the catalog. The endpoints that change
+// stock are NATSOnly: the system's services call them, the outside cannot
+// (the gateway serves the public reads).
 package catalogapi
 
 import (
@@ -34,6 +36,8 @@ type Reservation struct {
 	Quantity int    `json:"quantity"`
 	Price    int    `json:"price" doc:"The unit price in cents when the units were reserved."`
 	State    string `json:"state" enum:"reserved,sold,released"`
+	// Move names the change that gave the reservation its state.
+	Move string `json:"move,omitempty"`
 }
 
 // The states of a [Reservation].
@@ -79,7 +83,8 @@ type StockInput struct {
 // AddStock receives units of a product (and sets its name and price).
 var AddStock = ferry.Endpoint[StockInput, Product]{
 	Service: "catalog", Name: "add-stock", Method: http.MethodPost, Path: "/stock",
-	Summary: "Receive units of a product",
+	NATSOnly: true,
+	Summary:  "Receive units of a product",
 }
 
 // ReserveInput reserves units of a product for an order.
@@ -94,7 +99,8 @@ type ReserveInput struct {
 // too few units (nothing is reserved), 404 unknown_product.
 var Reserve = ferry.Endpoint[ReserveInput, Reservation]{
 	Service: "catalog", Name: "reserve", Method: http.MethodPost, Path: "/reservations",
-	Summary: "Reserve units for an order", Errors: []int{http.StatusNotFound, http.StatusConflict},
+	NATSOnly: true,
+	Summary:  "Reserve units for an order", Errors: []int{http.StatusNotFound, http.StatusConflict},
 }
 
 // OrderInput names an order's reservation.
@@ -107,18 +113,21 @@ type OrderInput struct {
 // nothing (and a reservation that arrives after its release is refused).
 var Release = ferry.Endpoint[OrderInput, Reservation]{
 	Service: "catalog", Name: "release", Method: http.MethodPost, Path: "/reservations/{order_id}/release",
-	Summary: "Release an order's units",
+	NATSOnly: true,
+	Summary:  "Release an order's units",
 }
 
 // Sell turns an order's reserved units into sold ones (idempotent);
 // 409 not_reserved when the order holds no reservation.
 var Sell = ferry.Endpoint[OrderInput, Reservation]{
 	Service: "catalog", Name: "sell", Method: http.MethodPost, Path: "/reservations/{order_id}/sell",
-	Summary: "Mark an order's units sold", Errors: []int{http.StatusConflict},
+	NATSOnly: true,
+	Summary:  "Mark an order's units sold", Errors: []int{http.StatusConflict},
 }
 
 // GetReservation returns an order's reservation; 404 when it has none.
 var GetReservation = ferry.Endpoint[OrderInput, Reservation]{
 	Service: "catalog", Name: "get-reservation", Method: http.MethodGet, Path: "/reservations/{order_id}",
-	Summary: "Read an order's reservation", Errors: []int{http.StatusNotFound},
+	NATSOnly: true,
+	Summary:  "Read an order's reservation", Errors: []int{http.StatusNotFound},
 }

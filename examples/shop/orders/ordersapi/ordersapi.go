@@ -1,6 +1,8 @@
 // Package ordersapi is the contract of the orders service: placing an
 // order (a durable workflow), reading and cancelling one, and the event
 // of a placed order. Other services import it, and nothing else of orders.
+// Its endpoints are NATSOnly: the gateway calls them, with the caller
+// authenticated; the orders service's HTTP port serves none of them.
 package ordersapi
 
 import (
@@ -56,7 +58,8 @@ type PlaceInput struct {
 // answer. 409 out_of_stock (nothing is made), 404 unknown_product.
 var Place = ferry.Endpoint[PlaceInput, Order]{
 	Service: "orders", Name: "place-order", Method: http.MethodPost, Path: "/orders",
-	Summary: "Place an order", Errors: []int{http.StatusNotFound, http.StatusConflict},
+	NATSOnly: true,
+	Summary:  "Place an order", Errors: []int{http.StatusNotFound, http.StatusConflict},
 }
 
 // OrderIDInput names an order.
@@ -67,14 +70,16 @@ type OrderIDInput struct {
 // Get reads an order; 404 unknown_order.
 var Get = ferry.Endpoint[OrderIDInput, Order]{
 	Service: "orders", Name: "get-order", Method: http.MethodGet, Path: "/orders/{order_id}",
-	Summary: "Read an order", Errors: []int{http.StatusNotFound},
+	NATSOnly: true,
+	Summary:  "Read an order", Errors: []int{http.StatusNotFound},
 }
 
 // Cancel cancels an order that is not paid yet (what it holds is
 // released); a paid order is not cancelled. The order after.
 var Cancel = ferry.Endpoint[OrderIDInput, Order]{
 	Service: "orders", Name: "cancel-order", Method: http.MethodDelete, Path: "/orders/{order_id}",
-	Summary: "Cancel an order", Errors: []int{http.StatusNotFound},
+	NATSOnly: true,
+	Summary:  "Cancel an order", Errors: []int{http.StatusNotFound},
 }
 
 // Run is an order's workflow run and its recorded steps.
@@ -86,7 +91,8 @@ type Run struct {
 // GetRun reads an order's workflow run and its steps.
 var GetRun = ferry.Endpoint[OrderIDInput, Run]{
 	Service: "orders", Name: "get-order-run", Method: http.MethodGet, Path: "/orders/{order_id}/run",
-	Summary: "Read an order's workflow run and steps", Errors: []int{http.StatusNotFound},
+	NATSOnly: true,
+	Summary:  "Read an order's workflow run and steps", Errors: []int{http.StatusNotFound},
 }
 
 // Paid is the result of a [PlaceOrder] run.
