@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string) error {
 	defer stop()
 	fs := flag.NewFlagSet("shop", flag.ContinueOnError)
 	apiKey := fs.String("api-key", os.Getenv("SHOP_API_KEY"), "the API key the gateway accepts (env SHOP_API_KEY; empty: one is made and printed)")
-	payFailure := fs.Float64("payment-failure", 0.1, "share of payments the simulated payment service declines, 0 to 1")
+	payFailure := fs.Float64("payment-failure", 0, "share of payments the simulated payment service declines, 0 to 1 (with -load: 0.1 unless given)")
 	payDelay := fs.Duration("payment-delay", 20*time.Millisecond, "time a simulated payment takes")
 	invoiceDelay := fs.Duration("invoice-delay", 50*time.Millisecond, "time writing an invoice takes (simulated I/O)")
 	orderCount := fs.Int("load", 0, "place this many orders through the gateway, check the stores, print the figures and exit")
@@ -89,7 +89,11 @@ func run(ctx context.Context, args []string) error {
 				return nil
 			}},
 		ferry.Part{Name: "orders", New: func() (*ferry.Service, error) {
-			return orders.New(orders.Settings{PaymentFailure: *payFailure, PaymentDelay: *payDelay})
+			failure := *payFailure
+			if *orderCount > 0 && !given(fs, "payment-failure") {
+				failure = 0.1 // a load shows declined payments and their compensations
+			}
+			return orders.New(orders.Settings{PaymentFailure: failure, PaymentDelay: *payDelay})
 		}},
 		ferry.Part{Name: "worker", New: func() (*ferry.Service, error) {
 			return worker.New(worker.Settings{InvoiceDelay: *invoiceDelay})
@@ -129,6 +133,13 @@ func drive(ctx context.Context, svc *ferry.Service, base, key string, n, concurr
 	}
 	fmt.Println("invariants: hold (every accepted order ended; none invoiced twice; stock + reserved + sold = received)")
 	return nil
+}
+
+// given reports whether the command line set the flag.
+func given(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // hostPort is where svc listens, as a client reaches it.

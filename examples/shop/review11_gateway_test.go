@@ -1,5 +1,9 @@
 package main
 
+// The review11 tests were written by an adversarial review to fail: each
+// doc comment says what it proved. They pass since the fixes, which they
+// guard.
+
 // Review 11: tests that break the gateway's claims — an API key on every
 // order endpoint, and an Idempotency-Key that answers a retried request
 // with the first answer. Each test says what it proves.

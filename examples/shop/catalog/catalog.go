@@ -330,7 +330,7 @@ func (c *catalog) move(ctx context.Context, orderID, sku string, n int, to strin
 		} else if !ok {
 			continue // the record changed under the move: the next round undoes it
 		}
-		c.clearPending(ctx, kv, orderID, sku)
+		c.clearPending(ctx, kv, orderID, sku, m.ID)
 		return next, nil
 	}
 	return nil, errBusy
@@ -388,15 +388,16 @@ func newMoveID() string {
 	return hex.EncodeToString(b)
 }
 
-// clearPending removes an order's finished move from its product; a
-// conflict is retried, and one left behind is finished by the next call.
-func (c *catalog) clearPending(ctx context.Context, kv jetstream.KeyValue, orderID, sku string) {
+// clearPending removes an order's finished move from its product — that
+// move, not another call's move of the order made since; a conflict is
+// retried, and one left behind is cleared by the next call.
+func (c *catalog) clearPending(ctx context.Context, kv jetstream.KeyValue, orderID, sku, moveID string) {
 	for range maxConflicts {
 		p, prev, err := c.product(ctx, sku)
 		if err != nil {
 			return
 		}
-		if _, ok := p.Pending[orderID]; !ok {
+		if pm, ok := p.Pending[orderID]; !ok || pm.ID != moveID {
 			return
 		}
 		delete(p.Pending, orderID)

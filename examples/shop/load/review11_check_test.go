@@ -1,5 +1,9 @@
 package load_test
 
+// The review11 tests were written by an adversarial review to fail: each
+// doc comment says what it proved. They pass since the fixes, which they
+// guard.
+
 // Review 11: a test that shows load.Check passing a store whose
 // invariants are broken. It says what it proves.
 
