@@ -339,12 +339,15 @@ func (c *catalog) move(ctx context.Context, orderID, sku string, n int, to strin
 // finish settles a pending move of an order, whose counts p already
 // shows: done if the reservation record names the move; completed (the
 // record written) if the record is still the one the move was computed
-// from; undone (its counts shifted back) if the record changed under it —
+// from; undone (its counts shifted back) if the record changed since —
 // the move was computed from a state that no longer holds. Then it is
-// cleared.
+// cleared. A record read before the move's (an older revision: the
+// caller read it, then the move was made) decides nothing.
 func (c *catalog) finish(ctx context.Context, kv jetstream.KeyValue, orderID string, r *catalogapi.Reservation, rrev uint64, p *record, prev uint64, pm move) error {
 	switch {
 	case r != nil && r.Move == pm.ID:
+	case rrev < pm.Rev:
+		return nil // the record was read before the move's: look again
 	case rrev == pm.Rev:
 		next := &catalogapi.Reservation{OrderID: orderID, SKU: p.SKU, Quantity: pm.Quantity, Price: pm.Price, State: pm.To, Move: pm.ID}
 		_, err := put(ctx, kv, reservationKey(orderID), rrev, next)
