@@ -110,18 +110,24 @@ func ListDeadLetters(ctx context.Context, c *Client, filter DeadLetterFilter, li
 }
 
 func deadLetterOf(msg jetstream.Msg) DeadLetter {
-	h := msg.Headers()
+	var seq uint64
+	if md, err := msg.Metadata(); err == nil {
+		seq = md.Sequence.Stream
+	}
+	return deadLetterFrom(seq, msg.Headers(), msg.Data())
+}
+
+// deadLetterFrom reads a dead letter from its stored message.
+func deadLetterFrom(seq uint64, h nats.Header, data []byte) DeadLetter {
 	dl := DeadLetter{
-		Topic: h.Get(naming.HeaderDLQTopic), Service: h.Get(naming.HeaderDLQService), Consumer: h.Get(naming.HeaderDLQConsumer),
+		Sequence: seq,
+		Topic:    h.Get(naming.HeaderDLQTopic), Service: h.Get(naming.HeaderDLQService), Consumer: h.Get(naming.HeaderDLQConsumer),
 		Error: h.Get(naming.HeaderDLQError), Stream: h.Get(naming.HeaderDLQStream), Subject: h.Get(naming.HeaderDLQSubject),
-		MessageID: h.Get(naming.HeaderDLQMsgID), Header: h, Data: msg.Data(),
+		MessageID: h.Get(naming.HeaderDLQMsgID), Header: h, Data: data,
 	}
 	dl.Deliveries, _ = strconv.ParseUint(h.Get(naming.HeaderDLQDeliveries), 10, 64)
 	dl.StreamSequence, _ = strconv.ParseUint(h.Get(naming.HeaderDLQSequence), 10, 64)
 	dl.Time, _ = time.Parse(time.RFC3339Nano, h.Get(naming.HeaderDLQTime))
-	if md, err := msg.Metadata(); err == nil {
-		dl.Sequence = md.Sequence.Stream
-	}
 	return dl
 }
 
