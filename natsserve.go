@@ -33,6 +33,7 @@ type natsEndpoints struct {
 	nc        *nats.Conn
 	server    *rpc.Server
 	responder *discovery.Responder
+	docs      []*nats.Subscription // the documents' subjects (servicedocs.go)
 }
 
 // Name implements lifecycle.Component.
@@ -72,6 +73,11 @@ func (ne *natsEndpoints) Start(context.Context) error {
 		return fmt.Errorf("ferry: service %s: discovery: %w", s.name, err)
 	}
 	ne.responder = r
+	if s.needsNATS {
+		if ne.docs, err = s.serveDocuments(ne.nc); err != nil {
+			return fmt.Errorf("ferry: service %s: documents over NATS: %w", s.name, err)
+		}
+	}
 	ne.server, err = rpc.Serve(ne.nc, routes, ne.serve, rpc.Options{Queue: naming.QueueGroup,
 		MaxWorkers: s.config.natsWorkers(), PendingBytes: int(s.config.natsPendingBytes()), Refuse: ne.refuse})
 	if err != nil {
@@ -149,6 +155,9 @@ func (ne *natsEndpoints) answer(ctx context.Context, name string, m *nats.Msg, s
 // StopIntake implements lifecycle.Component: no new calls are taken (those
 // already received are still dispatched) and discovery stops answering.
 func (ne *natsEndpoints) StopIntake() {
+	for _, sub := range ne.docs {
+		_ = sub.Unsubscribe()
+	}
 	if ne.server != nil {
 		ne.server.StopIntake()
 	}

@@ -66,6 +66,13 @@ const (
 	QueueGroup = "q"
 )
 
+// DocsSubject returns the subject a service answers its document of
+// kind ("openapi" or "asyncapi") on: ferry.docs.<service>.<kind>, four
+// tokens, so no endpoint's subject is one.
+func DocsSubject(service, kind string) string {
+	return SubjectPrefix + ".docs." + service + "." + kind
+}
+
 // EndpointSubject returns the subject an endpoint is served on:
 // ferry.<service>.<endpoint>. Both names are checked single tokens.
 func EndpointSubject(service, endpoint string) string {
