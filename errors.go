@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Error is the one error type of Ferry: a problem that a handler, a
@@ -224,6 +226,16 @@ func IsPermanent(err error) bool {
 // *Error as is, a huma.StatusError with its status, detail and field
 // errors, a context error as 504 or 499, and anything else as a generic 500
 // that keeps the original as its (never sent) cause.
+// brokerUnavailable reports an error of the broker not answering: no
+// answer to a JetStream request, no one to answer it yet, JetStream
+// unavailable for the moment, the connection down.
+func brokerUnavailable(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionReconnecting) ||
+		(errors.As(err, &apiErr) && apiErr.Code == http.StatusServiceUnavailable)
+}
+
 func errorFrom(err error) *Error {
 	var ce *CallError
 	if errors.As(err, &ce) {
@@ -248,6 +260,11 @@ func errorFrom(err error) *Error {
 		return &Error{Status: se.GetStatus(), Detail: se.Error(), cause: err}
 	}
 	switch {
+	case brokerUnavailable(err):
+		// The broker did not answer (a cluster electing a leader): the
+		// caller's retry may succeed.
+		return &Error{Status: http.StatusServiceUnavailable, Code: "broker_unavailable",
+			Detail: "the broker did not answer; try again shortly", Header: http.Header{"Retry-After": {"1"}}, cause: err}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &Error{Status: http.StatusGatewayTimeout, Detail: "the request's deadline was exceeded", cause: err}
 	case errors.Is(err, context.Canceled):

@@ -1,12 +1,18 @@
 package ferry_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/ferrygo/ferry"
+	"github.com/ferrygo/ferry/ferrytest"
 )
 
 func TestIsPermanent(t *testing.T) {
@@ -63,6 +69,33 @@ func TestStatusCode(t *testing.T) {
 	} {
 		if got := ferry.StatusCode(status); got != want {
 			t.Errorf("StatusCode(%d) = %q, want %q", status, got, want)
+		}
+	}
+}
+
+// TestBrokerUnavailableIs503: a handler's error that says the broker did
+// not answer — a JetStream request unanswered, no responders, JetStream
+// unavailable for the moment — is a 503 the caller may retry, not a 500.
+func TestBrokerUnavailableIs503(t *testing.T) {
+	svc := ferry.MustNew("flaky", "1.0.0", quiet)
+	tests := map[string]error{
+		"timeout":       fmt.Errorf("ferry: enqueue x: %w", nats.ErrTimeout),
+		"no responders": nats.ErrNoResponders,
+		"no stream":     jetstream.ErrNoStreamResponse,
+		"js 503":        &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"},
+	}
+	for name, herr := range tests {
+		ferry.Get(svc, "fail-"+strings.ReplaceAll(name, " ", "-"), "/"+strings.ReplaceAll(name, " ", "-"), func(context.Context, *struct{}) (*struct{}, error) { return nil, herr })
+	}
+	ferrytest.Start(t, svc)
+	for name := range tests {
+		resp, err := http.Get(ferrytest.URL(t, svc) + "/" + strings.ReplaceAll(name, " ", "-"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" {
+			t.Errorf("%s: %d (Retry-After %q), want 503 with Retry-After", name, resp.StatusCode, resp.Header.Get("Retry-After"))
 		}
 	}
 }

@@ -44,8 +44,8 @@ type Options struct {
 type Report struct {
 	// Accepted orders got their 202; Refused a 409 (out of stock);
 	// Errors any other answer or none (a request the driver could not
-	// place: retried with the same Idempotency-Key up to three times
-	// first).
+	// place: a 5xx or no answer is retried with the same Idempotency-Key
+	// for about 11s first).
 	Accepted, Refused, Errors int
 	// Invoiced, Failed and Cancelled count the accepted orders by how
 	// they ended; Unfinished those that had not ended by the wait's end.
@@ -197,10 +197,10 @@ func products(ctx context.Context, url string) ([]string, error) {
 func place(ctx context.Context, client *http.Client, url, apiKey, sku string, qty int, key string) (string, int, string) {
 	body, _ := json.Marshal(map[string]any{"sku": sku, "quantity": qty})
 	status, detail := 0, ""
-	for attempt := range 4 {
+	for attempt := range 8 { // ~11s of retries: a client outlasting a leader election
 		if attempt > 0 {
 			select {
-			case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
+			case <-time.After(min(time.Duration(attempt)*500*time.Millisecond, 2*time.Second)):
 			case <-ctx.Done():
 				return "", 0, ctx.Err().Error()
 			}
