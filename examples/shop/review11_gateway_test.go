@@ -12,15 +12,9 @@ import (
 	"context"
 	"net/http"
 	"testing"
-	"time"
 
-	"github.com/ferrygo/ferry"
-	"github.com/ferrygo/ferry/examples/shop/catalog"
 	"github.com/ferrygo/ferry/examples/shop/catalog/catalogapi"
-	"github.com/ferrygo/ferry/examples/shop/gateway"
-	"github.com/ferrygo/ferry/examples/shop/orders"
 	"github.com/ferrygo/ferry/examples/shop/orders/ordersapi"
-	"github.com/ferrygo/ferry/examples/shop/worker"
 	"github.com/ferrygo/ferry/ferrytest"
 )
 
@@ -29,29 +23,8 @@ import (
 // and orders.
 func review11Shop(t *testing.T) (h *ferrytest.Host, gw, cat, ord string) {
 	t.Helper()
-	g, err := gateway.New([]ferry.APIKey{{Name: "tester", Hash: ferry.HashAPIKey(testKey)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := catalog.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := orders.New(orders.Settings{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := worker.New(worker.Settings{InvoiceDelay: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h = ferrytest.Start(t, g, c, o, w)
-	for _, p := range seed {
-		if _, err := catalogapi.AddStock.Call(context.Background(), h.Client, &p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return h, ferrytest.URL(t, g), ferrytest.URL(t, c), ferrytest.URL(t, o)
+	s := startShopServices(t, 0)
+	return s.h, ferrytest.URL(t, s.gateway), ferrytest.URL(t, s.catalog), ferrytest.URL(t, s.orders)
 }
 
 // TestReview11OrderEndpointsWithoutAPIKey proves that the API key guards

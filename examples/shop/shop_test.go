@@ -25,8 +25,22 @@ import (
 
 const testKey = "shop_test_key"
 
-// startShop runs the four services in one host under test, seeded.
+// startShop runs the four services in one host under test, seeded, and
+// returns the host and the gateway's base URL.
 func startShop(t *testing.T, payFailure float64) (*ferrytest.Host, string) {
+	t.Helper()
+	s := startShopServices(t, payFailure)
+	return s.h, ferrytest.URL(t, s.gateway)
+}
+
+// shopUnderTest is the four services in one started host.
+type shopUnderTest struct {
+	h                                *ferrytest.Host
+	gateway, catalog, orders, worker *ferry.Service
+}
+
+// startShopServices is startShop, returning each service too.
+func startShopServices(t *testing.T, payFailure float64) shopUnderTest {
 	t.Helper()
 	gw, err := gateway.New([]ferry.APIKey{{Name: "tester", Hash: ferry.HashAPIKey(testKey)}})
 	if err != nil {
@@ -50,7 +64,7 @@ func startShop(t *testing.T, payFailure float64) (*ferrytest.Host, string) {
 			t.Fatal(err)
 		}
 	}
-	return h, ferrytest.URL(t, gw)
+	return shopUnderTest{h: h, gateway: gw, catalog: cat, orders: ord, worker: wrk}
 }
 
 // do sends a request to the gateway and decodes the answer's body into
