@@ -75,8 +75,10 @@ type JobProgress struct {
 type JobRecord[Out any] struct {
 	// ID is the job's ID: 26 characters, unguessable.
 	ID string `json:"id"`
-	// Job is the job kind's name.
+	// Job is the job kind's name (the workflow's, for a run).
 	Job string `json:"job"`
+	// Workflow marks a workflow run ([Workflow]).
+	Workflow bool `json:"workflow,omitempty"`
 	// State is where the job is.
 	State JobState `json:"state" enum:"queued,scheduled,running,succeeded,failed,cancelled"`
 	// Attempts counts the handler's runs so far, this one included while
@@ -121,7 +123,7 @@ func recordOf[Out any](r *jobs.Record) (*JobRecord[Out], error) {
 	out := &JobRecord[Out]{
 		ID: r.ID, Job: r.Job, State: JobState(r.State), Attempts: r.Attempts, MaxAttempts: r.MaxAttempts,
 		Priority: JobPriority(r.Priority), LastError: r.LastError, CancelRequested: r.CancelRequested, Schedule: r.Schedule,
-		Steps:      r.Steps,
+		Steps: r.Steps, Workflow: r.Workflow,
 		EnqueuedAt: r.EnqueuedAt, RunAt: r.RunAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, UpdatedAt: r.UpdatedAt,
 	}
 	if out.Priority == "" {

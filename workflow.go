@@ -148,6 +148,19 @@ func (w Workflow[In, Out]) Steps(ctx context.Context, c *Client, id string) ([]W
 	if _, err := w.Get(ctx, c, id); err != nil {
 		return nil, err
 	}
+	return runSteps(ctx, c, id)
+}
+
+// GetRunSteps is [Workflow.Steps] for a run of any workflow. An ID that is
+// not a workflow run's is a 404 *[Error] ("run_not_found").
+func GetRunSteps(ctx context.Context, c *Client, id string) ([]WorkflowStep, error) {
+	if _, _, err := getRun(ctx, c, id, "steps of run"); err != nil {
+		return nil, err
+	}
+	return runSteps(ctx, c, id)
+}
+
+func runSteps(ctx context.Context, c *Client, id string) ([]WorkflowStep, error) {
 	store, err := c.jobStore(ctx)
 	if err != nil {
 		return nil, err
