@@ -39,7 +39,10 @@ type Part struct {
 // alone, each listens on -addr. So one program is the whole system on a
 // laptop (`go run .`) and each of its services in production (`-service
 // orders`, two processes for two replicas), against the broker the
-// configuration names.
+// configuration names. On the embedded broker (no FERRY_NATS_URL), the
+// broker listens on a free loopback port unless FERRY_NATS_LISTEN says
+// otherwise, so the system's other processes and the ferry command,
+// started with the same data directory, join it.
 func RunSystem(ctx context.Context, fs *flag.FlagSet, args []string, parts ...Part) error {
 	if len(parts) == 0 {
 		return errors.New("ferry: RunSystem: no parts")
@@ -67,6 +70,12 @@ func RunSystem(ctx context.Context, fs *flag.FlagSet, args []string, parts ...Pa
 	cfg, err := LoadConfig(fs, args)
 	if err != nil {
 		return err
+	}
+	if cfg.NATSURL == "" && cfg.NATSListen == "" {
+		// On the embedded broker, a system's processes and the ferry
+		// command join one another through the data directory: the broker
+		// listens on loopback.
+		cfg.NATSListen = "127.0.0.1:0"
 	}
 	selected, err := selectParts(*which, parts, names)
 	if err != nil {

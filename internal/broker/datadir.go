@@ -120,3 +120,22 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// Published returns what the process holding dir published in broker.url:
+// its broker's URL ("" when it is reachable in process only) and, when
+// that broker admits only the NKey user whose seed dir keeps, the seed
+// file's path. No record is an error wrapping fs.ErrNotExist.
+func Published(dir string) (url, nkeyFile string, err error) {
+	data, err := os.ReadFile(filepath.Join(dir, urlFileName))
+	if err != nil {
+		return "", "", err
+	}
+	rec, err := parseRecord(data)
+	if err != nil {
+		return "", "", fmt.Errorf("%s: %w", filepath.Join(dir, urlFileName), err)
+	}
+	if rec.NKey {
+		nkeyFile = filepath.Join(dir, nkeyFileName)
+	}
+	return rec.URL, nkeyFile, nil
+}
