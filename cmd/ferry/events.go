@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
@@ -120,7 +121,7 @@ starts N events back, --from SEQ at a sequence, --all at the first.`,
 				switch {
 				case ctx.Err() != nil:
 					return nil
-				case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoMessages):
+				case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages):
 					continue
 				case err != nil:
 					return fmt.Errorf("tail %s: %w", ts.Name, err)
