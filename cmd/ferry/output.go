@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/term"
+
 	"github.com/ferrygo/ferry"
 )
 
@@ -23,12 +25,9 @@ func (a *app) printJSON(v any) error {
 }
 
 // table writes rows under headers, columns aligned; cells are cut to fit
-// the terminal's width (COLUMNS, or 120) by shortening the widest column.
+// the terminal's width by shortening the widest column.
 func (a *app) table(headers []string, rows [][]string) {
-	width := 120
-	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n >= 40 {
-		width = n
-	}
+	width := a.width()
 	widths := make([]int, len(headers))
 	for _, r := range append([][]string{headers}, rows...) {
 		for i, c := range r {
@@ -63,6 +62,20 @@ func (a *app) table(headers []string, rows [][]string) {
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	tw.Flush()
+}
+
+// width is the terminal's width: standard output's when it is a
+// terminal, else COLUMNS, else 120.
+func (a *app) width() int {
+	if f, ok := a.stdout.(*os.File); ok {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w >= 40 {
+			return w
+		}
+	}
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n >= 40 {
+		return n
+	}
+	return 120
 }
 
 // cut shortens s to n runes, ending it with "…" when cut; line breaks
