@@ -100,6 +100,13 @@ func ListServices(ctx context.Context, c *Client) ([]ServiceInstance, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeInstances(infos, stats), nil
+}
+
+// decodeInstances joins the INFO and STATS answers of the instances,
+// sorted by name and instance ID; answers that are not a service's are
+// ignored.
+func decodeInstances(infos, stats [][]byte) []ServiceInstance {
 	byID := make(map[string]micro.Stats, len(stats))
 	for _, raw := range stats {
 		var st micro.Stats
@@ -108,11 +115,13 @@ func ListServices(ctx context.Context, c *Client) ([]ServiceInstance, error) {
 		}
 	}
 	out := make([]ServiceInstance, 0, len(infos))
+	seen := make(map[string]bool, len(infos))
 	for _, raw := range infos {
 		var info micro.Info
-		if json.Unmarshal(raw, &info) != nil || info.ID == "" || info.Type != micro.InfoResponseType {
-			continue // not a service's answer: ignored
+		if json.Unmarshal(raw, &info) != nil || info.ID == "" || info.Type != micro.InfoResponseType || seen[info.ID] {
+			continue // not a service's answer, or an instance's second
 		}
+		seen[info.ID] = true
 		out = append(out, instanceOf(info, byID[info.ID]))
 	}
 	slices.SortFunc(out, func(a, b ServiceInstance) int {
@@ -121,7 +130,7 @@ func ListServices(ctx context.Context, c *Client) ([]ServiceInstance, error) {
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	return out, nil
+	return out
 }
 
 // instanceOf joins an instance's INFO and STATS answers.
