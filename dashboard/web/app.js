@@ -145,7 +145,7 @@
         el("td", {}, svc.versions.join(", ")),
         el("td", {}, duration((now - oldest) / 1000)),
         el("td", {}, svc.instances.map((i) =>
-          el("div", { class: "mono", title: i.id }, i.id.slice(0, 10) + " · " + i.version + " · up " + since(i.started, now) + (i.http ? " · " + i.http : ""))))));
+          el("div", { class: "mono", title: i.id }, "…" + i.id.slice(-8) + " · " + i.version + " · up " + since(i.started, now) + (i.http ? " · " + i.http : ""))))));
     }
     replace("services", table(["service", { text: "instances", num: true }, "version", "uptime", "instances (id · version · uptime · HTTP)"],
       rows, "No service answers discovery."));
@@ -330,7 +330,8 @@
     }
     for (const t of tops) {
       const p = topicPos.get(t);
-      const grp = svgEl("g", { class: "topic", "data-topic": t });
+      const queue = t.startsWith("job-") || t.startsWith("workflow-"); // a job kind's or workflow's queue
+      const grp = svgEl("g", { class: queue ? "topic queue" : "topic", "data-topic": t });
       grp.append(svgEl("rect", { x: p.x, y: p.y, width: topicW, height: topicH, rx: 14 }));
       grp.append(svgEl("text", { x: p.x + topicW / 2, y: p.y + 18, "text-anchor": "middle" }, t));
       svg.append(grp);
