@@ -59,7 +59,10 @@ func (g *guard) check(r *http.Request) *refusal {
 			return &refusal{http.StatusForbidden, "cross_origin", "requests from other sites are refused"}
 		}
 	}
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+	// A link from another site opens the page (a navigation); nothing else
+	// from another site is answered.
+	navigation := r.Method == http.MethodGet && r.Header.Get("Sec-Fetch-Mode") == "navigate"
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" && !navigation {
 		return &refusal{http.StatusForbidden, "cross_origin", "requests from other sites are refused"}
 	}
 	if r.Method != http.MethodPost {

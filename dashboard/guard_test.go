@@ -13,30 +13,32 @@ func TestGuard(t *testing.T) {
 		g.hosts[normalHost(h)] = true
 	}
 	tests := []struct {
-		name, method, host, origin, site, token, ctype string
-		code                                           string // "" accepted
+		name, method, host, origin, site, mode, token, ctype string
+		code                                                 string // "" accepted
 	}{
-		{"GET on the listen address", "GET", "127.0.0.1:43123", "", "", "", "", ""},
-		{"GET on localhost", "GET", "localhost:43123", "", "", "", "", ""},
-		{"GET on LOCALHOST", "GET", "LOCALHOST:43123", "", "", "", "", ""},
-		{"GET on [::1]", "GET", "[::1]:43123", "", "", "", "", ""},
-		{"GET on a configured host", "GET", "dash.example.com:8080", "", "", "", "", ""},
-		{"GET on a configured host without port", "GET", "ops.internal", "", "", "", "", ""},
-		{"rebinding: an attacker's name", "GET", "evil.example:43123", "", "", "", "", "unknown_host"},
-		{"rebinding: a POST with the right token", "POST", "evil.example:43123", "http://evil.example:43123", "", "tok", "application/json", "unknown_host"},
-		{"localhost on another port", "GET", "localhost:8080", "", "", "", "", "unknown_host"},
-		{"no Host", "GET", "", "", "", "", "", "unknown_host"},
-		{"same origin", "POST", "127.0.0.1:43123", "http://127.0.0.1:43123", "same-origin", "tok", "application/json", ""},
-		{"no Origin (a tool)", "POST", "localhost:43123", "", "", "tok", "application/json; charset=utf-8", ""},
-		{"cross-site Origin", "POST", "127.0.0.1:43123", "http://evil.example", "", "tok", "application/json", "cross_origin"},
-		{"Origin of another port", "POST", "127.0.0.1:43123", "http://127.0.0.1:9999", "", "tok", "application/json", "cross_origin"},
-		{"Origin null", "POST", "127.0.0.1:43123", "null", "", "tok", "application/json", "cross_origin"},
-		{"cross-site GET", "GET", "127.0.0.1:43123", "http://evil.example", "", "", "", "cross_origin"},
-		{"Sec-Fetch-Site cross-site", "GET", "127.0.0.1:43123", "", "cross-site", "", "", "cross_origin"},
-		{"missing token", "POST", "127.0.0.1:43123", "http://127.0.0.1:43123", "", "", "application/json", "bad_token"},
-		{"wrong token", "POST", "127.0.0.1:43123", "http://127.0.0.1:43123", "", "tok2", "application/json", "bad_token"},
-		{"token prefix", "POST", "127.0.0.1:43123", "http://127.0.0.1:43123", "", "to", "application/json", "bad_token"},
-		{"a form post", "POST", "127.0.0.1:43123", "http://127.0.0.1:43123", "", "tok", "application/x-www-form-urlencoded", "not_json"},
+		{"GET on the listen address", "GET", "127.0.0.1:43123", "", "", "", "", "", ""},
+		{"GET on localhost", "GET", "localhost:43123", "", "", "", "", "", ""},
+		{"GET on LOCALHOST", "GET", "LOCALHOST:43123", "", "", "", "", "", ""},
+		{"GET on [::1]", "GET", "[::1]:43123", "", "", "", "", "", ""},
+		{"GET on a configured host", "GET", "dash.example.com:8080", "", "", "", "", "", ""},
+		{"GET on a configured host without port", "GET", "ops.internal", "", "", "", "", "", ""},
+		{"rebinding: an attacker's name", "GET", "evil.example:43123", "", "", "", "", "", "unknown_host"},
+		{"rebinding: a POST with the right token", "POST", "evil.example:43123", "http://evil.example:43123", "", "", "tok", "application/json", "unknown_host"},
+		{"localhost on another port", "GET", "localhost:8080", "", "", "", "", "", "unknown_host"},
+		{"no Host", "GET", "", "", "", "", "", "", "unknown_host"},
+		{"same origin", "POST", "127.0.0.1:43123", "http://127.0.0.1:43123", "same-origin", "", "tok", "application/json", ""},
+		{"no Origin (a tool)", "POST", "localhost:43123", "", "", "", "tok", "application/json; charset=utf-8", ""},
+		{"cross-site Origin", "POST", "127.0.0.1:43123", "http://evil.example", "", "", "tok", "application/json", "cross_origin"},
+		{"Origin of another port", "POST", "127.0.0.1:43123", "http://127.0.0.1:9999", "", "", "tok", "application/json", "cross_origin"},
+		{"Origin null", "POST", "127.0.0.1:43123", "null", "", "", "tok", "application/json", "cross_origin"},
+		{"cross-site GET", "GET", "127.0.0.1:43123", "http://evil.example", "", "", "", "", "cross_origin"},
+		{"Sec-Fetch-Site cross-site", "GET", "127.0.0.1:43123", "", "cross-site", "", "", "", "cross_origin"},
+		{"a link from another site", "GET", "127.0.0.1:43123", "", "cross-site", "navigate", "", "", ""},
+		{"a cross-site POST navigation (a form)", "POST", "127.0.0.1:43123", "", "cross-site", "navigate", "tok", "application/json", "cross_origin"},
+		{"missing token", "POST", "127.0.0.1:43123", "http://127.0.0.1:43123", "", "", "", "application/json", "bad_token"},
+		{"wrong token", "POST", "127.0.0.1:43123", "http://127.0.0.1:43123", "", "", "tok2", "application/json", "bad_token"},
+		{"token prefix", "POST", "127.0.0.1:43123", "http://127.0.0.1:43123", "", "", "to", "application/json", "bad_token"},
+		{"a form post", "POST", "127.0.0.1:43123", "http://127.0.0.1:43123", "", "", "tok", "application/x-www-form-urlencoded", "not_json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,6 +51,7 @@ func TestGuard(t *testing.T) {
 			}
 			set("Origin", tt.origin)
 			set("Sec-Fetch-Site", tt.site)
+			set("Sec-Fetch-Mode", tt.mode)
 			set(TokenHeader, tt.token)
 			set("Content-Type", tt.ctype)
 			ref := g.check(r)
