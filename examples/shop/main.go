@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/ferrygo/ferry"
+	"github.com/ferrygo/ferry/dashboard"
 	"github.com/ferrygo/ferry/examples/shop/catalog"
 	"github.com/ferrygo/ferry/examples/shop/catalog/catalogapi"
 	"github.com/ferrygo/ferry/examples/shop/gateway"
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string) error {
 	invoiceDelay := fs.Duration("invoice-delay", 50*time.Millisecond, "time writing an invoice takes (simulated I/O)")
 	orderCount := fs.Int("load", 0, "place this many orders through the gateway, check the stores, print the figures and exit")
 	concurrency := fs.Int("concurrency", 16, "requests in flight at once with -load")
+	dashAddr := fs.String("dashboard", dashboard.DefaultAddr, `where the gateway's process serves the live dashboard ("off": not at all)`)
+	refuseSKU := fs.String("refuse-sku", "", "the worker dead-letters the order-placed event of an order of this product, until it is replayed (try it with the dashboard)")
 	var loadErr error
 	return errors.Join(ferry.RunSystem(ctx, fs, args,
 		ferry.Part{Name: "gateway",
@@ -70,8 +73,8 @@ func run(ctx context.Context, args []string) error {
 				if *orderCount == 0 {
 					fmt.Printf("\nshop: the API is %s (docs %[1]s/docs, metrics %[1]s/metrics); API key %s\n", base, *apiKey)
 					fmt.Printf("try:  curl -si %s/orders -H 'X-API-Key: %s' -H 'Content-Type: application/json' -d '{\"sku\":\"mug\",\"quantity\":2}'\n", base, *apiKey)
-					fmt.Printf("then: curl -s %s/orders/<order_id> -H 'X-API-Key: %s'    (or …/events to follow it)\n\n", base, *apiKey)
-					return nil
+					fmt.Printf("then: curl -s %s/orders/<order_id> -H 'X-API-Key: %s'    (or …/events to follow it)\n", base, *apiKey)
+					return serveDashboard(ctx, svc.Client(), *dashAddr)
 				}
 				loadErr = drive(ctx, svc, base, *apiKey, *orderCount, *concurrency)
 				stop()
@@ -96,9 +99,27 @@ func run(ctx context.Context, args []string) error {
 			return orders.New(orders.Settings{PaymentFailure: failure, PaymentDelay: *payDelay})
 		}},
 		ferry.Part{Name: "worker", New: func() (*ferry.Service, error) {
-			return worker.New(worker.Settings{InvoiceDelay: *invoiceDelay})
+			return worker.New(worker.Settings{InvoiceDelay: *invoiceDelay, RefuseSKU: *refuseSKU})
 		}},
 	), loadErr)
+}
+
+// serveDashboard serves the live dashboard on addr until ctx ends, unless
+// addr is "off".
+func serveDashboard(ctx context.Context, c *ferry.Client, addr string) error {
+	if addr == "off" {
+		fmt.Println()
+		return nil
+	}
+	d, err := dashboard.Start(ctx, c, dashboard.Config{Addr: addr})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("dashboard: %s\n\n", d.URL())
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return d.Shutdown(sctx)
 }
 
 // drive places n orders through the gateway at base, prints what it

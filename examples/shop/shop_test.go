@@ -42,6 +42,12 @@ type shopUnderTest struct {
 // startShopServices is startShop, returning each service too.
 func startShopServices(t *testing.T, payFailure float64) shopUnderTest {
 	t.Helper()
+	return startShopWith(t, payFailure, worker.Settings{InvoiceDelay: time.Millisecond})
+}
+
+// startShopWith is startShopServices with the worker's settings.
+func startShopWith(t *testing.T, payFailure float64, ws worker.Settings) shopUnderTest {
+	t.Helper()
 	gw, err := gateway.New([]ferry.APIKey{{Name: "tester", Hash: ferry.HashAPIKey(testKey)}})
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +60,7 @@ func startShopServices(t *testing.T, payFailure float64) shopUnderTest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrk, err := worker.New(worker.Settings{InvoiceDelay: time.Millisecond})
+	wrk, err := worker.New(ws)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +249,19 @@ func TestQuickStart(t *testing.T) {
 	if m == nil {
 		t.Fatal("the command printed no curl line")
 	}
+	dash := ""
+	for dash == "" && lines.Scan() {
+		if u, ok := strings.CutPrefix(lines.Text(), "dashboard: "); ok {
+			dash = u
+		}
+	}
+	if dash == "" {
+		t.Fatal("the command printed no dashboard line")
+	}
 	go func() { _, _ = io.Copy(io.Discard, out) }()
+	if status, _, body := do(t, "GET", dash, "", "", "", nil); status != http.StatusOK || !strings.Contains(body, "ferry-dashboard-token") {
+		t.Errorf("the printed dashboard %q: %d %.200s", dash, status, body)
+	}
 	var placed ordersapi.Order
 	status, _, body := do(t, "POST", m[1], m[2], "", m[3], &placed)
 	if status != http.StatusAccepted {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,6 +23,12 @@ import (
 type Settings struct {
 	// InvoiceDelay is how long writing an invoice takes (simulated I/O).
 	InvoiceDelay time.Duration
+	// RefuseSKU, when set, simulates an invoicing outage for one product:
+	// the order-placed event of an order of it is refused at its first
+	// delivery — dead-lettered at once — and goes through when it is
+	// replayed from the dead letters (by the dashboard, say), as after the
+	// outage was fixed.
+	RefuseSKU string
 }
 
 // New builds the worker service.
@@ -49,6 +56,9 @@ type worker struct {
 // orderPlaced starts the order's invoice job: once per order, however
 // often the event arrives (the order ID is the job's idempotency key).
 func (w *worker) orderPlaced(ctx context.Context, e *ordersapi.OrderPlaced) error {
+	if w.s.RefuseSKU != "" && e.SKU == w.s.RefuseSKU && !strings.HasPrefix(ferry.EventFromContext(ctx).ID, "replay:") {
+		return ferry.Permanent(fmt.Errorf("invoicing of %s is down (-refuse-sku): replay this event once it is back", e.SKU))
+	}
 	_, err := workerapi.InvoiceOrder.Enqueue(ctx, w.svc.Client(),
 		&workerapi.InvoiceRequest{OrderID: e.OrderID, SKU: e.SKU, Quantity: e.Quantity, Total: e.Total},
 		ferry.EnqueueKey("invoice-"+e.OrderID, 24*time.Hour))
