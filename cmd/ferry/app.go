@@ -58,7 +58,7 @@ of the process that holds --data-dir (default .ferry/data, where
 	pf.BoolVar(&a.json, "json", false, "print JSON instead of tables")
 	pf.DurationVar(&a.timeout, "timeout", 10*time.Second, "how long a request to the broker or a service may take")
 	root.AddCommand(a.devCommand(), a.servicesCommand(), a.callCommand(), a.publishCommand(), a.tailCommand(),
-		a.dlqCommand(), a.jobsCommand(false), a.jobsCommand(true), a.specCommand())
+		a.dlqCommand(), a.jobsCommand(false), a.jobsCommand(true), a.specCommand(), a.dashboardCommand())
 	return root
 }
 

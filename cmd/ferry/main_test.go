@@ -268,6 +268,17 @@ func TestDev(t *testing.T) {
 	urlPattern := regexp.MustCompile(`broker (nats://127\.0\.0\.1:\d+)`)
 	ferrytest.Eventually(t, func() bool { return urlPattern.MatchString(out.String()) }, "dev prints its broker's URL")
 	url := urlPattern.FindStringSubmatch(out.String())[1]
+	// and its dashboard, which answers on loopback.
+	dashPattern := regexp.MustCompile(`dashboard: (http://127\.0\.0\.1:\d+/)`)
+	ferrytest.Eventually(t, func() bool { return dashPattern.MatchString(out.String()) }, "dev prints its dashboard's URL")
+	resp, err := http.Get(dashPattern.FindStringSubmatch(out.String())[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("the dashboard: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
 	if code, o, e := ferryCmd(t, url, "services", "--json"); code != 0 || strings.TrimSpace(o) != "[]" {
 		t.Errorf("services on the dev broker: %d %q %q", code, o, e)
 	}

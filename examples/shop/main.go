@@ -74,6 +74,7 @@ func run(ctx context.Context, args []string) error {
 					fmt.Printf("\nshop: the API is %s (docs %[1]s/docs, metrics %[1]s/metrics); API key %s\n", base, *apiKey)
 					fmt.Printf("try:  curl -si %s/orders -H 'X-API-Key: %s' -H 'Content-Type: application/json' -d '{\"sku\":\"mug\",\"quantity\":2}'\n", base, *apiKey)
 					fmt.Printf("then: curl -s %s/orders/<order_id> -H 'X-API-Key: %s'    (or …/events to follow it)\n", base, *apiKey)
+					fmt.Println("ops:  go run ./cmd/ferry services    (in this directory; also call, tail, dlq, jobs, runs: docs/cli.md)")
 					return serveDashboard(ctx, svc.Client(), *dashAddr)
 				}
 				loadErr = drive(ctx, svc, base, *apiKey, *orderCount, *concurrency)
