@@ -108,6 +108,17 @@ func (a *app) close() {
 	}
 }
 
+// request connects and returns the context of one request, bounded by
+// --timeout, and the client.
+func (a *app) request(cmd *cobra.Command) (context.Context, *ferry.Client, context.CancelFunc, error) {
+	c, err := a.connect(cmd.Context())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := a.requestContext(cmd.Context())
+	return ctx, c, cancel, nil
+}
+
 // requestContext bounds one request by --timeout.
 func (a *app) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, a.timeout)

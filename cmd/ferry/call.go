@@ -63,11 +63,10 @@ details on standard output with --json) and the exit code is 1.`,
 				}
 				call.Body = body
 			}
-			c, err := a.connect(cmd.Context())
+			ctx, c, cancel, err := a.request(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.requestContext(cmd.Context())
 			defer cancel()
 			reply, err := ferry.CallRaw(ctx, c, call)
 			if err != nil {

@@ -35,11 +35,10 @@ failed job runs again), and removes it from the dead letters.`,
 		Short: "List dead letters, oldest first (--after SEQ for the next page)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.connect(cmd.Context())
+			ctx, c, cancel, err := a.request(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.requestContext(cmd.Context())
 			defer cancel()
 			dls, err := ferry.ListDeadLetters(ctx, c, filter, limit)
 			if err != nil {
@@ -77,11 +76,10 @@ failed job runs again), and removes it from the dead letters.`,
 			if err != nil {
 				return err
 			}
-			c, err := a.connect(cmd.Context())
+			ctx, c, cancel, err := a.request(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.requestContext(cmd.Context())
 			defer cancel()
 			dl, err := ferry.GetDeadLetter(ctx, c, seq)
 			if err != nil {

@@ -35,11 +35,10 @@ twice.`,
 					return err
 				}
 			}
-			c, err := a.connect(cmd.Context())
+			ctx, c, cancel, err := a.request(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.requestContext(cmd.Context())
 			defer cancel()
 			ts, err := ferry.GetTopic(ctx, c, args[0])
 			if err != nil {

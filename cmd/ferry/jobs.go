@@ -34,11 +34,10 @@ func (a *app) jobsCommand(runs bool) *cobra.Command {
 		Short: "List " + noun + "s by " + kind + " and state (--after CURSOR for the next page)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.connect(cmd.Context())
+			ctx, c, cancel, err := a.request(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.requestContext(cmd.Context())
 			defer cancel()
 			recs, next, err := ferry.ListJobs(ctx, c, filter, limit)
 			if err != nil {
@@ -78,11 +77,10 @@ func (a *app) jobsCommand(runs bool) *cobra.Command {
 		Short: "Show a " + noun + "'s record" + map[bool]string{true: " and its steps", false: ""}[runs],
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect(cmd.Context())
+			ctx, c, cancel, err := a.request(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.requestContext(cmd.Context())
 			defer cancel()
 			rec, err := ferry.GetJob(ctx, c, args[0])
 			if err != nil {

@@ -24,11 +24,10 @@ second, errors and latency per transport. Across instances, rates and
 errors add up and a percentile is the worst instance's.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.connect(cmd.Context())
+			ctx, c, cancel, err := a.request(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.requestContext(cmd.Context())
 			defer cancel()
 			list, err := ferry.ListServices(ctx, c)
 			if err != nil {

@@ -29,11 +29,10 @@ services without HTTP have theirs too, and prints it or writes it to -o.`,
 			if fetch == nil {
 				return usagef("spec %q: want openapi or asyncapi", args[0])
 			}
-			c, err := a.connect(cmd.Context())
+			ctx, c, cancel, err := a.request(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := a.requestContext(cmd.Context())
 			defer cancel()
 			doc, err := fetch(ctx, c, args[1])
 			if err != nil {
