@@ -104,6 +104,7 @@ func (s *Service) endpointMiddleware(name string, streaming, natsOnly bool) func
 			streaming: streaming,
 			linkTrace: transport == TransportHTTP && s.config.TraceIncoming == TraceLink,
 			endpoint:  call,
+			calls:     &s.calls,
 		}
 		if w != nil {
 			// hctx.SetHeader's, with the value's slice in the call.
