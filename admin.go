@@ -115,7 +115,7 @@ func (a *adminServer) handler() http.Handler {
 	if h.config.docs() == docsAdmin {
 		for _, s := range h.services {
 			prefix := AdminServicesPath + "/" + s.name
-			docs := docsui.New(prefix+DocsPath, s.name+" "+s.version, prefix+OpenAPIPath+".json")
+			docs := docsui.New(prefix+DocsPath, s.name+" "+s.version, prefix+OpenAPIPath+".json", docsui.WithAsyncAPI(prefix+AsyncAPIPath+".json"))
 			for _, p := range docsui.Patterns(prefix + DocsPath) {
 				mux.Handle(p, docs)
 			}

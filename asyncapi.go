@@ -3,8 +3,11 @@ package ferry
 import (
 	"bytes"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/ferrygo/ferry/internal/asyncapi"
 	"github.com/ferrygo/ferry/internal/naming"
@@ -12,12 +15,15 @@ import (
 
 // AsyncAPIPath is where a service serves its AsyncAPI 3.0 document (.json
 // and .yaml): the topics it publishes and subscribes to, with their
-// payload schemas.
+// payload schemas, the endpoints it serves over NATS (received, with a
+// reply), and the endpoints it was seen calling since it started (sent,
+// with a reply, marked x-ferry-observed).
 const AsyncAPIPath = "/asyncapi"
 
-// AsyncAPI returns the service's AsyncAPI 3.0 document as JSON.
+// AsyncAPI returns the service's AsyncAPI 3.0 document as JSON, with the
+// calls it was observed making so far.
 func (s *Service) AsyncAPI() ([]byte, error) {
-	doc, err := s.asyncAPI()
+	doc, err := s.servedAsyncAPI()
 	if err != nil {
 		return nil, err
 	}
@@ -28,8 +34,20 @@ func (s *Service) AsyncAPI() ([]byte, error) {
 // declarations it was built from.
 type builtAsyncAPI struct {
 	key        []docDecl
+	endpoints  []boundEndpoint
+	doc        *asyncapi.Document
 	json, yaml []byte
 	err        error
+}
+
+// servedAsyncAPI returns the document as served: the static part, built
+// once, with the calls observed so far.
+func (s *Service) servedAsyncAPI() (*builtAsyncAPI, error) {
+	doc, err := s.asyncAPI()
+	if err != nil {
+		return nil, err
+	}
+	return s.calls.withCalls(doc)
 }
 
 // asyncAPI returns the service's AsyncAPI document. It is built once for
@@ -49,7 +67,14 @@ func (s *Service) asyncAPI() (*builtAsyncAPI, error) {
 	for _, j := range s.jobs {
 		workers = append(workers, j.docTopic())
 	}
+	var endpoints []boundEndpoint // served over NATS
+	for _, ep := range s.endpoints {
+		if !ep.httpOnly {
+			endpoints = append(endpoints, *ep)
+		}
+	}
 	s.mu.Unlock()
+	slices.SortFunc(endpoints, func(a, b boundEndpoint) int { return strings.Compare(a.name, b.name) })
 	slices.SortFunc(published, func(a, b topicDecl) int { return strings.Compare(a.name, b.name) })
 	slices.SortFunc(workers, func(a, b topicDecl) int { return strings.Compare(a.name, b.name) })
 
@@ -66,7 +91,7 @@ func (s *Service) asyncAPI() (*builtAsyncAPI, error) {
 	m := s.messages
 	m.docMu.Lock()
 	defer m.docMu.Unlock()
-	if m.doc != nil && slices.Equal(m.doc.key, key) {
+	if m.doc != nil && slices.Equal(m.doc.key, key) && slices.Equal(m.doc.endpoints, endpoints) {
 		return m.doc, m.doc.err
 	}
 
@@ -83,9 +108,25 @@ func (s *Service) asyncAPI() (*builtAsyncAPI, error) {
 	for _, d := range workers {
 		info.Subscribes = append(info.Subscribes, asyncapi.Subscription{Topic: topic(d), Consumer: naming.JobConsumer})
 	}
+	body := func(hint string, t reflect.Type) *huma.Schema {
+		if t == nil {
+			return nil
+		}
+		return m.schema(topicDecl{name: hint, payload: t})
+	}
+	for _, ep := range endpoints {
+		info.Endpoints = append(info.Endpoints, asyncapi.Endpoint{
+			Service: s.name, Name: ep.name, Subject: naming.EndpointSubject(s.name, ep.name),
+			Summary: ep.summary, Description: ep.description,
+			// Huma's hints for unnamed bodies, as in the OpenAPI document.
+			Request: body(ep.name+"Request", ep.inBody), Response: body(ep.name+"Response", ep.outBody),
+		})
+	}
+	info.Problem = body("Error", reflect.TypeFor[Error]())
 	info.Registry = m.snapshot() // after the schemas above: it resolves all of them
-	built := &builtAsyncAPI{key: key}
+	built := &builtAsyncAPI{key: key, endpoints: endpoints}
 	doc, err := asyncapi.Build(info)
+	built.doc = doc
 	if err == nil {
 		built.json, err = doc.JSON()
 	}
@@ -106,7 +147,7 @@ type docDecl struct {
 
 // serveAsyncAPI answers /asyncapi.json and /asyncapi.yaml.
 func (s *Service) serveAsyncAPI(w http.ResponseWriter, r *http.Request) {
-	doc, err := s.asyncAPI()
+	doc, err := s.servedAsyncAPI()
 	if err != nil {
 		s.logger.Error("ferry: AsyncAPI document", "err", err.Error())
 		writeProblem(w, (&Error{Status: http.StatusInternalServerError, Detail: "the AsyncAPI document could not be built"}).complete(requestID(r.Header.Get(HeaderRequestID))))

@@ -411,7 +411,7 @@ func (s *Service) authenticateAPIOperation(hctx huma.Context, next func(huma.Con
 		name = op.OperationID
 	}
 	req := &Request{Kind: KindEndpoint, Service: s.name, Name: name, Transport: TransportHTTP,
-		ID: incomingRequestID(callOutcome(hctx, httpResponseWriter(hctx)), hctx.Header(HeaderRequestID)), header: hctx.Header, logger: s.logger}
+		ID: incomingRequestID(callOutcome(hctx, httpResponseWriter(hctx)), hctx.Header(HeaderRequestID)), header: hctx.Header, logger: s.logger, calls: &s.calls}
 	ran := false
 	err := s.authenticate(func(ctx context.Context, r *Request) error {
 		ran = true

@@ -166,6 +166,7 @@ func (c *Client) transport(ctx context.Context, m *OutgoingMessage) error {
 // call sends a call's request through the client's chain and returns the
 // callee's successful answer.
 func (c *Client) call(ctx context.Context, service, endpoint, subject string, req *envelope.Request) (*envelope.Response, error) {
+	noteCall(ctx, service, endpoint) // for the calling service's AsyncAPI document
 	if c.send == nil {
 		return c.roundTrip(ctx, subject, service, endpoint, req)
 	}

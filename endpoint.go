@@ -107,6 +107,10 @@ type Endpoint[In, Out any] struct {
 type boundEndpoint struct {
 	name, method, path string
 	httpOnly           bool
+	// What the AsyncAPI document shows of it (asyncapi.go): its docs and
+	// the Go types of its request and response bodies (nil: none).
+	summary, description string
+	inBody, outBody      reflect.Type
 }
 
 // Handle binds fn as the handler of endpoint ep on service s. The handler
@@ -197,7 +201,9 @@ func Handle[In, Out any](s *Service, ep Endpoint[In, Out], fn func(context.Conte
 		s.mu.Unlock()
 		panic(fmt.Sprintf("ferry: Handle %s.%s: endpoint name already bound", s.name, ep.Name))
 	}
-	s.endpoints[ep.Name] = &boundEndpoint{name: ep.Name, method: ep.Method, path: ep.Path, httpOnly: ep.HTTPOnly}
+	s.endpoints[ep.Name] = &boundEndpoint{name: ep.Name, method: ep.Method, path: ep.Path, httpOnly: ep.HTTPOnly,
+		summary: ep.Summary, description: ep.Description,
+		inBody: bodyType(in, plainIn, bodyMethod(ep.Method)), outBody: bodyType(reflect.TypeFor[Out](), plainOut, true)}
 	s.mu.Unlock()
 
 	defer func() {

@@ -23,7 +23,9 @@ import (
 // Paths Ferry serves on every service with HTTP.
 const (
 	OpenAPIPath = "/openapi" // .json and .yaml
-	DocsPath    = "/docs"
+	// DocsPath is the OpenAPI page; DocsPath+"/asyncapi" renders the
+	// AsyncAPI document, and each page links to the other.
+	DocsPath = "/docs"
 )
 
 // initHTTP builds the service's mux and Huma API: Ferry's error type and
@@ -59,7 +61,7 @@ func (s *Service) initHTTP(o *options) {
 	s.mux.HandleFunc("GET "+ReadyzPath, s.serveReadyz)
 	s.mux.HandleFunc("GET "+AsyncAPIPath+".json", s.serveAsyncAPI)
 	s.mux.HandleFunc("GET "+AsyncAPIPath+".yaml", s.serveAsyncAPI)
-	docs := docsui.New(DocsPath, s.name+" "+s.version, OpenAPIPath+".json")
+	docs := docsui.New(DocsPath, s.name+" "+s.version, OpenAPIPath+".json", docsui.WithAsyncAPI(AsyncAPIPath+".json"))
 	for _, p := range docsui.Patterns(DocsPath) {
 		s.mux.Handle(p, docs)
 	}
@@ -104,6 +106,7 @@ func (s *Service) endpointMiddleware(name string, streaming, natsOnly bool) func
 			streaming: streaming,
 			linkTrace: transport == TransportHTTP && s.config.TraceIncoming == TraceLink,
 			endpoint:  call,
+			calls:     &s.calls,
 		}
 		if w != nil {
 			// hctx.SetHeader's, with the value's slice in the call.

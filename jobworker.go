@@ -387,7 +387,7 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 	header := natsproto.Canonical(msg.Headers())
 	id := header.Get(naming.HeaderJobID)
 	req := &Request{Kind: KindJob, Service: r.svc.name, Name: r.job.Name, Transport: TransportNATS,
-		ID: requestID(header.Get(HeaderRequestID)), header: header.Get, logger: r.svc.logger}
+		ID: requestID(header.Get(HeaderRequestID)), header: header.Get, logger: r.svc.logger, calls: &r.svc.calls}
 	var o *telemetry.Outcome
 	if ob := r.svc.observer.load(); ob != nil {
 		o = r.outcome(d, id, req.ID, header)

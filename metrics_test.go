@@ -291,10 +291,12 @@ func TestAdminListener(t *testing.T) {
 		{admin + "/services/items/openapi.json", 200, `"title":"items"`},
 		{admin + "/services/other/openapi.yaml", 200, "title: other"},
 		{admin + "/services/items/asyncapi.json", 200, `"asyncapi"`},
+		{admin + "/services/items/docs/asyncapi", 200, `data-spec-url="/services/items/asyncapi.json"`},
 		{admin + "/docs", 404, "not_found"},
 		{admin + "/nothing", 404, "not_found"},
 		{base + "/metrics", 404, "not_found"},
 		{base + "/docs", 404, "not_found"},
+		{base + "/docs/asyncapi", 404, "not_found"},
 		{base + "/openapi.json", 404, "not_found"},
 		{base + "/asyncapi.yaml", 404, "not_found"},
 		{base + "/healthz", 200, `"ok"`},
@@ -324,13 +326,13 @@ func TestExposureSettings(t *testing.T) {
 		ferry.Get(svc, "ping", "/ping", func(context.Context, *Empty) (*Empty, error) { return &Empty{}, nil })
 		ferrytest.StartWith(t, cfg, svc)
 		base := ferrytest.URL(t, svc)
-		for _, path := range []string{"/docs", "/docs/init.js", "/openapi.json", "/openapi-3.0.yaml", "/asyncapi.json"} {
+		for _, path := range []string{"/docs", "/docs/init.js", "/openapi.json", "/openapi-3.0.yaml", "/asyncapi.json", "/docs/asyncapi", "/docs/asyncapi-standalone.js"} {
 			if code, body := get(t, base+path); code != http.StatusNotFound || !strings.Contains(body, "not_found") {
 				t.Errorf("GET %s: %d %s", path, code, body)
 			}
 		}
 		mfs := scrape(t, base+"/metrics")
-		if v, _ := sample(mfs, "ferry_requests_total", map[string]string{"route": "unmatched", "status": "404"}); v != 5 {
+		if v, _ := sample(mfs, "ferry_requests_total", map[string]string{"route": "unmatched", "status": "404"}); v != 7 {
 			t.Errorf("%v hidden documents counted as unmatched:\n%s", v, labelsOf(mfs, "ferry_requests_total"))
 		}
 	})
@@ -343,8 +345,10 @@ func TestExposureSettings(t *testing.T) {
 		if code, _ := get(t, ferrytest.URL(t, svc)+"/metrics"); code != http.StatusNotFound {
 			t.Errorf("/metrics answered %d", code)
 		}
-		if code, _ := get(t, ferrytest.URL(t, svc)+"/docs"); code != http.StatusOK {
-			t.Errorf("/docs answered %d", code)
+		for _, path := range []string{"/docs", "/docs/asyncapi"} {
+			if code, _ := get(t, ferrytest.URL(t, svc)+path); code != http.StatusOK {
+				t.Errorf("%s answered %d", path, code)
+			}
 		}
 		callNATS(t, h.NATS(), "obs", "ping", &envelope.Request{})
 		// The call is counted as its handler returns, which may be just

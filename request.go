@@ -72,6 +72,9 @@ type Request struct {
 	// endpoint is an endpoint call's Huma side (http.go), which gives the
 	// headers and the innermost step instead of header and invoke.
 	endpoint *endpointCall
+	// calls records the endpoints the handler calls, for the service's
+	// AsyncAPI document (asyncapicalls.go).
+	calls *callLog
 }
 
 // Header returns the value of the named request header (HTTP header or NATS

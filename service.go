@@ -72,6 +72,7 @@ type Service struct {
 	enqueued  map[string]topicDecl // the job kinds it starts, as AsyncAPI channels
 	jobPath   map[string]string    // job resource paths (Accept) → job name
 	stores    []*Store             // the buckets it keeps state in (UseBucket)
+	calls     callLog              // the endpoints its handlers were seen calling (asyncapicalls.go)
 }
 
 // New creates a service named name at version version. The name must match

@@ -160,6 +160,7 @@ func (s *subscription[T]) handle(ctx context.Context, d *worker.Delivery) worker
 		ID:        requestID(header.Get(HeaderRequestID)),
 		header:    header.Get,
 		logger:    s.svc.logger,
+		calls:     &s.svc.calls,
 	}
 	var o *telemetry.Outcome
 	if ob := s.svc.observer.load(); ob != nil {

@@ -1,7 +1,12 @@
-// Package asyncapi builds a service's AsyncAPI 3.0 document from its topics.
+// Package asyncapi builds a service's AsyncAPI 3.0 document from its topics
+// and its NATS request/reply endpoints.
 //
 // Every topic is a channel (ID: the topic name, address: its NATS subject)
-// with one message whose payload is the topic's Huma schema. Huma writes
+// with one message whose payload is the topic's Huma schema. Every
+// endpoint the service serves over NATS is a request channel and a reply
+// channel with a receive operation that replies ([Endpoint]); every
+// endpoint it was seen calling is added at serve time as a send operation
+// that expects a reply ([Document.WithCalls]). Huma writes
 // JSON Schema 2020-12; AsyncAPI 3.0 schemas are JSON Schema draft-07, so
 // each payload is declared as a Multi Format Schema Object with
 // schemaFormat "application/schema+json;version=draft-07", and every schema
@@ -76,7 +81,15 @@ type Info struct {
 	Server     string
 	Publishes  []Topic        // topics the service sends
 	Subscribes []Subscription // topics it receives
-	Registry   huma.Registry  // where Payload $refs resolve
+	// Endpoints are the request/reply endpoints the service serves over
+	// NATS: each is a channel received with a reply.
+	Endpoints []Endpoint
+	// Problem is the schema of the problem-details body of an error reply
+	// (Ferry's error type), needed when Endpoints is not empty or calls
+	// are added ([Document.WithCalls]); nil leaves error replies without
+	// a payload schema.
+	Problem  *huma.Schema
+	Registry huma.Registry // where Payload, Request, Response and Problem $refs resolve
 }
 
 // Subscription is a topic the service receives with a durable consumer.
@@ -88,6 +101,10 @@ type Subscription struct {
 // Document is a built AsyncAPI document.
 type Document struct {
 	doc document
+	// callParts are the components every request/reply channel refers to
+	// (the problem message, the header schemas and the schemas they
+	// reach): in doc.Components once an endpoint or a call needs them.
+	callParts *components
 }
 
 // JSON returns the document as JSON, indented 2 spaces, with a trailing
@@ -142,16 +159,20 @@ type server struct {
 }
 
 type channel struct {
-	Address     string              `json:"address"`
-	Description string              `json:"description,omitempty"`
-	Messages    map[string]*message `json:"messages"`
+	// Address is the NATS subject; nil (null: unknown until run time)
+	// for a reply channel, whose subject is the request's reply subject.
+	Address     *string        `json:"address"`
+	Description string         `json:"description,omitempty"`
+	Messages    map[string]any `json:"messages"` // *message or ref
 }
 
 type message struct {
 	Name        string   `json:"name"`
 	Title       string   `json:"title"`
+	Summary     string   `json:"summary,omitempty"`
 	Description string   `json:"description,omitempty"`
 	ContentType string   `json:"contentType"`
+	Headers     any      `json:"headers,omitempty"`
 	Payload     *payload `json:"payload,omitempty"`
 }
 
@@ -162,11 +183,23 @@ type payload struct {
 }
 
 type operation struct {
-	Action   string `json:"action"`
-	Channel  ref    `json:"channel"`
-	Messages []ref  `json:"messages"`
+	Action      string         `json:"action"`
+	Channel     ref            `json:"channel"`
+	Summary     string         `json:"summary,omitempty"`
+	Description string         `json:"description,omitempty"`
+	Messages    []ref          `json:"messages"`
+	Reply       *reply         `json:"reply,omitempty"`
+	Bindings    map[string]any `json:"bindings,omitempty"`
 	// Consumer is the durable consumer of a receive operation.
 	Consumer string `json:"x-ferry-consumer,omitempty"`
+	// Observed marks a call seen at run time, not declared.
+	Observed bool `json:"x-ferry-observed,omitempty"`
+}
+
+// reply is an Operation Reply Object.
+type reply struct {
+	Channel  ref   `json:"channel"`
+	Messages []ref `json:"messages"`
 }
 
 type ref struct {
@@ -174,7 +207,8 @@ type ref struct {
 }
 
 type components struct {
-	Schemas map[string]any `json:"schemas"`
+	Schemas  map[string]any      `json:"schemas,omitempty"`
+	Messages map[string]*message `json:"messages,omitempty"`
 }
 
 // Build returns the document. It is deterministic (sorted keys/IDs) so golden
@@ -228,6 +262,11 @@ func build(in Info) (*Document, error) {
 			return nil, err
 		}
 	}
+	for _, e := range in.Endpoints {
+		if err := b.endpoint(e); err != nil {
+			return nil, err
+		}
+	}
 	schemas, err := b.conv.components()
 	if err != nil {
 		return nil, err
@@ -235,7 +274,16 @@ func build(in Info) (*Document, error) {
 	if len(schemas) > 0 {
 		b.doc.Components = &components{Schemas: schemas}
 	}
-	return &Document{doc: b.doc}, nil
+	d := &Document{doc: b.doc}
+	if d.callParts, err = callParts(in.Problem, in.Registry); err != nil {
+		return nil, err
+	}
+	if len(in.Endpoints) > 0 {
+		if err := d.addCallParts(); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 type builder struct {
@@ -273,23 +321,23 @@ func (b *builder) channel(t Topic) error {
 		// The same topic again (published and received, or received by two
 		// consumers): it must be the same topic.
 		switch {
-		case ch.Address != t.Subject:
-			return fmt.Errorf("topic %q is declared with two subjects: %q and %q", t.Name, ch.Address, t.Subject)
+		case *ch.Address != t.Subject:
+			return fmt.Errorf("topic %q is declared with two subjects: %q and %q", t.Name, *ch.Address, t.Subject)
 		case b.payloads[t.Name] != string(pj):
 			return fmt.Errorf("topic %q is declared with two different payloads", t.Name)
 		case t.Description != "" && ch.Description != "" && t.Description != ch.Description:
 			return fmt.Errorf("topic %q is declared with two different descriptions", t.Name)
 		case ch.Description == "":
 			ch.Description = t.Description
-			ch.Messages[t.Name].Description = t.Description
+			ch.Messages[t.Name].(*message).Description = t.Description
 		}
 		return nil
 	}
 	b.payloads[t.Name] = string(pj)
 	b.doc.Channels[t.Name] = &channel{
-		Address:     t.Subject,
+		Address:     &t.Subject,
 		Description: t.Description,
-		Messages: map[string]*message{t.Name: {
+		Messages: map[string]any{t.Name: &message{
 			Name:        t.Name,
 			Title:       t.Name,
 			Description: t.Description,

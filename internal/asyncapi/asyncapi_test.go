@@ -73,7 +73,35 @@ func goldenInfo() asyncapi.Info {
 			},
 			Consumer: "orders-stock",
 		}},
+		Endpoints: []asyncapi.Endpoint{
+			{
+				Service:     "orders",
+				Name:        "place-order",
+				Subject:     "ferry.orders.place-order",
+				Summary:     "Place an order",
+				Description: "Places an order and answers its ID.",
+				Request:     schemaOf[orders.PlaceOrder](reg),
+				Response:    schemaOf[orders.Placed](reg),
+			},
+			{
+				// No request body (a GET).
+				Service:  "orders",
+				Name:     "get-order",
+				Subject:  "ferry.orders.get-order",
+				Response: schemaOf[orders.OrderPlaced](reg),
+			},
+		},
+		Problem:  schemaOf[orders.Problem](reg),
 		Registry: reg,
+	}
+}
+
+// goldenCalls are calls the golden service was seen making: one to
+// another service, one to an endpoint of its own.
+func goldenCalls() []asyncapi.Call {
+	return []asyncapi.Call{
+		{Service: "catalog", Name: "get-product", Subject: "ferry.catalog.get-product"},
+		{Service: "orders", Name: "get-order", Subject: "ferry.orders.get-order"},
 	}
 }
 
@@ -166,7 +194,8 @@ func TestGoldenContent(t *testing.T) {
 	for name := range schemas {
 		names = append(names, name)
 	}
-	wantNames := []string{"catalog.Item", "catalog.ItemUpdated", "orders.Address", "orders.Item", "orders.OrderCancelled", "orders.OrderPlaced"}
+	wantNames := []string{"catalog.Item", "catalog.ItemUpdated", "orders.Address", "orders.Item", "orders.OrderCancelled", "orders.OrderPlaced",
+		"orders.PlaceOrder", "orders.Placed", "orders.Problem", "ferry-request-headers", "ferry-reply-headers"}
 	if !equalSorted(names, wantNames) {
 		t.Errorf("components.schemas = %v, want %v", names, wantNames)
 	}
@@ -191,6 +220,11 @@ func TestDeterministic(t *testing.T) {
 	info.Publishes[0].Payload = schemaOf[orders.OrderPlaced](reg)
 	info.Publishes[1].Payload = schemaOf[orders.OrderCancelled](reg)
 	info.Subscribes[0].Topic.Payload = schemaOf[catalog.ItemUpdated](reg)
+	info.Endpoints[0].Request = schemaOf[orders.PlaceOrder](reg)
+	info.Endpoints[0].Response = schemaOf[orders.Placed](reg)
+	info.Endpoints[1].Response = schemaOf[orders.OrderPlaced](reg)
+	info.Problem = schemaOf[orders.Problem](reg)
+	info.Endpoints[0], info.Endpoints[1] = info.Endpoints[1], info.Endpoints[0]
 	info.Publishes[0], info.Publishes[1] = info.Publishes[1], info.Publishes[0]
 	js3, yml3 := build(t, info)
 	if !bytes.Equal(js1, js3) || !bytes.Equal(yml1, yml3) {
@@ -297,8 +331,8 @@ func TestTopicBothWays(t *testing.T) {
 			t.Errorf("%s channel = %v", id, got)
 		}
 	}
-	if got := len(doc["channels"].(map[string]any)); got != 3 {
-		t.Errorf("%d channels, want 3", got)
+	if got := len(doc["channels"].(map[string]any)); got != 3+4 {
+		t.Errorf("%d channels, want 3 topics' and 4 of 2 endpoints", got)
 	}
 }
 
@@ -454,6 +488,16 @@ func TestValidate(t *testing.T) {
 	info.Subscribes = append(info.Subscribes, asyncapi.Subscription{Topic: info.Publishes[0], Consumer: "audit"})
 	info.Server = "tls://a:4222,wss://b:443/ws"
 	bothJSON, _ := build(t, info)
+	golden, err := asyncapi.Build(goldenInfo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCalls, err := golden.WithCalls(goldenCalls())
+	if err != nil {
+		t.Fatal(err)
+	}
+	callsJSON, _ := withCalls.JSON()
+	callsYAML, _ := withCalls.YAML()
 
 	// Two broken documents show that the parser does check the payload
 	// schemas and their $refs.
@@ -472,6 +516,8 @@ func TestValidate(t *testing.T) {
 		{"empty.yaml", emptyYAML, false},
 		{"conversion.json", convJSON, false},
 		{"both-ways.json", bothJSON, false},
+		{"calls.json", callsJSON, false},
+		{"calls.yaml", callsYAML, false},
 		{"bad-type.json", badType, true},
 		{"bad-ref.json", badRef, true},
 	} {

@@ -19,6 +19,8 @@ import (
 
 //go:embed assets/init.js assets/swagger-ui-bundle.js.gz assets/swagger-ui.css.gz
 //go:embed assets/LICENSE assets/NOTICE assets/swagger-ui-bundle.js.LICENSE.txt
+//go:embed assets/asyncapi-init.js assets/asyncapi-standalone.js.gz assets/asyncapi.css.gz
+//go:embed assets/asyncapi-LICENSE assets/asyncapi-standalone.js.LICENSE.txt
 var embedded embed.FS
 
 // Names of the assets the page refers to, as they appear after prefix+"/".
@@ -26,6 +28,13 @@ const (
 	bundleJS = "swagger-ui-bundle.js"
 	styleCSS = "swagger-ui.css"
 	initJS   = "init.js"
+
+	asyncBundleJS = "asyncapi-standalone.js"
+	asyncStyleCSS = "asyncapi.css"
+	asyncInitJS   = "asyncapi-init.js"
+	// AsyncAPIPage is where, under the prefix, the AsyncAPI page is
+	// served (New with WithAsyncAPI).
+	AsyncAPIPage = "asyncapi"
 )
 
 const (
@@ -59,6 +68,11 @@ var assetFiles = []struct {
 	{"LICENSE", "assets/LICENSE", typeText},
 	{"NOTICE", "assets/NOTICE", typeText},
 	{"swagger-ui-bundle.js.LICENSE.txt", "assets/swagger-ui-bundle.js.LICENSE.txt", typeText},
+	{asyncBundleJS, "assets/asyncapi-standalone.js.gz", typeJS},
+	{asyncStyleCSS, "assets/asyncapi.css.gz", typeCSS},
+	{asyncInitJS, "assets/asyncapi-init.js", typeJS},
+	{"asyncapi-LICENSE", "assets/asyncapi-LICENSE", typeText},
+	{"asyncapi-standalone.js.LICENSE.txt", "assets/asyncapi-standalone.js.LICENSE.txt", typeText},
 }
 
 // loadAssets builds the asset table once per process, on first use.
@@ -111,10 +125,43 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 </head>
 <body>
 <noscript><p>This page needs JavaScript to show the API documentation.</p></noscript>
-<div id="swagger-ui" data-spec-url="{{.SpecURL}}"></div>
+{{if .Other}}<nav style="font:14px/1.4 sans-serif;padding:8px 20px;background:#fafafa"><a href="{{.Other}}">{{.OtherText}}</a></nav>
+{{end}}<div id="{{.Element}}" data-spec-url="{{.SpecURL}}"></div>
 </body>
 </html>
 `))
+
+// Option adjusts the handler New returns.
+type Option func(*config)
+
+type config struct {
+	asyncAPIURL string
+}
+
+// WithAsyncAPI serves a second page at prefix+"/asyncapi" that renders
+// the AsyncAPI document at specURL (for example "/asyncapi.json") with the
+// AsyncAPI React component, and links the two pages to each other.
+func WithAsyncAPI(specURL string) Option {
+	return func(c *config) { c.asyncAPIURL = specURL }
+}
+
+// page is one HTML page of the handler.
+type page struct {
+	body []byte
+	etag string
+	csp  string
+}
+
+func newPage(title, element, specURL, css, bundle, init, other, otherText string) *page {
+	var buf bytes.Buffer
+	err := pageTemplate.Execute(&buf, struct {
+		Title, Element, SpecURL, CSS, Bundle, Init, Other, OtherText string
+	}{title, element, specURL, css, bundle, init, other, otherText})
+	if err != nil {
+		panic("docsui: rendering the page: " + err.Error())
+	}
+	return &page{body: buf.Bytes(), etag: `"` + shortHash(buf.Bytes()) + `"`}
+}
 
 // New returns a handler for the docs page mounted at prefix (for example "/docs"):
 // prefix itself answers the HTML page, prefix+"/"+asset answers the embedded assets.
@@ -133,27 +180,33 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 // fetches (loading the spec, "Try it out") only to the same origin and to
 // the origin of specURL if it is an absolute URL. APIs served from other
 // origins therefore cannot be called from "Try it out".
-func New(prefix, title, specURL string) http.Handler {
+//
+// With [WithAsyncAPI], prefix+"/asyncapi" is a second page, under the same
+// rules (its policy adds 'unsafe-eval', which the AsyncAPI parser needs).
+func New(prefix, title, specURL string, opts ...Option) http.Handler {
 	prefix = cleanPrefix(prefix)
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
 	assets := loadAssets()
 	ref := func(name string) string {
 		return prefix + "/" + name + "?v=" + assets[name].version
 	}
-	var buf bytes.Buffer
-	err := pageTemplate.Execute(&buf, struct {
-		Title, SpecURL, CSS, Bundle, Init string
-	}{title, specURL, ref(styleCSS), ref(bundleJS), ref(initJS)})
-	if err != nil {
-		panic("docsui: rendering the page: " + err.Error())
+	h := &handler{prefix: prefix, assets: assets}
+	other, otherText := "", ""
+	if cfg.asyncAPIURL != "" {
+		other, otherText = prefix+"/"+AsyncAPIPage, "AsyncAPI: events and NATS calls"
+		h.async = newPage(title+" (AsyncAPI)", "asyncapi", cfg.asyncAPIURL,
+			ref(asyncStyleCSS), ref(asyncBundleJS), ref(asyncInitJS), prefix, "OpenAPI: HTTP endpoints")
+		// The AsyncAPI parser in the bundle compiles its JSON Schema
+		// validators with new Function, which needs 'unsafe-eval'; the
+		// page's own data is only the document it fetches.
+		h.async.csp = strings.Replace(contentSecurityPolicy(cfg.asyncAPIURL), "script-src 'self'", "script-src 'self' 'unsafe-eval'", 1)
 	}
-	page := buf.Bytes()
-	return &handler{
-		prefix:   prefix,
-		assets:   assets,
-		page:     page,
-		pageETag: `"` + shortHash(page) + `"`,
-		csp:      contentSecurityPolicy(specURL),
-	}
+	h.page = newPage(title, "swagger-ui", specURL, ref(styleCSS), ref(bundleJS), ref(initJS), other, otherText)
+	h.page.csp = contentSecurityPolicy(specURL)
+	return h
 }
 
 // Patterns returns the ServeMux patterns the handler must be registered under, e.g. "GET /docs" and "GET /docs/{asset}".
@@ -233,11 +286,10 @@ func validCSPHost(host string) bool {
 }
 
 type handler struct {
-	prefix   string
-	assets   map[string]*asset
-	page     []byte
-	pageETag string
-	csp      string
+	prefix string
+	assets map[string]*asset
+	page   *page
+	async  *page // the AsyncAPI page; nil without WithAsyncAPI
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -249,7 +301,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {
 	case p == h.prefix:
-		h.servePage(w, r)
+		h.servePage(w, r, h.page)
+	case p == h.prefix+"/"+AsyncAPIPage && h.async != nil:
+		h.servePage(w, r, h.async)
 	case p == h.prefix+"/":
 		target := h.prefix
 		if r.URL.RawQuery != "" {
@@ -268,15 +322,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *handler) servePage(w http.ResponseWriter, r *http.Request) {
+func (h *handler) servePage(w http.ResponseWriter, r *http.Request, pg *page) {
 	hd := w.Header()
 	hd.Set("Content-Type", typeHTML)
-	hd.Set("Content-Security-Policy", h.csp)
+	hd.Set("Content-Security-Policy", pg.csp)
 	hd.Set("Cache-Control", cacheRevalidate)
-	hd.Set("ETag", h.pageETag)
+	hd.Set("ETag", pg.etag)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "same-origin")
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(h.page))
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(pg.body))
 }
 
 func (h *handler) serveAsset(w http.ResponseWriter, r *http.Request, a *asset) {

@@ -20,7 +20,7 @@ var setups = []struct {
 	name  string
 	mount func(prefix, title, specURL string) http.Handler
 }{
-	{"direct", New},
+	{"direct", func(prefix, title, specURL string) http.Handler { return New(prefix, title, specURL) }},
 	{"mux", func(prefix, title, specURL string) http.Handler {
 		mux := http.NewServeMux()
 		h := New(prefix, title, specURL)
@@ -214,6 +214,11 @@ func TestAssets(t *testing.T) {
 		{"LICENSE", "text/plain; charset=utf-8", false, "Apache License"},
 		{"NOTICE", "text/plain; charset=utf-8", false, "swagger-ui"},
 		{"swagger-ui-bundle.js.LICENSE.txt", "text/plain; charset=utf-8", false, "license"},
+		{"asyncapi-standalone.js", "text/javascript; charset=utf-8", true, "AsyncApiStandalone"},
+		{"asyncapi.css", "text/css; charset=utf-8", true, "aui-root"},
+		{"asyncapi-init.js", "text/javascript; charset=utf-8", false, "data-spec-url"},
+		{"asyncapi-LICENSE", "text/plain; charset=utf-8", false, "Apache License"},
+		{"asyncapi-standalone.js.LICENSE.txt", "text/plain; charset=utf-8", false, "React"},
 	}
 	encodings := []struct {
 		accept   string
@@ -526,7 +531,12 @@ func TestGeneratedFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"package: swagger-ui-dist\n", "version: " + string(m[1]) + "\n"} {
+	am := regexp.MustCompile(`(?m)^ASYNCAPI_VERSION=(\S+)$`).FindSubmatch(gen)
+	if am == nil {
+		t.Fatal("gen.sh has no ASYNCAPI_VERSION= line")
+	}
+	for _, want := range []string{"package: swagger-ui-dist\n", "version: " + string(m[1]) + "\n",
+		"package: @asyncapi/react-component\n", "version: " + string(am[1]) + "\n"} {
 		if !strings.Contains(string(ver), want) {
 			t.Errorf("assets/VERSION lacks %q:\n%s", want, ver)
 		}
