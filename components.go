@@ -39,7 +39,7 @@ func (h *Host) brokerComponent() lifecycle.Component {
 			}
 			b, err := broker.Open(ctx, broker.Options{
 				URL: c.NATSURL, CredsFile: c.NATSCreds, NKeyFile: c.NATSNKey, TLSCA: c.NATSCA, TLSCert: c.NATSCert, TLSKey: c.NATSKey,
-				DataDir: c.dataDir(), Listen: c.NATSListen, SyncAlways: c.SyncAlways, SyncInterval: c.SyncInterval,
+				DataDir: c.dataDir(), Listen: c.NATSListen, GuardLoopback: h.guardListen, SyncAlways: c.SyncAlways, SyncInterval: c.SyncInterval,
 				MaxPayload: int32(h.maxBody() + h.headerRoom()),
 				Name:       "ferry " + strings.Join(names, ","),
 				Logger:     h.logger,

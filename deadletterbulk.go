@@ -33,34 +33,37 @@ const deadLetterPage = 256
 // dead letter filter selects that was stored when the call began — so a
 // replay that fails again, and is dead-lettered again, is not replayed a
 // second time by the same call. progress, when not nil, is called after
-// each replay with how many were replayed and how many there were. It
-// returns how many it replayed, stopping at the first failure (what it
-// replayed is gone from the dead letters: calling again goes on).
+// each dead letter with how many were gone through and how many there
+// were. It returns how many it replayed. A dead letter that cannot be
+// replayed (its topic's stream was deleted, it is not a Ferry dead
+// letter) is left where it is and the call goes on with the next: the
+// error then says which ones failed, and why. One that someone else
+// replayed or deleted meanwhile is skipped, not counted. The call stops
+// early only when ctx ends.
 func ReplayDeadLetters(ctx context.Context, c *Client, filter DeadLetterFilter, progress func(done, total int)) (int, error) {
-	return eachDeadLetter(ctx, c, filter, progress, func(dl DeadLetter) error {
+	return eachDeadLetter(ctx, c, filter, progress, "replay", func(dl DeadLetter) error {
 		_, err := ReplayDeadLetter(ctx, c, dl.Sequence)
-		if isNotFoundError(err) {
-			return nil // replayed or deleted by someone else meanwhile
-		}
 		return err
 	})
 }
 
 // PurgeDeadLetters deletes, for good, every dead letter filter selects
-// that was stored when the call began, and returns how many.
+// that was stored when the call began, and returns how many; like
+// [ReplayDeadLetters], it goes on past one it cannot delete and says
+// which ones failed.
 func PurgeDeadLetters(ctx context.Context, c *Client, filter DeadLetterFilter) (int, error) {
-	return eachDeadLetter(ctx, c, filter, nil, func(dl DeadLetter) error {
-		err := DeleteDeadLetter(ctx, c, dl.Sequence)
-		if isNotFoundError(err) {
-			return nil
-		}
-		return err
+	return eachDeadLetter(ctx, c, filter, nil, "delete", func(dl DeadLetter) error {
+		return DeleteDeadLetter(ctx, c, dl.Sequence)
 	})
 }
 
+// maxBulkErrors is how many failures a bulk operation's error names.
+const maxBulkErrors = 10
+
 // eachDeadLetter calls do for each dead letter filter selects up to the
-// dead-letter stream's last sequence when it began, a page at a time.
-func eachDeadLetter(ctx context.Context, c *Client, filter DeadLetterFilter, progress func(done, total int), do func(DeadLetter) error) (int, error) {
+// dead-letter stream's last sequence when it began, a page at a time, and
+// returns how many it did; a failure is collected and the next one done.
+func eachDeadLetter(ctx context.Context, c *Client, filter DeadLetterFilter, progress func(done, total int), verb string, do func(DeadLetter) error) (int, error) {
 	js, err := c.jetStream()
 	if err != nil {
 		return 0, err
@@ -77,32 +80,56 @@ func eachDeadLetter(ctx context.Context, c *Client, filter DeadLetterFilter, pro
 	if err != nil {
 		return 0, err
 	}
-	done := 0
-	for done < total {
+	var failures []error
+	failed, done, seen := 0, 0, 0
+	for seen < total {
 		page, err := ListDeadLetters(ctx, c, filter, deadLetterPage)
 		if err != nil {
-			return done, err
+			return done, bulkError(verb, done, failed, append(failures, err))
 		}
 		n := 0
 		for _, dl := range page {
 			if dl.Sequence > last {
 				break
 			}
-			if err := do(dl); err != nil {
-				return done, err
+			err := do(dl)
+			switch {
+			case ctx.Err() != nil:
+				return done, bulkError(verb, done, failed, append(failures, ctx.Err()))
+			case isNotFoundError(err):
+				// replayed or deleted by someone else meanwhile
+			case err != nil:
+				failed++
+				if len(failures) < maxBulkErrors {
+					failures = append(failures, fmt.Errorf("dead letter %d: %w", dl.Sequence, err))
+				}
+			default:
+				done++
 			}
-			done++
+			seen++
 			n++
 			filter.After = dl.Sequence
 			if progress != nil {
-				progress(done, total)
+				progress(seen, total)
 			}
 		}
 		if n == 0 {
 			break // the rest were removed by someone else
 		}
 	}
-	return done, nil
+	return done, bulkError(verb, done, failed, failures)
+}
+
+// bulkError sums up a bulk operation's failures; nil without any.
+func bulkError(verb string, done, failed int, failures []error) error {
+	if len(failures) == 0 {
+		return nil
+	}
+	head := fmt.Errorf("ferry: %s dead letters: %d done, %d failed", verb, done, failed)
+	if failed > len(failures) {
+		head = fmt.Errorf("%w (the first %d below)", head, len(failures))
+	}
+	return errors.Join(append([]error{head}, failures...)...)
 }
 
 // countDeadLetters counts the dead letters filter selects up to last.

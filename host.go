@@ -43,6 +43,9 @@ type Host struct {
 	tracerProvider trace.TracerProvider
 
 	clientMW []ClientMiddleware // WithClientMiddleware
+	// guardListen makes a loopback NATSListen admit only the data
+	// directory's NKey (RunSystem's own listener).
+	guardListen bool
 
 	mu       sync.Mutex
 	services []*Service

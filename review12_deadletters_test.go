@@ -21,7 +21,7 @@ var review12Retired = ferry.Topic[OrderPlaced]{Name: "review12-retired", Subject
 // Its doc says "calling again goes on", but calling again stops at the
 // same dead letter again: the others are never replayed.
 //
-// FAILS on the current code: ReplayDeadLetters stops at the first
+// Failed before the fix: ReplayDeadLetters stops at the first
 // failure, and the unreplayable one is always first.
 func TestReview12ReplayAllNotBlockedByOneDeadLetter(t *testing.T) {
 	svc := ferry.MustNew("billing", "1.0.0", ferry.WithoutHTTP(), quiet)

@@ -19,7 +19,7 @@ import (
 // caller hold hundreds of megabytes. A bound on what one listing keeps
 // (answers or bytes) is expected; 16 MiB is generous for discovery.
 //
-// FAILS on the current code: gather keeps about 100 MiB of garbage.
+// Failed before the fix: gather keeps about 100 MiB of garbage.
 func TestReview12DiscoveryFloodIsBounded(t *testing.T) {
 	h := ferrytest.Start(t, ferry.MustNew("real", "1.0.0", ferry.WithNATS(), ferry.WithoutHTTP(), quiet))
 	nc := h.NATS()

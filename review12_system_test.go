@@ -24,7 +24,7 @@ import (
 // non-loopback one does; the ferry command already reads it from
 // broker.url), or the default must stay in process.
 //
-// FAILS on the current code: a bare nats.Connect to the published URL
+// Failed before the fix: a bare nats.Connect to the published URL
 // succeeds.
 func TestReview12RunSystemBrokerAdmitsAnyLocalUser(t *testing.T) {
 	for _, env := range []string{"FERRY_NATS_URL", "FERRY_NATS_LISTEN", "FERRY_NATS_EMBED"} {

@@ -1,13 +1,16 @@
 package ferry
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -75,6 +78,15 @@ type LatencyStats struct {
 // its context has no earlier deadline.
 const DefaultDiscoveryWait = time.Second
 
+// Bounds on what one listing keeps of the discovery answers, which anyone
+// on the broker may send, as many as it likes.
+const (
+	maxDiscoveryAnswer = 1 << 20  // bytes of one answer
+	maxDiscoveryBytes  = 16 << 20 // bytes of every answer of one request
+	maxInstanceText    = 1 << 10  // bytes of a description or metadata value
+	maxInstanceFields  = 512      // endpoints, and metadata entries, of one instance
+)
+
 // discoveryQuiet ends the wait for answers early: once an answer came,
 // this long without another means every instance has answered.
 const discoveryQuiet = 250 * time.Millisecond
@@ -135,8 +147,12 @@ func decodeInstances(infos, stats [][]byte) []ServiceInstance {
 
 // instanceOf joins an instance's INFO and STATS answers.
 func instanceOf(info micro.Info, st micro.Stats) ServiceInstance {
-	si := ServiceInstance{Name: info.Name, ID: info.ID, Version: info.Version, Description: info.Description,
-		Metadata: info.Metadata, Started: st.Started, Endpoints: make([]EndpointStats, 0, len(info.Endpoints))}
+	si := ServiceInstance{Name: limitText(info.Name), ID: limitText(info.ID), Version: limitText(info.Version),
+		Description: limitText(info.Description), Metadata: limitMetadata(info.Metadata), Started: st.Started}
+	if len(info.Endpoints) > maxInstanceFields {
+		info.Endpoints = info.Endpoints[:maxInstanceFields]
+	}
+	si.Endpoints = make([]EndpointStats, 0, len(info.Endpoints))
 	stats := make(map[string]*micro.EndpointStats, len(st.Endpoints))
 	for _, es := range st.Endpoints {
 		if es != nil {
@@ -144,9 +160,9 @@ func instanceOf(info micro.Info, st micro.Stats) ServiceInstance {
 		}
 	}
 	for _, ep := range info.Endpoints {
-		es := EndpointStats{Name: ep.Name, Subject: ep.Subject, Metadata: ep.Metadata}
+		es := EndpointStats{Name: limitText(ep.Name), Subject: limitText(ep.Subject), Metadata: limitMetadata(ep.Metadata)}
 		if s := stats[ep.Name]; s != nil {
-			es.Requests, es.Errors, es.AverageProcessing, es.LastError = s.NumRequests, s.NumErrors, s.AverageProcessingTime, s.LastError
+			es.Requests, es.Errors, es.AverageProcessing, es.LastError = s.NumRequests, s.NumErrors, s.AverageProcessingTime, limitText(s.LastError)
 			if len(s.Data) > 0 && string(s.Data) != "null" {
 				var recent RecentStats
 				if json.Unmarshal(s.Data, &recent) == nil && recent.Window > 0 {
@@ -178,14 +194,21 @@ func gather(ctx context.Context, nc *nats.Conn, subject string) ([][]byte, error
 		return nil, fmt.Errorf("ferry: list services: %w", err)
 	}
 	var answers [][]byte
+	kept := 0
 	quiet := time.NewTimer(DefaultDiscoveryWait)
 	defer quiet.Stop()
 	for {
 		select {
 		case m := <-ch:
-			if len(m.Data) > 0 {
-				answers = append(answers, m.Data)
+			data := bytes.TrimSpace(m.Data)
+			if len(data) == 0 || len(data) > maxDiscoveryAnswer || data[0] != '{' {
+				continue // not a service's answer
 			}
+			if kept+len(data) > maxDiscoveryBytes {
+				return answers, nil // enough: what a flood sends past it is dropped
+			}
+			kept += len(data)
+			answers = append(answers, data)
 			quiet.Reset(discoveryQuiet)
 		case <-quiet.C:
 			return answers, nil
@@ -196,4 +219,33 @@ func gather(ctx context.Context, nc *nats.Conn, subject string) ([][]byte, error
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// limitText cuts a text from a discovery answer to maxInstanceText bytes,
+// at a character's start.
+func limitText(s string) string {
+	if len(s) <= maxInstanceText {
+		return s
+	}
+	cut := maxInstanceText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// limitMetadata keeps at most maxInstanceFields entries of a discovery
+// answer's metadata, their texts cut.
+func limitMetadata(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return m
+	}
+	out := make(map[string]string, min(len(m), maxInstanceFields))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if len(out) == maxInstanceFields {
+			break
+		}
+		out[limitText(k)] = limitText(m[k])
+	}
+	return out
 }

@@ -41,8 +41,10 @@ type Part struct {
 // orders`, two processes for two replicas), against the broker the
 // configuration names. On the embedded broker (no FERRY_NATS_URL), the
 // broker listens on a free loopback port unless FERRY_NATS_LISTEN says
-// otherwise, so the system's other processes and the ferry command,
-// started with the same data directory, join it.
+// otherwise, admitting only the NKey user whose seed the data directory
+// keeps (mode 0600), so the system's other processes and the ferry
+// command, started with the same data directory by the same user, join
+// it, and other users of the machine do not.
 func RunSystem(ctx context.Context, fs *flag.FlagSet, args []string, parts ...Part) error {
 	if len(parts) == 0 {
 		return errors.New("ferry: RunSystem: no parts")
@@ -71,11 +73,12 @@ func RunSystem(ctx context.Context, fs *flag.FlagSet, args []string, parts ...Pa
 	if err != nil {
 		return err
 	}
+	guard := false
 	if cfg.NATSURL == "" && cfg.NATSListen == "" {
 		// On the embedded broker, a system's processes and the ferry
 		// command join one another through the data directory: the broker
-		// listens on loopback.
-		cfg.NATSListen = "127.0.0.1:0"
+		// listens on loopback, admitting only the data directory's NKey.
+		cfg.NATSListen, guard = "127.0.0.1:0", true
 	}
 	selected, err := selectParts(*which, parts, names)
 	if err != nil {
@@ -85,6 +88,7 @@ func RunSystem(ctx context.Context, fs *flag.FlagSet, args []string, parts ...Pa
 	if err != nil {
 		return err
 	}
+	host.guardListen = guard
 	var hooks []func(context.Context) error
 	for _, p := range selected {
 		svc, err := p.New()

@@ -56,7 +56,7 @@ func (d *dashboard) replayAll(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		d.log.Error("dashboard: replay all", "replayed", n, "err", err)
 		writeProblem(w, http.StatusInternalServerError, "replay_incomplete",
-			strconv.Itoa(n)+" dead letters replayed, then one failed; the dashboard's log says why")
+			strconv.Itoa(n)+" dead letters replayed; some could not be (they stay in the list): the dashboard's log says why")
 		return
 	}
 	writeJSON(w, map[string]any{"replayed": n})

@@ -114,8 +114,10 @@ func (d *dashboard) serveEvents(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
+			_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)) // not every ResponseWriter has one
 			_, err = w.Write(append(append([]byte("event: snapshot\ndata: "), b...), '\n', '\n'))
 		case <-keepAlive.C:
+			_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 			_, err = w.Write([]byte(": keep-alive\n\n"))
 		}
 		if err != nil || rc.Flush() != nil {
@@ -123,6 +125,10 @@ func (d *dashboard) serveEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// streamWriteTimeout bounds one write to a live stream: a browser that
+// stops reading is dropped instead of holding its handler.
+const streamWriteTimeout = 10 * time.Second
 
 func (d *dashboard) serveSteps(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")

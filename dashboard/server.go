@@ -107,7 +107,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.once.Do(func() {
 		close(s.done)
 		s.dash.close()
-		s.err = s.srv.Shutdown(ctx)
+		if s.err = s.srv.Shutdown(ctx); s.err != nil {
+			s.srv.Close() // a stream stuck writing to a browser that stopped reading
+		}
 		s.dash.hub.wait()
 	})
 	return s.err

@@ -19,7 +19,9 @@ import (
 
 // app holds the global flags and the broker connection the commands share.
 type app struct {
-	stdout, stderr io.Writer
+	// stdout escapes control characters (sanitize.go); rawStdout is the
+	// terminal itself, for its width.
+	stdout, stderr, rawStdout io.Writer
 
 	server, dataDir        string
 	creds, nkey            string

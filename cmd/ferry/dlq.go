@@ -58,7 +58,7 @@ failed job runs again), and removes it from the dead letters.`,
 			}
 			a.table([]string{"SEQ", "TOPIC", "SERVICE", "CONSUMER", "DELIVERIES", "WHEN", "ERROR"}, rows)
 			if len(dls) == limit {
-				fmt.Fprintf(a.stdout, "more: ferry dlq list --after %d\n", dls[len(dls)-1].Sequence)
+				fmt.Fprintf(a.stdout, "more: ferry dlq list%s --after %d\n", flagsOf(cmd, "topic", "service", "consumer", "limit"), dls[len(dls)-1].Sequence)
 			}
 			return nil
 		},
@@ -185,7 +185,8 @@ func (a *app) bulk(cmd *cobra.Command, args []string, filter ferry.DeadLetterFil
 		a.endProgress()
 		if err != nil {
 			a.report(verb, done, n)
-			return a.fail(err)
+			fmt.Fprintln(a.stderr, sanitize(err.Error())) // a line per dead letter that failed
+			return errReported
 		}
 	}
 	a.report(verb, done, n)

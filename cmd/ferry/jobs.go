@@ -39,14 +39,25 @@ func (a *app) jobsCommand(runs bool) *cobra.Command {
 				return err
 			}
 			defer cancel()
-			recs, next, err := ferry.ListJobs(ctx, c, filter, limit)
-			if err != nil {
-				return a.fail(err)
-			}
-			kept := recs[:0]
-			for _, r := range recs {
-				if r.Workflow == runs {
-					kept = append(kept, r)
+			// Jobs and runs share the listing: pages are read until one
+			// holds what this command lists, or the end.
+			var kept []*ferry.JobRecord[json.RawMessage]
+			next := filter.After
+			for range maxListPages {
+				f := filter
+				f.After = next
+				recs, after, err := ferry.ListJobs(ctx, c, f, limit-len(kept))
+				if err != nil {
+					return a.fail(err)
+				}
+				for _, r := range recs {
+					if r.Workflow == runs {
+						kept = append(kept, r)
+					}
+				}
+				next = after
+				if next == "" || len(kept) >= limit {
+					break
 				}
 			}
 			if a.json {
@@ -62,7 +73,7 @@ func (a *app) jobsCommand(runs bool) *cobra.Command {
 				a.table([]string{"ID", kindHeader(runs), "STATE", "ATTEMPTS", "PROGRESS", "UPDATED", "LAST ERROR"}, rows)
 			}
 			if next != "" {
-				fmt.Fprintf(a.stdout, "more: ferry %s list --after %s\n", cmd.Parent().Name(), next)
+				fmt.Fprintf(a.stdout, "more: ferry %s list%s --after %s\n", cmd.Parent().Name(), flagsOf(cmd, "job", "state", "limit"), next)
 			}
 			return nil
 		},
@@ -163,6 +174,21 @@ func (a *app) jobsCommand(runs bool) *cobra.Command {
 
 	cmd.AddCommand(list, show, cancelCmd, retry, watch)
 	return cmd
+}
+
+// maxListPages bounds the pages one listing reads to fill its page.
+const maxListPages = 20
+
+// flagsOf repeats the named flags the command line set, for a "more:"
+// line that lists the next page of the same listing.
+func flagsOf(cmd *cobra.Command, names ...string) string {
+	out := ""
+	for _, name := range names {
+		if f := cmd.Flags().Lookup(name); f != nil && f.Changed {
+			out += " --" + name + " " + f.Value.String()
+		}
+	}
+	return out
 }
 
 func kindHeader(runs bool) string {

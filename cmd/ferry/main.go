@@ -35,7 +35,7 @@ func main() {
 // returns the process's exit code: 0 on success, 1 when the command
 // failed, 2 for a usage error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	app := &app{stdout: stdout, stderr: stderr}
+	app := &app{stdout: safeWriter{stdout}, stderr: stderr, rawStdout: stdout}
 	root := app.command()
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -52,7 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if !errors.Is(err, errReported) {
-		fmt.Fprintln(stderr, "ferry: "+strings.TrimPrefix(oneLine(err), "ferry: "))
+		fmt.Fprintln(stderr, "ferry: "+sanitize(strings.TrimPrefix(oneLine(err), "ferry: ")))
 	}
 	return 1
 }

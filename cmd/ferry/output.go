@@ -67,7 +67,7 @@ func (a *app) table(headers []string, rows [][]string) {
 // width is the terminal's width: standard output's when it is a
 // terminal, else COLUMNS, else 120.
 func (a *app) width() int {
-	if f, ok := a.stdout.(*os.File); ok {
+	if f, ok := a.rawStdout.(*os.File); ok {
 		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w >= 40 {
 			return w
 		}
@@ -118,9 +118,9 @@ func (a *app) fail(err error) error {
 	if fe.Detail != "" {
 		line += ": " + fe.Detail
 	}
-	fmt.Fprintln(a.stderr, cut(line, 400))
+	fmt.Fprintln(a.stderr, sanitize(cut(line, 400)))
 	for _, fer := range fe.Errors {
-		fmt.Fprintf(a.stderr, "  %s: %s\n", fer.Location, fer.Message)
+		fmt.Fprintln(a.stderr, sanitize(fmt.Sprintf("  %s: %s", fer.Location, fer.Message)))
 	}
 	return errReported
 }

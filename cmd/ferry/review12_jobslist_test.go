@@ -17,7 +17,7 @@ import (
 // same hole for a page of jobs.) The filter belongs in the listing, or
 // the command should read on until it has a page of its own kind.
 //
-// FAILS on the current code.
+// Failed before the fix.
 func TestReview12JobsListSaysNoJobsWhileThereAre(t *testing.T) {
 	url, h := system(t)
 	ctx := context.Background()

@@ -13,7 +13,7 @@ import (
 // names, but nats.Connect's error quotes the whole URL again. Terminals,
 // shell histories aside, and CI logs keep it.
 //
-// FAILS on the current code.
+// Failed before the fix.
 func TestReview12ServerURLPasswordNotPrinted(t *testing.T) {
 	for _, url := range []string{
 		"nats://alice:s3cret@127.0.0.1:42x2",

@@ -18,7 +18,7 @@ import (
 // prints dead letters' error texts (`ferry dlq list`) and events
 // (`ferry tail`). Control characters should be shown escaped.
 //
-// FAILS on the current code: stdout carries the raw ESC.
+// Failed before the fix: stdout carries the raw ESC.
 func TestReview12NoTerminalEscapesFromTheBus(t *testing.T) {
 	url, h := system(t)
 	nc := h.NATS()

@@ -48,6 +48,10 @@ type Options struct {
 	// address (port 0 picks one), so another process started on the same
 	// DataDir joins it instead of failing.
 	Listen string
+	// GuardLoopback makes a loopback Listen admit only the NKey user of
+	// DataDir's broker.nkey, as any other listen address does: only who
+	// can read the data directory joins.
+	GuardLoopback bool
 	// SyncAlways syncs every JetStream write to disk before acknowledging
 	// it; otherwise writes are synced every SyncInterval (default 1s).
 	SyncAlways   bool

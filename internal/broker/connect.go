@@ -80,7 +80,7 @@ func connect(ctx context.Context, url string, o Options) (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("ferry: broker: cannot connect to %s (FERRY_NATS_URL): %w", redact(url), err)
+		return nil, fmt.Errorf("ferry: broker: cannot connect to %s (FERRY_NATS_URL): %w", redact(url), redactedError{err, url})
 	}
 	if v := nc.ConnectedServerVersion(); !atLeast(v, MinServerVersion) {
 		nc.Close()
@@ -89,6 +89,26 @@ func connect(ctx context.Context, url string, o Options) (*nats.Conn, error) {
 	}
 	return nc, nil
 }
+
+// redactedError is an error from connecting to urls whose text shows the
+// URLs redacted: a parse error quotes the URL it could not parse, with
+// its password.
+type redactedError struct {
+	err  error
+	urls string
+}
+
+func (e redactedError) Error() string {
+	text := e.err.Error()
+	for _, u := range strings.Split(e.urls, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			text = strings.ReplaceAll(text, u, redact(u))
+		}
+	}
+	return text
+}
+
+func (e redactedError) Unwrap() error { return e.err }
 
 // redact hides credentials in URLs for messages and logs: a user and
 // password, or a token alone (which url.URL.Redacted, and so

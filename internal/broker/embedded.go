@@ -53,7 +53,7 @@ func startServer(ctx context.Context, o Options, lock *os.File) (*Broker, error)
 			port = server.RANDOM_PORT
 		}
 		sopts.Host, sopts.Port = host, port
-		if !isLoopback(host) {
+		if !isLoopback(host) || o.GuardLoopback {
 			pub, err := brokerNKey(o.DataDir)
 			if err != nil {
 				return nil, fmt.Errorf("ferry: embedded broker: the key that guards %s (FERRY_NATS_LISTEN): %w", o.Listen, err)
