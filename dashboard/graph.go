@@ -13,7 +13,7 @@ import (
 
 // Bounds on the documents the picture is drawn from.
 const (
-	docTTL      = 30 * time.Second // how long a service's AsyncAPI document is kept
+	docTTL      = 10 * time.Second // how long a service's AsyncAPI document is kept (it gains the calls its handlers make)
 	docFailTTL  = 10 * time.Second // how long a failed fetch is not tried again
 	docTimeout  = 2 * time.Second
 	docParallel = 4

@@ -61,6 +61,10 @@ try {
   if (!text.includes("order-placed") || !text.includes("worker / invoice")) throw new Error("dead letter row: " + text);
   step("sees its dead letter: " + text.replace(/\s+/g, " ").slice(0, 160));
   await page.locator("#jobs tr.run").first().waitFor({ timeout: 15000 });
+  // The calls its handlers made show in a service's AsyncAPI document,
+  // which the dashboard reads again every 10 s.
+  await page.locator("#picture path.edge.call").first().waitFor({ timeout: 30000 });
+  step("sees the calls between services");
   await page.screenshot({ path: screenshot, fullPage: true });
   step("saved " + screenshot);
 
