@@ -2,6 +2,7 @@ package ferry
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -104,12 +105,16 @@ func ListServices(ctx context.Context, c *Client) ([]ServiceInstance, error) {
 	if fe := c.unavailable(); fe != nil {
 		return nil, fe
 	}
+	var stats [][]byte
+	var statsErr error
+	done := make(chan struct{})
+	go func() { // both rounds at once: each waits for its quiet quarter second
+		defer close(done)
+		stats, statsErr = gather(ctx, c.nc, "$SRV.STATS")
+	}()
 	infos, err := gather(ctx, c.nc, "$SRV.INFO")
-	if err != nil {
-		return nil, err
-	}
-	stats, err := gather(ctx, c.nc, "$SRV.STATS")
-	if err != nil {
+	<-done
+	if err = cmp.Or(err, statsErr); err != nil {
 		return nil, err
 	}
 	return decodeInstances(infos, stats), nil
