@@ -12,9 +12,25 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
+// PingInterval and MaxPingsOut are how a connection finds a server that
+// hangs (stopped, partitioned away, its host frozen) with its TCP
+// connection still open: a ping every PingInterval, and the connection is
+// stale, so reconnecting (readiness 503, calls and publishes refused at
+// once), when more than MaxPingsOut go unanswered — within 4–6 s rather
+// than nats.go's default of 4–6 minutes. A server that is gone outright
+// (its connection refused or reset) is found at once.
+const (
+	PingInterval = 2 * time.Second
+	MaxPingsOut  = 2
+)
+
+// DialTimeout bounds one attempt to connect to a server, from the dial
+// to the server's first answer (nats.go's default).
+const DialTimeout = 2 * time.Second
+
 // connOptions are the options of every connection: a name, reconnecting
-// forever with capped exponential backoff and jitter, and one log line per
-// disconnect, reconnect and close.
+// forever with capped exponential backoff and jitter, a ping every
+// PingInterval, and one log line per disconnect, reconnect and close.
 func connOptions(o Options) []nats.Option {
 	name := o.Name
 	if name == "" {
@@ -28,6 +44,8 @@ func connOptions(o Options) []nats.Option {
 		nats.ReconnectWait(100 * time.Millisecond),
 		nats.CustomReconnectDelay(reconnectDelay),
 		nats.ReconnectBufSize(16 << 20),
+		nats.PingInterval(PingInterval),
+		nats.MaxPingsOutstanding(MaxPingsOut),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if err != nil {
 				log.Warn("ferry: broker connection lost; reconnecting", slog.String("err", err.Error()))
@@ -75,9 +93,17 @@ func connect(ctx context.Context, url string, o Options) (*nats.Conn, error) {
 	if o.TLSCert != "" || o.TLSKey != "" {
 		opts = append(opts, nats.ClientCert(o.TLSCert, o.TLSKey))
 	}
+	// The timeout bounds each dial and handshake, reconnects' included:
+	// a reconnect holds the connection's lock for as long as it waits on
+	// a server that accepts but does not answer (a hung one), and every
+	// call, publish and readiness check waits with it. So it is
+	// DialTimeout, or less when ctx ends sooner — never the rest of a long
+	// start deadline.
+	timeout := DialTimeout
 	if deadline, ok := ctx.Deadline(); ok {
-		opts = append(opts, nats.Timeout(time.Until(deadline)))
+		timeout = min(timeout, time.Until(deadline))
 	}
+	opts = append(opts, nats.Timeout(timeout))
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("ferry: broker: cannot connect to %s (FERRY_NATS_URL): %w", redact(url), redactedError{err, url})
