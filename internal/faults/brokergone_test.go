@@ -48,7 +48,7 @@ func brokerGone(t *testing.T, scenario, fault string, down time.Duration, hang b
 	t.Cleanup(func() { _ = cluster.Close() })
 
 	sys := &system{}
-	base := sys.start(t, cluster.URL(), 1)
+	base, _ := sys.start(t, cluster.URL(), 1)
 	ready := watchReadiness(base)
 	d := startDriver(base, 3)
 	time.Sleep(2 * time.Second)

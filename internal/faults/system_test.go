@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -153,15 +154,15 @@ func (sys *system) services() (gateway, backend []*ferry.Service) {
 
 // start starts the system's two hosts (each with its own broker
 // connection) against the broker at url with the given stream replicas,
-// and returns the gateway's base URL.
-func (sys *system) start(t *testing.T, url string, replicas int) string {
+// and returns the gateway's base URL and the hosts.
+func (sys *system) start(t *testing.T, url string, replicas int) (string, []*ferrytest.Host) {
 	t.Helper()
 	gateway, backend := sys.services()
 	cfg := ferrytest.Config(t)
 	cfg.NATSURL, cfg.NATSEmbed, cfg.StreamReplicas = url, false, replicas
-	ferrytest.StartWith(t, cfg, backend...)
-	ferrytest.StartWith(t, cfg, gateway...)
-	return ferrytest.URL(t, gateway[0])
+	back := ferrytest.StartWith(t, cfg, backend...)
+	front := ferrytest.StartWith(t, cfg, gateway...)
+	return ferrytest.URL(t, gateway[0]), []*ferrytest.Host{front, back}
 }
 
 // outcome is one answer of the gateway to the driver.
@@ -397,4 +398,38 @@ func firstAfter(changes []change, from time.Time, status int) time.Duration {
 		}
 	}
 	return -1
+}
+
+// timeline sums the outcomes by the second they were answered in,
+// relative to fault: "+3s ok 120 503 4 504 1", a line a second.
+func timeline(outs []outcome, fault time.Time) string {
+	type counts map[int]int
+	bySecond := map[int]counts{}
+	lo, hi := 0, 0
+	for _, o := range outs {
+		s := int(o.sent.Add(o.took).Sub(fault).Truncate(time.Second) / time.Second)
+		if o.sent.Add(o.took).Before(fault) {
+			s--
+		}
+		if bySecond[s] == nil {
+			bySecond[s] = counts{}
+		}
+		bySecond[s][o.status]++
+		lo, hi = min(lo, s), max(hi, s)
+	}
+	var b strings.Builder
+	for s := max(lo, -3); s <= hi; s++ {
+		fmt.Fprintf(&b, "%+ds:", s)
+		c := bySecond[s]
+		statuses := make([]int, 0, len(c))
+		for st := range c {
+			statuses = append(statuses, st)
+		}
+		sort.Ints(statuses)
+		for _, st := range statuses {
+			fmt.Fprintf(&b, " %d×%d", st, c[st])
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }
