@@ -63,11 +63,17 @@ const (
 	kindStep  = "step"
 )
 
-// Settings of the handlers: short ack waits, so that work a killed
-// process held is redelivered within the checker's settle time.
+// Settings of the handlers: short ack waits and handler timeouts, so that
+// work a killed process held is redelivered within the checker's settle
+// time (an event's idempotency claim, held by a process that died,
+// expires after the handler timeout and the ack wait).
+// Each handler works a little after recording (work), so that a kill
+// finds runs that made their effect but were not acknowledged yet.
 const (
 	ackWait     = 3 * time.Second
+	timeout     = 5 * time.Second
 	idempotency = 30 * time.Minute
+	work        = 25 * time.Millisecond
 )
 
 // serve runs the services args select (-service), as ferry.RunSystem does.
@@ -123,7 +129,8 @@ func newEvents() (*ferry.Service, error) {
 			seq = strconv.FormatUint(e.Sequence, 10)
 		}
 		return record(ctx, store, kindEvent, in.Op, seq)
-	}, ferry.SubscribeIdempotency(idempotency), ferry.SubscribeAckWait(ackWait), ferry.SubscribeBackoff(100*time.Millisecond, time.Second),
+	}, ferry.SubscribeIdempotency(idempotency), ferry.SubscribeAckWait(ackWait), ferry.SubscribeTimeout(timeout),
+		ferry.SubscribeBackoff(100*time.Millisecond, time.Second),
 		ferry.SubscribeMaxDeliveries(1000))
 	return svc, nil
 }
@@ -181,5 +188,10 @@ func record(ctx context.Context, store *ferry.Store, kind, subject, what string)
 	if _, err := kv.Create(ctx, key, []byte(strconv.Itoa(os.Getpid()))); err != nil {
 		return fmt.Errorf("record %s %s: %w", kind, subject, err)
 	}
-	return nil
+	select { // the rest of the handler's work
+	case <-time.After(work):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
