@@ -9,8 +9,10 @@ import (
 // injected is a fault as it happened.
 type injected struct {
 	fault
-	// UnderLoad: the driver was still issuing operations at the kill.
+	// UnderLoad: the driver was still issuing operations at the kill,
+	// at Killed.
 	UnderLoad bool
+	Killed    time.Time
 	// Ready is how long the process took to answer /readyz again once
 	// started.
 	Ready time.Duration
@@ -46,6 +48,7 @@ func (c *controller) run(ctx context.Context, faults []fault, acked func() int64
 		}
 		p := c.procs[f.Target]
 		c.logf("fault %d/%d: SIGKILL %s at %d acknowledged, down for %v", len(out)+1, len(faults), f.Target, acked(), f.Down.Round(time.Millisecond))
+		killed := time.Now()
 		p.kill()
 		select {
 		case <-ctx.Done():
@@ -56,7 +59,7 @@ func (c *controller) run(ctx context.Context, faults []fault, acked func() int64
 		if err := p.start(ctx); err != nil {
 			return out, fmt.Errorf("restart %s after fault %d: %w", f.Target, len(out)+1, err)
 		}
-		out = append(out, injected{fault: f, UnderLoad: underLoad, Ready: time.Since(start)})
+		out = append(out, injected{fault: f, UnderLoad: underLoad, Killed: killed, Ready: time.Since(start)})
 	}
 	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,6 +79,8 @@ type driver struct {
 	workers int
 
 	issued, retries atomic.Int64
+	// retried counts the failed attempts per kind of operation.
+	retried [4]atomic.Int64
 }
 
 func (d *driver) run(ctx context.Context, ops []plannedOp) error {
@@ -140,6 +143,7 @@ func (d *driver) do(ctx context.Context, op plannedOp) error {
 			return nil
 		}
 		d.retries.Add(1)
+		d.retried[slices.Index(opKinds, op.Kind)].Add(1)
 		select {
 		case <-ctx.Done():
 			return nil

@@ -24,16 +24,21 @@ func (out *Outcome) record() reliability.Record {
 	runs := func(kind string) int { return v.ByKind[kind].ExtraRuns }
 	acked := func(kind string) int { return v.ByKind[kind].Acknowledged }
 	figures := map[string]string{
-		"wall":              out.Wall.Round(100 * time.Millisecond).String(),
-		"kills":             out.killsByTarget(),
-		"kills_under_load":  fmt.Sprintf("%d/%d", out.underLoad(), len(out.Injected)),
-		"acked_by_kind":     fmt.Sprintf("call %d, publish %d, enqueue %d, start %d", acked(opCall), acked(opPublish), acked(opEnqueue), acked(opStart)),
-		"reruns":            fmt.Sprintf("call %d, event %d, job %d, step %d", runs(opCall), runs(opPublish), runs(opEnqueue), runs(opStart)),
-		"jetstream_dedup":   fmt.Sprint(v.JetStreamDuplicates),
-		"retried_attempts":  fmt.Sprint(out.Retries),
+		"wall":             out.Wall.Round(100 * time.Millisecond).String(),
+		"kills":            out.killsByTarget(),
+		"kills_under_load": fmt.Sprintf("%d/%d", out.underLoad(), len(out.Injected)),
+		"acked_by_kind":    fmt.Sprintf("call %d, publish %d, enqueue %d, start %d", acked(opCall), acked(opPublish), acked(opEnqueue), acked(opStart)),
+		"reruns":           fmt.Sprintf("call %d, event %d, job %d, step %d", runs(opCall), runs(opPublish), runs(opEnqueue), runs(opStart)),
+		"jetstream_dedup":  fmt.Sprint(v.JetStreamDuplicates),
+		"retried_attempts": fmt.Sprintf("call %d, publish %d, enqueue %d, start %d",
+			out.RetriedByKind[0], out.RetriedByKind[1], out.RetriedByKind[2], out.RetriedByKind[3]),
 		"unabsorbed":        fmt.Sprint(v.Unabsorbed),
 		"ready_after_start": "≤ " + out.slowestReady().Round(100*time.Millisecond).String(),
 		"settled_in":        out.Settled.Round(100 * time.Millisecond).String(),
+		"events_stored":     fmt.Sprintf("%d for %d publishes", out.StoredEvents, acked(opPublish)),
+	}
+	if out.BeforeBrokerKill > 0 {
+		figures["acked_before_last_broker_kill"] = fmt.Sprint(out.BeforeBrokerKill)
 	}
 	notes := ""
 	if len(out.Stops) > 0 {
@@ -68,6 +73,7 @@ func summary(out *Outcome) string {
 			fmt.Fprintf(&b, "  %-8s acknowledged %5d  found %5d  lost %d  extra runs %d  unabsorbed %d\n", k, t.Acknowledged, t.Found, t.Lost, t.ExtraRuns, t.Unabsorbed)
 		}
 	}
+	fmt.Fprintf(&b, "the topic's stream holds %d events; %d operations were acknowledged before the broker's last kill\n", out.StoredEvents, out.BeforeBrokerKill)
 	if len(out.Stops) > 0 {
 		fmt.Fprintf(&b, "not stopped cleanly: %s\n", strings.Join(out.Stops, "; "))
 	}

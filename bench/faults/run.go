@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ferrygo/ferry"
 	"github.com/ferrygo/ferry/internal/broker"
@@ -106,8 +107,15 @@ type Outcome struct {
 	// Issued counts the operations the driver started, Retries its
 	// failed attempts.
 	Issued, Retries int64
+	// RetriedByKind counts them per kind, in opKinds' order.
+	RetriedByKind [4]int64
 	// Settled is how long the checker waited; Wall the whole run.
 	Settled, Wall time.Duration
+	// StoredEvents counts the events the topic's stream holds.
+	StoredEvents uint64
+	// BeforeBrokerKill counts the operations acknowledged before the
+	// broker's process was last killed (all of them found, unless lost).
+	BeforeBrokerKill int
 	// Stops lists the processes that did not stop cleanly on SIGTERM.
 	Stops  []string
 	Record reliability.Record
@@ -270,6 +278,9 @@ func drive(ctx context.Context, o Options, out *Outcome, procs map[string]*proc,
 	close(driverDone)
 	r := <-faults
 	out.Injected, out.Issued, out.Retries = r.injected, d.issued.Load(), d.retries.Load()
+	for i := range opKinds {
+		out.RetriedByKind[i] = d.retried[i].Load()
+	}
 	o.Logf("driver done: %d issued, %d acknowledged, %d failed attempts retried; %d faults injected", out.Issued, acks.n.Load(), out.Retries, len(out.Injected))
 	return errors.Join(derr, r.err)
 }
@@ -290,6 +301,28 @@ func (out *Outcome) settle(ctx context.Context, client *ferry.Client, acksPath s
 	if err != nil {
 		return err
 	}
+	// JetStream's de-duplication, seen apart from the subscription's own
+	// (which would hide a second copy): the topic's stream holds one
+	// event per acknowledged publish.
+	js, err := jetstream.New(client.Conn())
+	if err != nil {
+		return err
+	}
+	name, err := js.StreamNameBySubject(ctx, Happened.Subject)
+	if err != nil {
+		return fmt.Errorf("the topic's stream: %w", err)
+	}
+	stream, err := js.Stream(ctx, name)
+	if err != nil {
+		return fmt.Errorf("the topic's stream: %w", err)
+	}
+	out.StoredEvents = stream.CachedInfo().State.Msgs
+	if published := uint64(v.ByKind[opPublish].Acknowledged); out.StoredEvents > published && v.Acknowledged == out.Options.Ops {
+		extra := int(out.StoredEvents - published)
+		v.Unabsorbed += extra
+		v.Problems = append(v.Problems, fmt.Sprintf("the topic's stream holds %d events for %d publishes", out.StoredEvents, published))
+	}
+	out.BeforeBrokerKill = beforeBrokerKill(acks, out.Injected)
 	out.Options.Logf("checked %d acknowledged operations after %v: %d found, %d lost, %d extra runs, %d unabsorbed",
 		v.Acknowledged, waited.Round(time.Millisecond), v.Found, v.Lost, v.ExtraRuns, v.Unabsorbed)
 	return nil
@@ -316,6 +349,24 @@ func (out *Outcome) failure() error {
 		errs = append(errs, fmt.Errorf("the run's store, acks and logs are kept in %s", out.Dir))
 	}
 	return errors.Join(errs...)
+}
+
+// beforeBrokerKill counts the acks older than the last kill of the
+// broker's process.
+func beforeBrokerKill(acks []ack, injected []injected) int {
+	var last time.Time
+	for _, f := range injected {
+		if f.Target == "broker" {
+			last = f.Killed
+		}
+	}
+	n := 0
+	for _, a := range acks {
+		if a.At.Before(last) {
+			n++
+		}
+	}
+	return n
 }
 
 // killsByTarget counts the injected faults per process, in the system's
