@@ -13,6 +13,8 @@ type injected struct {
 	// at Killed.
 	UnderLoad bool
 	Killed    time.Time
+	// Restarted is when the process answered /readyz again.
+	Restarted time.Time
 	// Ready is how long the process took to answer /readyz again once
 	// started.
 	Ready time.Duration
@@ -59,7 +61,7 @@ func (c *controller) run(ctx context.Context, faults []fault, acked func() int64
 		if err := p.start(ctx); err != nil {
 			return out, fmt.Errorf("restart %s after fault %d: %w", f.Target, len(out)+1, err)
 		}
-		out = append(out, injected{fault: f, UnderLoad: underLoad, Killed: killed, Ready: time.Since(start)})
+		out = append(out, injected{fault: f, UnderLoad: underLoad, Killed: killed, Ready: time.Since(start), Restarted: time.Now()})
 	}
 	return out, nil
 }

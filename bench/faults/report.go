@@ -39,6 +39,7 @@ func (out *Outcome) record() reliability.Record {
 	}
 	if out.BeforeBrokerKill > 0 {
 		figures["acked_before_last_broker_kill"] = fmt.Sprint(out.BeforeBrokerKill)
+		figures["acks_resumed_after_broker_ready"] = "≤ " + out.Resumed.Round(10*time.Millisecond).String()
 	}
 	notes := ""
 	if len(out.Stops) > 0 {

@@ -116,6 +116,10 @@ type Outcome struct {
 	// BeforeBrokerKill counts the operations acknowledged before the
 	// broker's process was last killed (all of them found, unless lost).
 	BeforeBrokerKill int
+	// Resumed is the longest the driver waited for its next ack once a
+	// restarted broker's process was ready (its connection's reconnect
+	// backoff, the services' and the retries').
+	Resumed time.Duration
 	// Stops lists the processes that did not stop cleanly on SIGTERM.
 	Stops  []string
 	Record reliability.Record
@@ -323,6 +327,7 @@ func (out *Outcome) settle(ctx context.Context, client *ferry.Client, acksPath s
 		v.Problems = append(v.Problems, fmt.Sprintf("the topic's stream holds %d events for %d publishes", out.StoredEvents, published))
 	}
 	out.BeforeBrokerKill = beforeBrokerKill(acks, out.Injected)
+	out.Resumed = resumedAfter(acks, out.Injected)
 	out.Options.Logf("checked %d acknowledged operations after %v: %d found, %d lost, %d extra runs, %d unabsorbed",
 		v.Acknowledged, waited.Round(time.Millisecond), v.Found, v.Lost, v.ExtraRuns, v.Unabsorbed)
 	return nil
@@ -367,6 +372,27 @@ func beforeBrokerKill(acks []ack, injected []injected) int {
 		}
 	}
 	return n
+}
+
+// resumedAfter is the longest time from a broker's restart to the next
+// ack, over the faults of the broker's process made under load.
+func resumedAfter(acks []ack, injected []injected) time.Duration {
+	var longest time.Duration
+	for _, f := range injected {
+		if f.Target != "broker" || !f.UnderLoad {
+			continue
+		}
+		var next time.Time
+		for _, a := range acks {
+			if a.At.After(f.Restarted) && (next.IsZero() || a.At.Before(next)) {
+				next = a.At
+			}
+		}
+		if !next.IsZero() {
+			longest = max(longest, next.Sub(f.Restarted))
+		}
+	}
+	return longest
 }
 
 // killsByTarget counts the injected faults per process, in the system's
