@@ -133,7 +133,7 @@ func brokerGone(t *testing.T, scenario, fault string, down time.Duration, hang b
 		"ready_again_after":     round(readyAgain),
 		"resumed_after":         round(resumed.Sub(backAt)),
 		"failed_during_outage":  fmt.Sprint(len(failed)),
-		"failed_statuses":       fmt.Sprint(statuses),
+		"failed_statuses":       countsText(statuses),
 		"failed_answer_p50":     quantile(failed, 0.5),
 		"failed_answer_max":     quantile(failed, 1),
 		"endpoint_timeout":      round(placeTimeout),

@@ -31,7 +31,7 @@ func TestClusterNodeLoss(t *testing.T) {
 		pause    bool
 	}{
 		{"cluster-node-kill", "SIGKILL of the 3-node cluster's node the gateway is connected to (streams of 3 replicas) under HTTP load (call + publish + enqueue per order; the event consumed, the job run), restarted after 10 s", 10 * time.Second, false},
-		{"cluster-node-partition", "the 3-node cluster's node the gateway is connected to (streams of 3 replicas) paused with SIGSTOP for 10 s (a partition: its connections open, nothing answered) under the same load, then SIGCONT", 10 * time.Second, true},
+		{"cluster-node-partition", "the 3-node cluster's node the gateway is connected to (streams of 3 replicas) paused with SIGSTOP for 10 s (a partition: its connections open, nothing answered) under HTTP load (call + publish + enqueue per order; the event consumed, the job run), then SIGCONT", 10 * time.Second, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.scenario, func(t *testing.T) {
@@ -284,14 +284,14 @@ func nodeLoss(t *testing.T, scenario, fault string, down time.Duration, pause bo
 		"election":              electionFigure,
 		"streams_election":      round(streamsElection),
 		"consumers_election":    round(consumersElection),
-		"led":                   fmt.Sprint(led),
+		"led":                   joinAssets(led),
 		"resumed_after":         round(resumed),
 		"caught_up_after":       round(caughtUpAfter),
 		"orders_per_s_before":   fmt.Sprintf("%.0f", rateBefore),
 		"orders_per_s_down":     fmt.Sprintf("%.0f", rate(at, faultAt, backAt)),
 		"orders_per_s_after":    fmt.Sprintf("%.0f", rate(at, backAt.Add(caughtUpAfter), end)),
 		"clients_on_node":       fmt.Sprintf("%d of %d", clientsOnVictim, len(hosts)),
-		"failed_after_fault":    fmt.Sprint(failed),
+		"failed_after_fault":    countsText(failed),
 		"orders_sent":           fmt.Sprint(len(outs)),
 		"acknowledged_in_fault": fmt.Sprint(countBetween(at, faultAt, backAt)),
 	}
@@ -303,4 +303,12 @@ func nodeLoss(t *testing.T, scenario, fault string, down time.Duration, pause bo
 		Figures: figures,
 		Notes:   "election: from the fault until every stream and consumer the node led had another leader (stream info's cluster data); resumed_after: until acknowledged orders ran at half their earlier rate over 1 s; caught_up_after: from the node's return until every stream's replicas were current",
 	})
+}
+
+func joinAssets(as []asset) string {
+	names := make([]string, len(as))
+	for i, a := range as {
+		names[i] = a.String()
+	}
+	return strings.Join(names, ", ")
 }

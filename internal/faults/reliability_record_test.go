@@ -1,49 +1,36 @@
 package faults_test
 
 import (
-	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
-	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
-	"time"
+
+	"github.com/ferrygo/ferry/internal/reliability"
 )
 
-// Record is what one fault scenario measured, written as
-// <dir>/<scenario>.json: same shape as internal/reliability.Record.
-type Record struct {
-	Scenario     string            `json:"scenario"`
-	Fault        string            `json:"fault"`
-	Runs         int               `json:"runs"`
-	Seed         int64             `json:"seed,omitempty"`
-	Acknowledged int               `json:"acknowledged"`
-	Found        int               `json:"found"`
-	Lost         int               `json:"lost"`
-	Duplicates   int               `json:"duplicates"`
-	Command      string            `json:"command"`
-	Figures      map[string]string `json:"figures,omitempty"`
-	Notes        string            `json:"notes,omitempty"`
-	When         time.Time         `json:"when"`
-}
+// Record is what one fault scenario measured.
+type Record = reliability.Record
 
 // writeRecord writes r into $FERRY_RELIABILITY_RECORDS when it is set.
 func writeRecord(t *testing.T, r Record) {
 	t.Helper()
-	dir := os.Getenv("FERRY_RELIABILITY_RECORDS")
+	dir := os.Getenv(reliability.RecordsEnv)
 	if dir == "" {
 		return
 	}
-	if r.When.IsZero() {
-		r.When = time.Now().UTC().Truncate(time.Second)
-	}
-	data, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
+	if err := reliability.Write(dir, r); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
+}
+
+// countsText writes counts by HTTP status as "503 × 40, 504 × 1".
+func countsText(counts map[int]int) string {
+	parts := make([]string, 0, len(counts))
+	for _, status := range slices.Sorted(maps.Keys(counts)) {
+		parts = append(parts, fmt.Sprintf("%d × %d", status, counts[status]))
 	}
-	if err := os.WriteFile(filepath.Join(dir, r.Scenario+".json"), append(data, '\n'), 0o644); err != nil {
-		t.Fatal(fmt.Errorf("write record %s: %w", r.Scenario, err))
-	}
+	return strings.Join(parts, ", ")
 }
