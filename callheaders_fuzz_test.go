@@ -31,10 +31,10 @@ const probeCallTimeoutMax = 5 * time.Second
 
 // newProbeService is a service with one public endpoint that answers how
 // it sees its call, and one API key ("ops-key").
-func newProbeService(t testing.TB) *ferry.Service {
+func newProbeService(t testing.TB, opts ...ferry.Option) *ferry.Service {
 	t.Helper()
-	svc := ferry.MustNew("probe", "1.0.0", quiet, ferry.WithConfig(ferry.Config{CallTimeoutMax: probeCallTimeoutMax}),
-		ferry.WithAPIKeys(ferry.APIKey{Name: "ops", Hash: ferry.HashAPIKey("ops-key")}))
+	svc := ferry.MustNew("probe", "1.0.0", append([]ferry.Option{quiet, ferry.WithConfig(ferry.Config{CallTimeoutMax: probeCallTimeoutMax}),
+		ferry.WithAPIKeys(ferry.APIKey{Name: "ops", Hash: ferry.HashAPIKey("ops-key")})}, opts...)...)
 	ferry.Handle(svc, probeEP, func(ctx context.Context, _ *struct{}) (*CallSeen, error) {
 		out := &CallSeen{}
 		if dl, ok := ctx.Deadline(); ok {
