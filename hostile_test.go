@@ -72,7 +72,9 @@ func probeSeen(t *testing.T, status int, body string) {
 }
 
 func hostileRequests() []hostile {
-	deep := func(open, close string, n int) string { return strings.Repeat(open, n) + "1" + strings.Repeat(close, n) }
+	deep := func(open, close string, n int) string {
+		return strings.Repeat(open, n) + "1" + strings.Repeat(close, n)
+	}
 	hundredDigits := strings.Repeat("9", 100)
 	return []hostile{
 		{name: "malformed JSON", endpoint: "echo", body: `{"name":`, want: http.StatusBadRequest},
