@@ -155,10 +155,38 @@ func ReplayDeadLetter(ctx context.Context, c *Client, seq uint64) (PublishResult
 	if err != nil {
 		return PublishResult{}, deadLetterError(seq, err)
 	}
-	h := raw.Header
+	msg, target, res, err := replayMessage(seq, raw.Header, raw.Data)
+	if err != nil {
+		return PublishResult{}, err
+	}
+	topic := raw.Header.Get(naming.HeaderDLQTopic)
+	js, _ := c.jetStream() // made by deadLetterStream
+	ack, err := js.PublishMsg(ctx, msg, jetstream.WithExpectStream(target))
+	if err != nil {
+		res.Err = publishError(topic, err)
+		return res, fmt.Errorf("ferry: replay dead letter %d: %w", seq, res.Err)
+	}
+	res.Sequence, res.Duplicate = ack.Sequence, ack.Duplicate
+	if err := deleteDeadLetter(ctx, stream, seq); err != nil && !isNotFound(err) {
+		res.Err = fmt.Errorf("ferry: dead letter %d replayed (as %s), but not deleted; delete it with DeleteDeadLetter: %w", seq, res.ID, err)
+		return res, res.Err
+	}
+	return res, nil
+}
+
+// replayMessage is the message that replays the dead letter with sequence
+// seq, stored with header h and payload data, and the stream it must land
+// in. A dead letter whose topic, service or consumer is not a valid name
+// (anyone with the right to publish on the dead-letter subjects could
+// write one) is refused: its names become the replay's subject.
+func replayMessage(seq uint64, h nats.Header, data []byte) (*nats.Msg, string, PublishResult, error) {
 	topic, service, consumer := h.Get(naming.HeaderDLQTopic), h.Get(naming.HeaderDLQService), h.Get(naming.HeaderDLQConsumer)
 	if topic == "" || service == "" || consumer == "" {
-		return PublishResult{}, fmt.Errorf("ferry: replay dead letter %d: it names no topic, service and consumer (%s headers); not a Ferry dead letter", seq, dlqHeaderPrefix)
+		return nil, "", PublishResult{}, fmt.Errorf("ferry: replay dead letter %d: it names no topic, service and consumer (%s headers); not a Ferry dead letter", seq, dlqHeaderPrefix)
+	}
+	if naming.CheckTopicName(topic) != nil || naming.CheckServiceName(service) != nil ||
+		consumer != naming.JobDeadLetterConsumer && naming.CheckEndpointName(consumer) != nil {
+		return nil, "", PublishResult{}, fmt.Errorf("ferry: replay dead letter %d: its topic %q, service %q or consumer %q is not a valid name; not a Ferry dead letter", seq, topic, service, consumer)
 	}
 	res := PublishResult{ID: "replay:" + strconv.FormatUint(seq, 10) + ":" + h.Get(naming.HeaderDLQMsgID)}
 	msg := nats.NewMsg(naming.ReplaySubject(topic, service, consumer))
@@ -178,19 +206,8 @@ func ReplayDeadLetter(ctx context.Context, c *Client, seq uint64) (PublishResult
 		msg.Header.Del(naming.HeaderJobAttempts) // its attempts start afresh, runs of rescheduled retries included
 	}
 	msg.Header.Set(naming.HeaderMsgID, res.ID)
-	msg.Data = raw.Data
-	js, _ := c.jetStream() // made by deadLetterStream
-	ack, err := js.PublishMsg(ctx, msg, jetstream.WithExpectStream(target))
-	if err != nil {
-		res.Err = publishError(topic, err)
-		return res, fmt.Errorf("ferry: replay dead letter %d: %w", seq, res.Err)
-	}
-	res.Sequence, res.Duplicate = ack.Sequence, ack.Duplicate
-	if err := deleteDeadLetter(ctx, stream, seq); err != nil && !isNotFound(err) {
-		res.Err = fmt.Errorf("ferry: dead letter %d replayed (as %s), but not deleted; delete it with DeleteDeadLetter: %w", seq, res.ID, err)
-		return res, res.Err
-	}
-	return res, nil
+	msg.Data = data
+	return msg, target, res, nil
 }
 
 // DeleteDeadLetter removes the dead letter with sequence seq from the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -292,7 +293,9 @@ func jobLimits(msg jetstream.Msg) (maxAttempts int, timeout time.Duration, befor
 	if n, err := strconv.Atoi(h.Get(naming.HeaderJobMaxAttempts)); err == nil {
 		maxAttempts = n
 	}
-	if ms, err := strconv.ParseInt(h.Get(naming.HeaderJobTimeout), 10, 64); err == nil && ms > 0 {
+	// A timeout too long for a time.Duration counts as none: multiplied,
+	// it would wrap around to any duration, a few microseconds say.
+	if ms, err := strconv.ParseInt(h.Get(naming.HeaderJobTimeout), 10, 64); err == nil && ms > 0 && ms <= math.MaxInt64/int64(time.Millisecond) {
 		timeout = time.Duration(ms) * time.Millisecond
 	}
 	// Unparsable counts as none (Atoi answers an out-of-range number with

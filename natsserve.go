@@ -119,18 +119,8 @@ func (ne *natsEndpoints) serve(ctx context.Context, name string, m *nats.Msg) {
 // answer runs one call, answers it and records it for discovery's
 // statistics; it returns what was answered.
 func (ne *natsEndpoints) answer(ctx context.Context, name string, m *nats.Msg, start time.Time) *envelope.Response {
-	var resp *envelope.Response
-	tooLarge := ne.svc.natsHeaderTooLarge(m.Header) // before decoding takes Ferry-Path and Ferry-Query out
-	req, err := natsproto.DecodeRequest(m)
-	switch {
-	case tooLarge != nil:
-		resp = ne.svc.problemResponse(tooLarge, incomingRequestID(outcomeFrom(ctx), m.Header.Get(HeaderRequestID)))
-	case err != nil:
-		resp = ne.svc.problemResponse(&Error{Status: http.StatusBadRequest, Detail: err.Error()}, incomingRequestID(outcomeFrom(ctx), m.Header.Get(HeaderRequestID)))
-	default:
-		resp = ne.svc.invoke(ctx, TransportNATS, name, req)
-	}
-	err = m.RespondMsg(natsproto.EncodeResponse(resp))
+	resp := ne.svc.natsCall(ctx, name, m)
+	err := m.RespondMsg(natsproto.EncodeResponse(resp))
 	if errors.Is(err, nats.ErrMaxPayload) {
 		ne.svc.logger.Error("ferry: NATS reply larger than the broker's max payload; answered 502", slog.String("service", ne.svc.name),
 			slog.String("endpoint", name), slog.Int("body_bytes", resp.Body.Len()), slog.Int64("max_payload", ne.nc.MaxPayload()))
@@ -150,6 +140,20 @@ func (ne *natsEndpoints) answer(ctx context.Context, name string, m *nats.Msg, s
 	}
 	ne.responder.Record(name, time.Since(start), failed, resp.Status, detail)
 	return resp
+}
+
+// natsCall decodes the NATS call m to the endpoint named name, runs it
+// and returns its response (not yet sent).
+func (s *Service) natsCall(ctx context.Context, name string, m *nats.Msg) *envelope.Response {
+	tooLarge := s.natsHeaderTooLarge(m.Header) // before decoding takes Ferry-Path and Ferry-Query out
+	req, err := natsproto.DecodeRequest(m)
+	switch {
+	case tooLarge != nil:
+		return s.problemResponse(tooLarge, incomingRequestID(outcomeFrom(ctx), m.Header.Get(HeaderRequestID)))
+	case err != nil:
+		return s.problemResponse(&Error{Status: http.StatusBadRequest, Detail: err.Error()}, incomingRequestID(outcomeFrom(ctx), m.Header.Get(HeaderRequestID)))
+	}
+	return s.invoke(ctx, TransportNATS, name, req)
 }
 
 // StopIntake implements lifecycle.Component: no new calls are taken (those

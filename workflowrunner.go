@@ -2,6 +2,7 @@ package ferry
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,9 +33,7 @@ import (
 func (r *jobRunner[In, Out]) beginRun(ctx context.Context, d *worker.Delivery, id string) (*jobs.Record, bool, error) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	h := d.Msg.Headers()
-	replay := h.Get(naming.HeaderJobReplay) != ""
-	token, _ := strconv.ParseUint(h.Get(naming.HeaderWorkflowWake), 10, 64)
+	replay, token := wakeOf(d.Msg.Headers())
 	seq := d.Meta.Sequence.Stream
 	if replay {
 		// A resume: the step that failed the run is forgotten first, so
@@ -95,11 +94,26 @@ func (r *jobRunner[In, Out]) beginRun(ctx context.Context, d *worker.Delivery, i
 	return nil, false, fmt.Errorf("run %s: record not found", id)
 }
 
+// wakeOf reads a run's message: whether it resumes a failed run, and the
+// suspension it wakes (0, its start, when absent or unparsable).
+func wakeOf(h nats.Header) (replay bool, token uint64) {
+	token, err := strconv.ParseUint(h.Get(naming.HeaderWorkflowWake), 10, 64)
+	if err != nil {
+		token = 0 // ParseUint answers a number out of range with the largest
+	}
+	return h.Get(naming.HeaderJobReplay) != "", token
+}
+
 // runFromMessage is the record of a run whose starter did not write one,
 // made from its start message.
 func (r *jobRunner[In, Out]) runFromMessage(d *worker.Delivery, id string) *jobs.Record {
 	rec := r.recordFromMessage(d, id)
-	rec.Workflow, rec.Input = true, d.Msg.Data()
+	rec.Workflow = true
+	if data := d.Msg.Data(); json.Valid(data) {
+		// Else the record could not be stored (its input is JSON): the
+		// run is made without one and fails as a malformed input.
+		rec.Input = data
+	}
 	rec.Parent = d.Msg.Headers().Get(naming.HeaderWorkflowParent)
 	rec.Trace = d.Msg.Headers().Get("Traceparent")
 	return rec
