@@ -168,3 +168,51 @@ func TestSecretsNeverLogged(t *testing.T) {
 		t.Errorf("the failures were not logged at all:\n%s", logs.String())
 	}
 }
+
+// forwardedTokenJob is the job TestForwardedTokenNotStoredInJobs enqueues.
+var forwardedTokenJob = ferry.Job[ReportRequest, RenderedReport]{Name: "forwarded-token", Description: "Sees which credentials reach a job."}
+
+// TestForwardedTokenNotStoredInJobs: a gateway forwards its caller's token
+// on every outgoing message (a client middleware, as docs/security.md
+// shows) and enqueues a job from a handler. The job's message is stored
+// without the token, so no attempt — the first or a retry long after the
+// token expired — runs with it: the job's handler sees no credentials.
+func TestForwardedTokenNotStoredInJobs(t *testing.T) {
+	forward := func(next ferry.ClientHandler) ferry.ClientHandler {
+		return func(ctx context.Context, m *ferry.OutgoingMessage) error {
+			if r := ferry.RequestFromContext(ctx); r != nil && r.Header("Authorization") != "" {
+				m.Header.Set("Authorization", r.Header("Authorization")) // on every kind, jobs included
+			}
+			return next(ctx, m)
+		}
+	}
+	seen := make(chan string, 3)
+	worker := ferry.MustNew("reports", "1.0.0", quiet, ferry.WithoutHTTP())
+	ferry.HandleJob(worker, forwardedTokenJob, func(ctx context.Context, _ *ReportRequest, p *ferry.Progress) (*RenderedReport, error) {
+		seen <- ferry.RequestFromContext(ctx).Header("Authorization")
+		if len(seen) < 2 {
+			return nil, errors.New("the first attempt fails, so a retry runs")
+		}
+		return &RenderedReport{URL: "ok"}, nil
+	}, append(fastJobs, ferry.JobMaxAttempts(3))...)
+	gateway := ferry.MustNew("gateway", "1.0.0", quiet, ferry.WithNATS(), ferry.WithClientMiddleware(forward))
+	ferry.Post(gateway, "report", "/report", func(ctx context.Context, _ *Empty) (*Empty, error) {
+		_, err := forwardedTokenJob.Enqueue(ctx, gateway.Client(), &ReportRequest{Name: "q3"})
+		return &Empty{}, err
+	})
+	ferrytest.Start(t, gateway, worker)
+	const token = "Bearer user-token-that-expires-soon"
+	if status, _, body := callHTTP(t, ferrytest.URL(t, gateway), http.MethodPost, "/report", "", http.Header{"Authorization": {token}}); status >= 300 {
+		t.Fatalf("enqueue: %d %s", status, body)
+	}
+	for attempt := 1; attempt <= 2; attempt++ {
+		select {
+		case got := <-seen:
+			if got != "" {
+				t.Errorf("attempt %d of the job ran with the caller's credentials: %q", attempt, got)
+			}
+		case <-time.After(ferrytest.DefaultWait):
+			t.Fatalf("attempt %d of the job did not run", attempt)
+		}
+	}
+}
