@@ -128,6 +128,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		case <-tick.C:
 		}
 		now := time.Now()
+		if done && now.Sub(last) < o.Every/2 {
+			break // the load ended just after a sample: too short an interval to rate
+		}
 		smp := sample(st.take(), now.Sub(last))
 		smp.At = now.Sub(begin)
 		last = now
