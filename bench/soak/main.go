@@ -17,11 +17,13 @@
 //
 //	go run ./bench/soak                                 # 10 minutes
 //	go run ./bench/soak -duration 1m -svg /tmp/soak.svg
-//	go run ./bench/soak -svg docs/soak.svg -records docs/reliability/records
+//	go run ./bench/soak -svg docs/soak.svg -records docs/reliability/records -json /tmp/soak.json
+//	go run ./bench/soak -plot /tmp/soak.json -svg docs/soak.svg   # plot a saved run again
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -37,9 +39,18 @@ func main() {
 	flag.Float64Var(&o.HTTPRate, "http", o.HTTPRate, "HTTP reads per second through the gateway")
 	flag.Float64Var(&o.NATSRate, "nats", o.NATSRate, "NATS calls per second straight to catalog and orders")
 	svg := flag.String("svg", "", "write the plot here (e.g. docs/soak.svg)")
+	save := flag.String("json", "", "write the run (settings, samples, totals, verdict) here as JSON")
+	replot := flag.String("plot", "", "read a run written with -json and only write its plot to -svg")
 	records := flag.String("records", os.Getenv("FERRY_RELIABILITY_RECORDS"), "write the soak record into this directory (env FERRY_RELIABILITY_RECORDS)")
 	flag.Parse()
 	o.Log = os.Stdout
+	if *replot != "" {
+		if err := plot(*replot, *svg); err != nil {
+			fmt.Fprintln(os.Stderr, "soak:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	res, err := Run(ctx, o)
@@ -58,6 +69,13 @@ func main() {
 		}
 		fmt.Println("plot:", *svg)
 	}
+	if *save != "" {
+		raw, _ := json.MarshalIndent(res, "", " ")
+		if err := os.WriteFile(*save, raw, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "soak:", err)
+			os.Exit(1)
+		}
+	}
 	if *records != "" {
 		cmd := "go run ./bench/soak"
 		if len(os.Args) > 1 {
@@ -71,4 +89,17 @@ func main() {
 	if !res.Flat || len(res.Violations) > 0 || res.Errors() > 0 {
 		os.Exit(1)
 	}
+}
+
+// plot writes the plot of the run saved in from (-json) to svg.
+func plot(from, svg string) error {
+	raw, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	var res Result
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return err
+	}
+	return os.WriteFile(svg, []byte(res.SVG()), 0o644)
 }

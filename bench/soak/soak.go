@@ -29,7 +29,7 @@ type Options struct {
 	// MaxGrowth is the largest end ÷ start ratio of the goroutines and of
 	// the RSS that still counts as flat.
 	MaxGrowth float64
-	Log       io.Writer // progress lines; nil: none
+	Log       io.Writer `json:"-"` // progress lines; nil: none
 }
 
 // DefaultOptions is the full soak: 10 minutes at 10 orders, 40 HTTP reads

@@ -21,7 +21,7 @@ var palette = [kinds]string{"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd
 // SVG plots the samples in four panels stacked over one time axis:
 // throughput per kind, p99 per kind, goroutines, and heap and RSS.
 func (r *Result) SVG() string {
-	const width, panelH, top, gap = 960, 170, 60, 50
+	const width, panelH, top, gap = 960, 170, 100, 50
 	var rate, p99 []series
 	for k := range kinds {
 		rate = append(rate, series{kindNames[k], palette[k], func(s Sample) float64 { return s.Rate[k] }})
@@ -45,7 +45,9 @@ func (r *Result) SVG() string {
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	fmt.Fprintf(&b, `<text x="%d" y="24" font-size="16" font-weight="bold">%s</text>`+"\n", 70, html.EscapeString(
 		fmt.Sprintf("Ferry soak: the shop in one process, %s, %s", r.Options.Duration, r.Started.UTC().Format("2006-01-02 15:04 UTC"))))
-	fmt.Fprintf(&b, `<text x="%d" y="44">%s</text>`+"\n", 70, html.EscapeString(r.Verdict))
+	verdict, how, _ := strings.Cut(r.Verdict, "; ")
+	fmt.Fprintf(&b, `<text x="%d" y="46">%s</text>`+"\n", 70, html.EscapeString(verdict))
+	fmt.Fprintf(&b, `<text x="%d" y="64" fill="#555">%s</text>`+"\n", 70, html.EscapeString(how))
 	for i, p := range panels {
 		r.panel(&b, p.title, p.lines, 70, top+i*(panelH+gap), width-290, panelH)
 	}
