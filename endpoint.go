@@ -331,7 +331,7 @@ func (s *Service) handlerError(ctx context.Context, err error) error {
 		if fe.GetStatus() >= http.StatusInternalServerError {
 			// Answered as it is (a downstream 503, say), but logged: a server
 			// failure the caller sees should be in the service's log too.
-			attrs := []any{"service", s.name, "status", fe.GetStatus(), "code", fe.Code, "err", describe(fe)}
+			attrs := []any{"service", s.name, "status", fe.GetStatus(), "code", fe.Code, "err", redactFor(ctx, describe(fe))}
 			if req := RequestFromContext(ctx); req != nil {
 				attrs = append(attrs, "endpoint", req.Name, "request_id", req.ID)
 			}
@@ -341,7 +341,7 @@ func (s *Service) handlerError(ctx context.Context, err error) error {
 	}
 	fe = errorFrom(err)
 	if fe.GetStatus() >= http.StatusInternalServerError {
-		attrs := []any{"service", s.name, "err", err.Error()}
+		attrs := []any{"service", s.name, "err", redactFor(ctx, err.Error())}
 		if req := RequestFromContext(ctx); req != nil {
 			attrs = append(attrs, "endpoint", req.Name, "request_id", req.ID)
 		}
@@ -362,7 +362,7 @@ func (s *Service) handlerError(ctx context.Context, err error) error {
 func (s *Service) downstreamError(ctx context.Context, ce *CallError, err error) *Error {
 	fe := ce.boundary()
 	attrs := []any{"service", s.name, "status", fe.Status, "code", fe.Code, "call", ce.Service + "." + ce.Endpoint,
-		"call_status", ce.Status, "call_code", ce.Code, "err", err.Error()}
+		"call_status", ce.Status, "call_code", ce.Code, "err", redactFor(ctx, err.Error())}
 	if req := RequestFromContext(ctx); req != nil {
 		attrs = append(attrs, "endpoint", req.Name, "request_id", req.ID)
 	}

@@ -312,7 +312,7 @@ func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		id := requestID(r.Header.Get(HeaderRequestID))
 		s.logger.Error("ferry: HTTP handler panicked", slog.String("service", s.name),
-			slog.String("path", r.URL.Path), slog.String("request_id", id), slog.Any("panic", v))
+			slog.String("path", r.URL.Path), slog.String("request_id", id), slog.String("panic", panicText(r.Header.Get, v)))
 		writeProblem(w, (&Error{Status: http.StatusInternalServerError, Detail: "internal error; the request ID identifies it in the service's logs"}).complete(id))
 	}()
 	if ob := s.observer.load(); ob != nil {

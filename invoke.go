@@ -31,7 +31,7 @@ func (s *Service) invoke(ctx context.Context, transport, name string, req *envel
 			if v := recover(); v != nil {
 				id := requestID(req.Header.Get(HeaderRequestID))
 				s.logger.ErrorContext(ctx, "ferry: endpoint panicked outside its middleware", slog.String("service", s.name),
-					slog.String("endpoint", name), slog.String("request_id", id), slog.Any("panic", v))
+					slog.String("endpoint", name), slog.String("request_id", id), slog.String("panic", panicText(req.Header.Get, v)))
 				if resp.Status == 0 {
 					s.writeEnvelopeError(resp, (&Error{Status: http.StatusInternalServerError, Detail: "internal error; the request ID identifies it in the service's logs"}).complete(id))
 				}

@@ -60,7 +60,7 @@ func Recover(logger *slog.Logger) Middleware {
 func panicError(ctx context.Context, logger *slog.Logger, req *Request, v any) *Error {
 	logger.ErrorContext(ctx, "ferry: handler panicked",
 		slog.String("service", req.Service), slog.String("endpoint", req.Name),
-		slog.String("request_id", req.ID), slog.Any("panic", v),
+		slog.String("request_id", req.ID), slog.String("panic", panicText(req.Header, v)),
 		slog.String("stack", string(debug.Stack())))
 	return &Error{Status: http.StatusInternalServerError, Detail: "internal error; the request ID identifies it in the service's logs",
 		cause: fmt.Errorf("ferry: panic: %v", v)}
