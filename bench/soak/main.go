@@ -22,6 +22,8 @@
 package main
 
 import (
+	"github.com/ferrygo/ferry/internal/reliability"
+
 	"context"
 	"encoding/json"
 	"flag"
@@ -81,7 +83,7 @@ func main() {
 		if len(os.Args) > 1 {
 			cmd += " " + strings.Join(os.Args[1:], " ")
 		}
-		if err := writeRecord(*records, res.Record(cmd)); err != nil {
+		if err := reliability.Write(*records, res.Record(cmd)); err != nil {
 			fmt.Fprintln(os.Stderr, "soak:", err)
 			os.Exit(1)
 		}

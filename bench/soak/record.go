@@ -1,35 +1,17 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
-)
 
-// record is one scenario's result for docs/reliability.md's table: the
-// same shape as internal/reliability.Record.
-type record struct {
-	Scenario     string            `json:"scenario"`
-	Fault        string            `json:"fault"`
-	Runs         int               `json:"runs"`
-	Seed         int64             `json:"seed,omitempty"`
-	Acknowledged int               `json:"acknowledged"`
-	Found        int               `json:"found"`
-	Lost         int               `json:"lost"`
-	Duplicates   int               `json:"duplicates"`
-	Command      string            `json:"command"`
-	Figures      map[string]string `json:"figures,omitempty"`
-	Notes        string            `json:"notes,omitempty"`
-	When         time.Time         `json:"when"`
-}
+	"github.com/ferrygo/ferry/internal/reliability"
+)
 
 // Record is the run as the "soak" record: the orders acknowledged (202)
 // and found ended in the stores afterwards; lost and duplicated orders
 // come from the store check.
-func (r *Result) Record(command string) record {
+func (r *Result) Record(command string) reliability.Record {
 	lost, dup := 0, 0
 	for _, v := range r.Violations {
 		switch {
@@ -40,7 +22,7 @@ func (r *Result) Record(command string) record {
 		}
 	}
 	secs := r.Options.Duration.Seconds()
-	return record{
+	return reliability.Record{
 		Scenario:     "soak",
 		Fault:        fmt.Sprintf("%s of steady mixed load on the shop in one process (orders over HTTP with their workflows, events and jobs; HTTP reads; NATS calls)", r.Options.Duration),
 		Runs:         1,
@@ -63,16 +45,4 @@ func (r *Result) Record(command string) record {
 		Notes: r.Verdict,
 		When:  r.Started.UTC().Truncate(time.Second),
 	}
-}
-
-// writeRecord writes rec as <dir>/<scenario>.json.
-func writeRecord(dir string, rec record) error {
-	raw, err := json.MarshalIndent(rec, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, rec.Scenario+".json"), append(raw, '\n'), 0o644)
 }
