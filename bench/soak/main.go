@@ -22,8 +22,6 @@
 package main
 
 import (
-	"github.com/ferrygo/ferry/internal/reliability"
-
 	"context"
 	"encoding/json"
 	"flag"
@@ -31,6 +29,8 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+
+	"github.com/ferrygo/ferry/internal/reliability"
 )
 
 func main() {
