@@ -1,0 +1,70 @@
+package broker
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// slowHandshakeServer accepts NATS clients on a loopback port and, like a
+// remote server behind a long TLS handshake or a busy one, answers only
+// after delay: then it sends INFO and answers every PING, a healthy server.
+func slowHandshakeServer(t *testing.T, delay time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+			go func() {
+				time.Sleep(delay)
+				fmt.Fprintf(c, "INFO {\"server_id\":\"SLOW\",\"version\":\"2.12.0\",\"proto\":1,\"headers\":true,\"max_payload\":1048576}\r\n")
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if strings.HasPrefix(line, "PING") {
+						_, _ = c.Write([]byte("PONG\r\n"))
+					}
+				}
+			}()
+		}
+	}()
+	return "nats://" + ln.Addr().String()
+}
+
+// TestReview13_SlowHandshakeWithinTheStartDeadlineConnects: a server that
+// takes 2.5 s to answer a new connection (a TLS handshake to a remote
+// cluster over a long link, a server busy after a restart) is a legitimate
+// broker, and the host's start gives Open 30 s. Before the change to
+// connect.go, Open waited up to the start's deadline; now every attempt is
+// cut at DialTimeout (2 s) and Open makes ONE attempt (no
+// RetryOnFailedConnect), so the service cannot start at all against such a
+// server, however long its start deadline — and the limit is a constant,
+// with no setting to raise it.
+//
+// FAILS on the current code: Open returns "nats: timeout".
+func TestReview13_SlowHandshakeWithinTheStartDeadlineConnects(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := Open(ctx, Options{URL: slowHandshakeServer(t, DialTimeout+500*time.Millisecond)})
+	if err != nil {
+		t.Fatalf("Open with 30 s to go against a server answering in %v: %v", DialTimeout+500*time.Millisecond, err)
+	}
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelClose()
+	_ = b.Close(closeCtx)
+}
