@@ -3,6 +3,7 @@ package ferry
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -15,14 +16,20 @@ import (
 // redacted replaces a credential in a logged text.
 const redacted = "[redacted]"
 
-// minSecret is the shortest value redacted: shorter ones ("1", "on")
-// would blank unrelated words.
-const minSecret = 8
+// minSecret is the shortest credential redacted: shorter ones ("1",
+// "on") would blank unrelated words. minCookieSecret is the shortest
+// cookie value redacted: a cookie holds preferences ("consent=declined")
+// as often as a session, and a session's ID is long.
+const (
+	minSecret       = 6
+	minCookieSecret = 16
+)
 
 // redactCredentials returns s with every credential found by header (a
 // request's header lookup) replaced: each credential header's value as a
 // whole, the token after its scheme ("Bearer …", "ApiKey …"), and a
-// cookie's values.
+// cookie's long values — each also in the forms a URL's query and path
+// escape it to, as an upstream's error quotes the URL it was sent in.
 func redactCredentials(header func(string) string, s string) string {
 	if header == nil || s == "" {
 		return s
@@ -32,20 +39,28 @@ func redactCredentials(header func(string) string, s string) string {
 		if v == "" {
 			continue
 		}
-		secrets := []string{v}
-		if _, tok, ok := strings.Cut(v, " "); ok {
-			secrets = append(secrets, strings.TrimSpace(tok))
-		}
+		var secrets []string
 		if name == "Cookie" {
 			for c := range strings.SplitSeq(v, ";") {
-				if _, val, ok := strings.Cut(c, "="); ok {
+				if _, val, ok := strings.Cut(c, "="); ok && len(strings.TrimSpace(val)) >= minCookieSecret {
 					secrets = append(secrets, strings.TrimSpace(val))
 				}
 			}
+		} else {
+			secrets = append(secrets, v)
+			if _, tok, ok := strings.Cut(v, " "); ok {
+				secrets = append(secrets, strings.TrimSpace(tok))
+			}
 		}
 		for _, sec := range secrets {
-			if len(sec) >= minSecret {
-				s = strings.ReplaceAll(s, sec, redacted)
+			if len(sec) < minSecret {
+				continue
+			}
+			s = strings.ReplaceAll(s, sec, redacted)
+			for _, escaped := range []string{url.QueryEscape(sec), url.PathEscape(sec)} {
+				if escaped != sec {
+					s = strings.ReplaceAll(s, escaped, redacted)
+				}
 			}
 		}
 	}
