@@ -2,9 +2,11 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -96,15 +98,12 @@ func connect(ctx context.Context, url string, o Options) (*nats.Conn, error) {
 	// The timeout bounds each dial and handshake, reconnects' included:
 	// a reconnect holds the connection's lock for as long as it waits on
 	// a server that accepts but does not answer (a hung one), and every
-	// call, publish and readiness check waits with it. So it is
-	// DialTimeout, or less when ctx ends sooner — never the rest of a long
-	// start deadline.
-	timeout := DialTimeout
-	if deadline, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(deadline))
-	}
-	opts = append(opts, nats.Timeout(timeout))
-	nc, err := nats.Connect(url, opts...)
+	// call, publish and readiness check waits with it. So it starts at
+	// DialTimeout; a server slower than that to answer (a TLS handshake
+	// over a long link, a busy server) is tried again with twice the
+	// time, up to ctx's deadline, and the connection keeps the timeout
+	// that was enough for its reconnects.
+	nc, err := connectWithin(ctx, url, opts)
 	if err != nil {
 		return nil, fmt.Errorf("ferry: broker: cannot connect to %s (FERRY_NATS_URL): %w", redact(url), redactedError{err, url})
 	}
@@ -114,6 +113,39 @@ func connect(ctx context.Context, url string, o Options) (*nats.Conn, error) {
 			redact(url), v, MinServerVersion)
 	}
 	return nc, nil
+}
+
+// connectWithin connects with a timeout per attempt that starts at
+// DialTimeout and doubles after an attempt that timed out, while ctx
+// allows; other failures (refused, unauthorised, a bad URL) end it at
+// once.
+func connectWithin(ctx context.Context, url string, opts []nats.Option) (*nats.Conn, error) {
+	timeout := DialTimeout
+	for {
+		if deadline, ok := ctx.Deadline(); ok {
+			timeout = min(timeout, time.Until(deadline))
+		}
+		if timeout <= 0 {
+			return nil, ctx.Err()
+		}
+		nc, err := nats.Connect(url, append(opts, nats.Timeout(timeout))...)
+		if err == nil || !errors.Is(err, nats.ErrTimeout) && !isTimeout(err) {
+			return nc, err
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		if _, ok := ctx.Deadline(); !ok && timeout >= 4*DialTimeout {
+			return nil, err // no deadline to bound the tries: three are enough
+		}
+		timeout *= 2
+	}
+}
+
+// isTimeout reports a network timeout (a dial that did not complete).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // redactedError is an error from connecting to urls whose text shows the
