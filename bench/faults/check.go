@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ferrygo/ferry"
 )
 
 // tally is what the checker found for one kind of operation.
@@ -57,9 +60,14 @@ func readAcks(path string) ([]ack, error) {
 	return out, sc.Err()
 }
 
-// runs maps "<kind>.<subject>" to what each recorded run of it ran (a job
-// or run ID, a stream sequence, "x").
+// runs maps "<kind>-done.<subject>" to what each run of it that reached
+// its end ran (a job or run ID, a stream sequence, "x"), and
+// "state.<id>" to the state of the job or run with that ID, as its record
+// says once the checker read it.
 type runs map[string][]string
+
+// stateKey is where runs holds the state of the job or run id.
+func stateKey(id string) string { return "state." + id }
 
 // readRuns lists the keys of the bucket the handlers record in.
 func readRuns(ctx context.Context, kv jetstream.KeyValue) (runs, error) {
@@ -97,20 +105,23 @@ func check(acks []ack, r runs) *verdict {
 			v.JetStreamDuplicates++
 		}
 		var subjects []string
-		want := a.ID // what every run of the operation must have run
+		want := a.ID  // what every run of the operation must have run
+		ended := true // a job or run must have succeeded, as its record says
 		switch a.Kind {
 		case opCall:
-			subjects, want = []string{kindCall + "." + a.Op}, "x"
+			subjects, want = []string{kindCall + doneSuffix + "." + a.Op}, "x"
 		case opPublish:
-			subjects, want = []string{kindEvent + "." + a.Op}, strconv.FormatUint(a.Seq, 10)
+			subjects, want = []string{kindEvent + doneSuffix + "." + a.Op}, strconv.FormatUint(a.Seq, 10)
 		case opEnqueue:
-			subjects = []string{kindJob + "." + a.Op}
+			subjects = []string{kindJob + doneSuffix + "." + a.Op}
+			ended = slices.Contains(r[stateKey(a.ID)], string(ferry.JobSucceeded))
 		case opStart:
 			for _, s := range FlowSteps {
-				subjects = append(subjects, kindStep+"."+a.Op+"."+s)
+				subjects = append(subjects, kindStep+doneSuffix+"."+a.Op+"."+s)
 			}
+			ended = slices.Contains(r[stateKey(a.ID)], string(ferry.JobSucceeded))
 		}
-		found, unabsorbed := true, false
+		found, unabsorbed := ended, false
 		for _, s := range subjects {
 			got := r[s]
 			if len(got) == 0 {
@@ -150,18 +161,52 @@ func check(acks []ack, r runs) *verdict {
 }
 
 // settle reads the store until every acknowledged operation is found or
-// limit passes, and returns the last verdict and how long it waited.
-func settle(ctx context.Context, kv jetstream.KeyValue, acks []ack, limit time.Duration) (*verdict, time.Duration, error) {
+// limit passes, then, once found, waits one more ack wait and reads it a
+// last time (runs of work redelivered after the first look count too), and
+// returns the last verdict and how long it waited. state reads the state
+// of a job or run from its record.
+func settle(ctx context.Context, kv jetstream.KeyValue, state func(context.Context, string) (string, error), acks []ack, limit time.Duration) (*verdict, time.Duration, error) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
+	final := map[string]string{} // job and run IDs whose state is final
+	look := func() (*verdict, error) {
+		r, err := readRuns(ctx, kv)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range acks {
+			if a.Kind != opEnqueue && a.Kind != opStart {
+				continue
+			}
+			st, ok := final[a.ID]
+			if !ok {
+				if st, err = state(ctx, a.ID); err != nil {
+					return nil, err
+				}
+				if ferry.JobState(st).Final() {
+					final[a.ID] = st
+				}
+			}
+			r[stateKey(a.ID)] = []string{st}
+		}
+		return check(acks, r), nil
+	}
 	var last *verdict
 	for {
-		r, err := readRuns(ctx, kv)
+		v, err := look()
 		if err == nil {
-			last = check(acks, r)
+			last = v
 			if last.Lost == 0 {
-				return last, time.Since(start), nil
+				waited := time.Since(start)
+				select {
+				case <-ctx.Done():
+				case <-time.After(ackWait + time.Second):
+					if v, err := look(); err == nil && v.Lost == 0 {
+						last = v
+					}
+				}
+				return last, waited, nil
 			}
 		}
 		select {

@@ -8,9 +8,10 @@ func TestCheck(t *testing.T) {
 		r := runs{}
 		for i, s := range FlowSteps {
 			if i < len(what) {
-				r["step.o1."+s] = []string{what[i]}
+				r["step-done.o1."+s] = []string{what[i]}
 			}
 		}
+		r[stateKey(run)] = []string{"succeeded"}
 		return r
 	}
 	tests := []struct {
@@ -23,17 +24,19 @@ func TestCheck(t *testing.T) {
 		unabs int
 		dedup int
 	}{
-		{"call found", ack{Op: "o1", Kind: opCall}, runs{"call.o1": {"x"}}, 1, 0, 0, 0, 0},
-		{"call run twice", ack{Op: "o1", Kind: opCall}, runs{"call.o1": {"x", "x"}}, 1, 0, 1, 0, 0},
-		{"call lost", ack{Op: "o1", Kind: opCall}, runs{"call.o2": {"x"}}, 0, 1, 0, 0, 0},
-		{"event found", ack{Op: "o1", Kind: opPublish, Seq: 7}, runs{"event.o1": {"7"}}, 1, 0, 0, 0, 0},
-		{"event de-duplicated by JetStream", ack{Op: "o1", Kind: opPublish, Seq: 7, Duplicate: true}, runs{"event.o1": {"7"}}, 1, 0, 0, 0, 1},
-		{"event stored twice", ack{Op: "o1", Kind: opPublish, Seq: 7}, runs{"event.o1": {"7", "8"}}, 1, 0, 1, 1, 0},
+		{"call found", ack{Op: "o1", Kind: opCall}, runs{"call-done.o1": {"x"}}, 1, 0, 0, 0, 0},
+		{"call run twice", ack{Op: "o1", Kind: opCall}, runs{"call-done.o1": {"x", "x"}}, 1, 0, 1, 0, 0},
+		{"call lost", ack{Op: "o1", Kind: opCall}, runs{"call-done.o2": {"x"}}, 0, 1, 0, 0, 0},
+		{"event found", ack{Op: "o1", Kind: opPublish, Seq: 7}, runs{"event-done.o1": {"7"}}, 1, 0, 0, 0, 0},
+		{"event de-duplicated by JetStream", ack{Op: "o1", Kind: opPublish, Seq: 7, Duplicate: true}, runs{"event-done.o1": {"7"}}, 1, 0, 0, 0, 1},
+		{"event stored twice", ack{Op: "o1", Kind: opPublish, Seq: 7}, runs{"event-done.o1": {"7", "8"}}, 1, 0, 1, 1, 0},
 		{"event lost", ack{Op: "o1", Kind: opPublish, Seq: 7}, runs{}, 0, 1, 0, 0, 0},
-		{"job run twice", ack{Op: "o1", Kind: opEnqueue, ID: job}, runs{"job.o1": {job, job}}, 1, 0, 1, 0, 0},
-		{"two jobs for one key", ack{Op: "o1", Kind: opEnqueue, ID: job}, runs{"job.o1": {job, run}}, 1, 0, 1, 1, 0},
+		{"job run twice", ack{Op: "o1", Kind: opEnqueue, ID: job}, runs{"job-done.o1": {job, job}, stateKey(job): {"succeeded"}}, 1, 0, 1, 0, 0},
+		{"two jobs for one key", ack{Op: "o1", Kind: opEnqueue, ID: job}, runs{"job-done.o1": {job, run}, stateKey(job): {"succeeded"}}, 1, 0, 1, 1, 0},
 		{"workflow: every step", ack{Op: "o1", Kind: opStart, ID: run}, steps(run, run, run), 1, 0, 0, 0, 0},
 		{"workflow: a step missing", ack{Op: "o1", Kind: opStart, ID: run}, steps(run, run), 0, 1, 0, 0, 0},
+		{"job ran to its end, its record not succeeded (failed, or still running)", ack{Op: "o1", Kind: opEnqueue, ID: job}, runs{"job-done.o1": {job}, stateKey(job): {"failed"}}, 0, 1, 0, 0, 0},
+		{"workflow: every step, the run not succeeded", ack{Op: "o1", Kind: opStart, ID: run}, func() runs { r := steps(run, run, run); r[stateKey(run)] = []string{"running"}; return r }(), 0, 1, 0, 0, 0},
 		{"workflow: a step of another run", ack{Op: "o1", Kind: opStart, ID: run}, steps(run, job, run), 1, 0, 0, 1, 0},
 	}
 	for _, tt := range tests {

@@ -300,7 +300,14 @@ func (out *Outcome) settle(ctx context.Context, client *ferry.Client, acksPath s
 	if err != nil {
 		return err
 	}
-	v, waited, err := settle(ctx, kv, acks, out.Options.Settle)
+	state := func(ctx context.Context, id string) (string, error) {
+		rec, err := ferry.GetJob(ctx, client, id)
+		if err != nil {
+			return "", err
+		}
+		return string(rec.State), nil
+	}
+	v, waited, err := settle(ctx, kv, state, acks, out.Options.Settle)
 	out.Verdict, out.Settled = v, waited
 	if err != nil {
 		return err

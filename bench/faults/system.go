@@ -67,8 +67,9 @@ const (
 // work a killed process held is redelivered within the checker's settle
 // time (an event's idempotency claim, held by a process that died,
 // expires after the handler timeout and the ack wait).
-// Each handler works a little after recording (work), so that a kill
-// finds runs that made their effect but were not acknowledged yet.
+// Each handler works a little before recording its end (work), so that a
+// kill finds runs cut in their middle, and runs recorded but not yet
+// acknowledged.
 const (
 	ackWait     = 3 * time.Second
 	timeout     = 5 * time.Second
@@ -171,12 +172,18 @@ func newFlows() (*ferry.Service, error) {
 	return svc, nil
 }
 
-// record stores one run of a handler: a new key
-// "<kind>.<subject>.<what>.<unique>", where subject is the operation (and
-// the step) and what is what ran — a job or run ID, a stream sequence, "x"
-// for a call — so the checker reads the keys alone; the value is the
-// process's ID.
+// record does a handler's work and then stores that it ran to its end: a
+// new key "<kind>.<subject>.<what>.<unique>", where kind is the handler's
+// kind with "-done" (a run killed before its end leaves no record),
+// subject is the operation (and the step) and what is what ran — a job or
+// run ID, a stream sequence, "x" for a call — so the checker reads the
+// keys alone; the value is the process's ID.
 func record(ctx context.Context, store *ferry.Store, kind, subject, what string) error {
+	select { // the handler's work, which a kill can cut
+	case <-time.After(work):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	kv, err := store.KeyValue()
 	if err != nil {
 		return err
@@ -184,14 +191,12 @@ func record(ctx context.Context, store *ferry.Store, kind, subject, what string)
 	if what == "" {
 		what = "x"
 	}
-	key := kind + "." + subject + "." + what + "." + nuid.Next()
+	key := kind + doneSuffix + "." + subject + "." + what + "." + nuid.Next()
 	if _, err := kv.Create(ctx, key, []byte(strconv.Itoa(os.Getpid()))); err != nil {
 		return fmt.Errorf("record %s %s: %w", kind, subject, err)
 	}
-	select { // the rest of the handler's work
-	case <-time.After(work):
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return nil
 }
+
+// doneSuffix marks the record of a run that reached its end.
+const doneSuffix = "-done"

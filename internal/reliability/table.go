@@ -15,7 +15,7 @@ const (
 )
 
 // header is the table's head: one column per field a reader compares.
-const header = "| scenario | fault | runs | seed | acknowledged | found | lost | duplicates (absorbed) | figures | reproduce |\n" +
+const header = "| scenario | fault | runs | seed | acknowledged | found | lost | extra runs | figures | reproduce |\n" +
 	"|---|---|--:|--:|--:|--:|--:|--:|---|---|\n"
 
 // Table renders records as a Markdown table, one row each, in the order

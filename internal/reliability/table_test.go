@@ -9,7 +9,7 @@ import (
 )
 
 func TestTableRendersARowPerRecord(t *testing.T) {
-	head := "| scenario | fault | runs | seed | acknowledged | found | lost | duplicates (absorbed) | figures | reproduce |\n" +
+	head := "| scenario | fault | runs | seed | acknowledged | found | lost | extra runs | figures | reproduce |\n" +
 		"|---|---|--:|--:|--:|--:|--:|--:|---|---|\n"
 	tests := []struct {
 		name    string
