@@ -247,8 +247,10 @@ func (r *Result) judge() {
 	r.GoroutinesStart, r.GoroutinesEnd = med(first, gor), med(n-win, gor)
 	r.RSSStart, r.RSSEnd = med(first, rss), med(n-win, rss)
 	r.HeapStart, r.HeapEnd = med(first, heap), med(n-win, heap)
-	// A few goroutines more or less (a connection, a timer) are not growth.
-	flatG := r.GoroutinesEnd <= r.GoroutinesStart*r.Options.MaxGrowth+20
+	// A few goroutines more or less (a connection, a timer) are not
+	// growth; more are, whatever the count they started from: a steady
+	// load needs a steady number of goroutines.
+	flatG := r.GoroutinesEnd <= r.GoroutinesStart+maxGoroutineGrowth
 	flatR := r.RSSStart == 0 || r.RSSEnd <= r.RSSStart*r.Options.MaxGrowth
 	r.Flat = flatG && flatR
 	var problems []string
@@ -269,10 +271,14 @@ func (r *Result) judge() {
 		word = "FAIL (" + strings.Join(problems, ", ") + ")"
 	}
 	r.Verdict = fmt.Sprintf("verdict: %s — goroutines %.0f → %.0f (×%.2f), RSS %.1f → %.1f MiB (×%.2f), heap %.1f → %.1f MiB (×%.2f); "+
-		"start = median after the %s warm-up, end = median of the last %d samples; flat = at most ×%.2f",
+		"start = median after the %s warm-up, end = median of the last %d samples; flat = goroutines at most +20, RSS at most ×%.2f",
 		word, r.GoroutinesStart, r.GoroutinesEnd, ratio(r.GoroutinesEnd, r.GoroutinesStart), r.RSSStart, r.RSSEnd, ratio(r.RSSEnd, r.RSSStart),
 		r.HeapStart, r.HeapEnd, ratio(r.HeapEnd, r.HeapStart), r.Warmup, win, r.Options.MaxGrowth)
 }
+
+// maxGoroutineGrowth is how many goroutines more than after the warm-up
+// still count as flat.
+const maxGoroutineGrowth = 20
 
 func ratio(a, b float64) float64 {
 	if b == 0 {
