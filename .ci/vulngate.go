@@ -21,6 +21,13 @@ import (
 )
 
 type message struct {
+	Config *struct {
+		ScannerName string `json:"scanner_name"`
+		DB          string `json:"db"`
+	} `json:"config"`
+	SBOM *struct {
+		Modules []json.RawMessage `json:"modules"`
+	} `json:"SBOM"`
 	Finding *struct {
 		OSV          string `json:"osv"`
 		FixedVersion string `json:"fixed_version"`
@@ -44,7 +51,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "vulngate:", err)
 		os.Exit(2)
 	}
-	reached := map[string]string{} // ID → "module@version: package.function (fixed in …)"
+	reached := map[string]string{}  // ID → "module@version: package.function (fixed in …)"
+	configured, modules := false, 0 // a scan ran: its configuration, and the modules it read
 	dec := json.NewDecoder(bufio.NewReader(os.Stdin))
 	for {
 		var m message
@@ -53,6 +61,12 @@ func main() {
 		} else if err != nil {
 			fmt.Fprintln(os.Stderr, "vulngate: reading govulncheck's output:", err)
 			os.Exit(2)
+		}
+		if m.Config != nil && m.Config.ScannerName != "" && m.Config.DB != "" {
+			configured = true
+		}
+		if m.SBOM != nil {
+			modules += len(m.SBOM.Modules)
 		}
 		if m.Finding == nil || len(m.Finding.Trace) == 0 || m.Finding.Trace[0].Function == "" {
 			continue // a module or package imported, no vulnerable symbol reached
@@ -68,6 +82,10 @@ func main() {
 		if t.Module != "stdlib" {
 			accepted[m.Finding.OSV] = "" // a module's vulnerability is never accepted
 		}
+	}
+	if !configured || modules == 0 {
+		fmt.Fprintln(os.Stderr, "vulngate: govulncheck's output has no configuration or no modules: no scan ran")
+		os.Exit(2)
 	}
 	ids := make([]string, 0, len(reached))
 	for id := range reached {
