@@ -3,7 +3,6 @@ package faults_test
 import (
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -17,11 +16,7 @@ type Record = reliability.Record
 // writeRecord writes r into $FERRY_RELIABILITY_RECORDS when it is set.
 func writeRecord(t *testing.T, r Record) {
 	t.Helper()
-	dir := os.Getenv(reliability.RecordsEnv)
-	if dir == "" {
-		return
-	}
-	if err := reliability.Write(dir, r); err != nil {
+	if err := reliability.WriteAsked(r); err != nil {
 		t.Fatal(err)
 	}
 }
