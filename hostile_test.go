@@ -276,21 +276,7 @@ func outsiderPublishes(t *testing.T) int {
 			}},
 		},
 	}
-	srv, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
-	addr := srv.Addr().String()
-	admin, err := nats.Connect("nats://admin:admin@" + addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	addr, admin := startEnforcingServer(t, opts)
 	ctx := context.Background()
 	ajs, _ := jetstream.New(admin)
 	streams := map[string][]string{

@@ -48,21 +48,7 @@ func TestPermissionsTableIsEnough(t *testing.T) {
 			}},
 		},
 	}
-	srv, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("server not ready")
-	}
-	addr := srv.Addr().String()
-	admin, err := nats.Connect("nats://admin:admin@" + addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	addr, admin := startEnforcingServer(t, opts)
 
 	var calls counter
 	cfg := ferrytest.Config(t)
@@ -114,4 +100,28 @@ func TestPermissionsTableIsEnough(t *testing.T) {
 	if _, err := admin.Request("$SRV.PING.shipping", nil, 2*time.Second); err != nil {
 		t.Errorf("the service does not answer discovery with the documented permissions: %v", err)
 	}
+}
+
+// startEnforcingServer starts a nats-server with opts (its users and their
+// permissions, an "admin" user with the password "admin" among them) and
+// returns its address and a connection of the admin; both end with the
+// test.
+func startEnforcingServer(t *testing.T, opts *server.Options) (string, *nats.Conn) {
+	t.Helper()
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	addr := srv.Addr().String()
+	admin, err := nats.Connect("nats://admin:admin@" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close)
+	return addr, admin
 }
