@@ -1,10 +1,7 @@
 package broker
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -12,40 +9,10 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// hungServer accepts NATS clients on a loopback port and answers the
-// PING a client sends while connecting, then hangs: the connection stays
-// open and nothing more is answered, as a stopped or partitioned server.
+// hungServer answers the PING a client sends while connecting, then
+// hangs with the connection open.
 func hungServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-			go func() {
-				fmt.Fprintf(c, "INFO {\"server_id\":\"HUNG\",\"version\":\"2.12.0\",\"proto\":1,\"headers\":true,\"max_payload\":1048576}\r\n")
-				r := bufio.NewReader(c)
-				for answered := false; ; {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if strings.HasPrefix(line, "PING") && !answered {
-						_, _ = c.Write([]byte("PONG\r\n"))
-						answered = true
-					}
-				}
-			}()
-		}
-	}()
-	return "nats://" + ln.Addr().String()
+	return fake{version: "2.12.0", serverID: "HUNG", hangs: true}.start(t)
 }
 
 // TestHungServerIsFound: a server that stops answering with its connection

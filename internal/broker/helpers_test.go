@@ -17,35 +17,67 @@ import (
 // for a client to connect, so checks made at connect time can be tested
 // against servers that are not linked into this module.
 func fakeServer(t *testing.T, version, serverID string) string {
+	return fake{version: version, serverID: serverID}.start(t)
+}
+
+// fake is a NATS server made up for a test: it sends its INFO after delay
+// and answers PINGs — the first one only when hangs, as a server that
+// stops answering (stopped, partitioned away) with its connection still
+// open; every one otherwise.
+type fake struct {
+	version, serverID string
+	delay             time.Duration
+	hangs             bool
+}
+
+// start listens on a loopback port until the test ends and returns the
+// server's URL.
+func (f fake) start(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				fmt.Fprintf(c, "INFO {\"server_id\":%q,\"version\":%q,\"proto\":1,\"headers\":true,\"max_payload\":1048576}\r\n", serverID, version)
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if strings.HasPrefix(line, "PING") {
-						_, _ = c.Write([]byte("PONG\r\n"))
-					}
-				}
-			}()
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go f.serve(c)
 		}
 	}()
 	return "nats://" + ln.Addr().String()
+}
+
+func (f fake) serve(c net.Conn) {
+	defer c.Close()
+	time.Sleep(f.delay)
+	fmt.Fprintf(c, "INFO {\"server_id\":%q,\"version\":%q,\"proto\":1,\"headers\":true,\"max_payload\":1048576}\r\n", f.serverID, f.version)
+	r := bufio.NewReader(c)
+	for answered := false; ; {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if strings.HasPrefix(line, "PING") && !(f.hangs && answered) {
+			_, _ = c.Write([]byte("PONG\r\n"))
+			answered = true
+		}
+	}
 }
 
 // logRecords is a slog.Handler that keeps every record as one line:

@@ -1,49 +1,15 @@
 package broker
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"net"
-	"strings"
 	"testing"
 	"time"
 )
 
-// slowHandshakeServer accepts NATS clients on a loopback port and, like a
-// remote server behind a long TLS handshake or a busy one, answers only
-// after delay: then it sends INFO and answers every PING, a healthy server.
+// slowHandshakeServer is a healthy server that answers a new connection
+// only after delay.
 func slowHandshakeServer(t *testing.T, delay time.Duration) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-			go func() {
-				time.Sleep(delay)
-				fmt.Fprintf(c, "INFO {\"server_id\":\"SLOW\",\"version\":\"2.12.0\",\"proto\":1,\"headers\":true,\"max_payload\":1048576}\r\n")
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if strings.HasPrefix(line, "PING") {
-						_, _ = c.Write([]byte("PONG\r\n"))
-					}
-				}
-			}()
-		}
-	}()
-	return "nats://" + ln.Addr().String()
+	return fake{version: "2.12.0", serverID: "SLOW", delay: delay}.start(t)
 }
 
 // TestReview13_SlowHandshakeWithinTheStartDeadlineConnects: a server that
