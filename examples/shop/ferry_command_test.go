@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os/exec"
 	"regexp"
@@ -25,26 +23,12 @@ func TestFerryCommandOnTheShop(t *testing.T) {
 	}
 	shopBin, ferryBin := ferrytest.Build(t, "."), ferrytest.Build(t, "../../cmd/ferry")
 	dir := t.TempDir()
-	cmd := exec.Command(shopBin, "-addr", "127.0.0.1:0", "-data-dir", dir, "-refuse-sku", "poster", "-dashboard", "off")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = t.Output()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	curl := regexp.MustCompile(`^try:\s+curl -si (\S+) -H 'X-API-Key: (\S+)'`)
-	lines := bufio.NewScanner(out)
-	var m []string
-	for m == nil && lines.Scan() {
-		m = curl.FindStringSubmatch(lines.Text())
-	}
-	if m == nil {
-		t.Fatal("the shop printed no curl line")
-	}
-	go func() { _, _ = io.Copy(io.Discard, out) }()
+	lines := startShopCommand(t, shopBin, "-addr", "127.0.0.1:0", "-data-dir", dir, "-refuse-sku", "poster", "-dashboard", "off")
+	m := scanFor(t, lines, regexp.MustCompile(`^try:\s+curl -si (\S+) -H 'X-API-Key: (\S+)'`))
+	go func() { // the rest of its output
+		for lines.Scan() {
+		}
+	}()
 	orders, key := m[1], m[2]
 	ferryCmd := func(args ...string) (int, string) {
 		t.Helper()

@@ -229,36 +229,13 @@ func TestQuickStart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the command")
 	}
-	bin := ferrytest.Build(t, ".")
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-data-dir", t.TempDir())
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = t.Output()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	curl := regexp.MustCompile(`^try:\s+curl -si (\S+) -H 'X-API-Key: (\S+)' -H 'Content-Type: application/json' -d '(.+)'$`)
-	lines := bufio.NewScanner(out)
-	var m []string
-	for m == nil && lines.Scan() {
-		m = curl.FindStringSubmatch(lines.Text())
-	}
-	if m == nil {
-		t.Fatal("the command printed no curl line")
-	}
-	dash := ""
-	for dash == "" && lines.Scan() {
-		if u, ok := strings.CutPrefix(lines.Text(), "dashboard: "); ok {
-			dash = u
+	lines := startShopCommand(t, ferrytest.Build(t, "."), "-addr", "127.0.0.1:0", "-data-dir", t.TempDir())
+	m := scanFor(t, lines, regexp.MustCompile(`^try:\s+curl -si (\S+) -H 'X-API-Key: (\S+)' -H 'Content-Type: application/json' -d '(.+)'$`))
+	dash := scanFor(t, lines, regexp.MustCompile(`^dashboard: (\S+)$`))[1]
+	go func() { // the rest of its output
+		for lines.Scan() {
 		}
-	}
-	if dash == "" {
-		t.Fatal("the command printed no dashboard line")
-	}
-	go func() { _, _ = io.Copy(io.Discard, out) }()
+	}()
 	if status, _, body := do(t, "GET", dash, "", "", "", nil); status != http.StatusOK || !strings.Contains(body, "ferry-dashboard-token") {
 		t.Errorf("the printed dashboard %q: %d %.200s", dash, status, body)
 	}
@@ -276,4 +253,35 @@ func TestQuickStart(t *testing.T) {
 	if order.State != ordersapi.StateInvoiced {
 		t.Errorf("the quick start's order ended %+v", order)
 	}
+}
+
+// startShopCommand runs the shop's binary with args until the test ends,
+// its standard error in the test's output, and returns its standard
+// output's lines.
+func startShopCommand(t *testing.T, bin string, args ...string) *bufio.Scanner {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = t.Output()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return bufio.NewScanner(out)
+}
+
+// scanFor reads lines until one matches re and returns its submatches; it
+// fails the test when the output ends first.
+func scanFor(t *testing.T, lines *bufio.Scanner, re *regexp.Regexp) []string {
+	t.Helper()
+	for lines.Scan() {
+		if m := re.FindStringSubmatch(lines.Text()); m != nil {
+			return m
+		}
+	}
+	t.Fatalf("the shop printed no line matching %s", re)
+	return nil
 }
