@@ -58,6 +58,12 @@ func (o enqueueOptions) check() error {
 // the same job kind with the same key within it — a retry after a lost
 // reply, a double-clicked button — stores nothing and returns the first
 // job's ID. The key may be any string up to 1 KiB (it is stored hashed).
+//
+// A retry of an enqueue that failed after storing the job but before
+// writing its record returns that job if it comes within 45 seconds of
+// the first attempt; later, with no worker having taken the job yet, it
+// cannot be told from a job whose record was removed after its
+// retention, and the key is bound to a new job.
 func EnqueueKey(key string, window time.Duration) EnqueueOption {
 	return func(o *enqueueOptions) { o.key, o.window = key, window }
 }
@@ -142,7 +148,7 @@ func (j Job[In, Out]) enqueue(ctx context.Context, c *Client, in *In, opts []Enq
 		id = fixedID
 	}
 	if o.key != "" {
-		got, first, err := store.Reserve(ctx, j.Name, o.key, id, o.window)
+		got, first, bound, err := store.Reserve(ctx, j.Name, o.key, id, o.window)
 		if err != nil {
 			return "", fmt.Errorf("ferry: enqueue %s: uniqueness key: %w", j.Name, err)
 		}
@@ -154,15 +160,24 @@ func (j Job[In, Out]) enqueue(ctx context.Context, c *Client, in *In, opts []Enq
 			case !errors.Is(err, jobs.ErrNotFound):
 				return "", fmt.Errorf("ferry: enqueue %s: %w", j.Name, err)
 			}
-			// The key's job has no record: removed after its retention
-			// (shorter than the window), or its enqueue stopped before
-			// writing it. Bind the key to a new job, unless another
-			// enqueue just did.
-			if got, err = store.Rebind(ctx, j.Name, o.key, got, id, o.window); err != nil {
-				return "", fmt.Errorf("ferry: enqueue %s: uniqueness key: %w", j.Name, err)
-			}
-			if got != id {
-				return got, nil
+			// The key's job has no record: its enqueue stopped before
+			// writing it (its message may be stored: an acknowledgement
+			// lost, a deadline passed), or it was removed after its
+			// retention (shorter than the window).
+			if time.Since(bound) < rebindAfter {
+				// Too young to have been removed: enqueue the key's job
+				// again under its ID. A message already stored is
+				// dropped as a duplicate (the stream remembers IDs for
+				// longer), and the record is written.
+				id = got
+			} else {
+				// Bind the key to a new job, unless another enqueue just did.
+				if got, err = store.Rebind(ctx, j.Name, o.key, got, id, o.window); err != nil {
+					return "", fmt.Errorf("ferry: enqueue %s: uniqueness key: %w", j.Name, err)
+				}
+				if got != id {
+					return got, nil
+				}
 			}
 		}
 	}
@@ -223,6 +238,13 @@ func (j Job[In, Out]) enqueue(ctx context.Context, c *Client, in *In, opts []Enq
 	}
 	return id, nil
 }
+
+// rebindAfter is how long after its key was bound a job without a record
+// may have had it removed (its retention, at least minJobRetention, is
+// counted from its end), less a margin for the clocks of the broker and
+// this process; younger, its enqueue did not get to write it. It is well
+// within the job stream's duplicate window.
+var rebindAfter = minJobRetention - 15*time.Second
 
 // decl is the job's input, as a payload checked like a topic's.
 func (j Job[In, Out]) decl() topicDecl {

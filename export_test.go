@@ -33,6 +33,15 @@ func SetLongRetry(t interface{ Cleanup(func()) }, d time.Duration) {
 	t.Cleanup(func() { longRetry = old })
 }
 
+// SetRebindAfter sets how old a uniqueness key whose job has no record
+// must be to be bound to a new job, until the test ends (0: a test that
+// removes a record stands for its retention having passed).
+func SetRebindAfter(t interface{ Cleanup(func()) }, d time.Duration) {
+	old := rebindAfter
+	rebindAfter = d
+	t.Cleanup(func() { rebindAfter = old })
+}
+
 // SetJobState moves a job's record to state (leaving the other fields as
 // they are), kept for keep after the write (0: until the next one),
 // as a worker with JobRetention(keep) would (which allows no less than

@@ -35,6 +35,9 @@ const (
 	DefaultJobRetention   = 7 * 24 * time.Hour
 )
 
+// minJobRetention is the least [JobRetention].
+const minJobRetention = time.Minute
+
 // jobCancelPoll is how often a running job's record is read for a cancel
 // whose notice did not arrive (the replica was disconnected when it was
 // sent).
@@ -69,7 +72,7 @@ func (o jobOptions) check() error {
 	case o.backoffInit <= 0 || o.backoffMx < o.backoffInit || o.backoffMx > maxBackoff:
 		return fmt.Errorf("JobBackoff(%v, %v): the initial delay must be positive, and the maximum at least the initial and at most %v",
 			o.backoffInit, o.backoffMx, maxBackoff)
-	case o.retention < time.Minute:
+	case o.retention < minJobRetention:
 		return fmt.Errorf("JobRetention(%v): must be at least 1m", o.retention)
 	}
 	return nil

@@ -34,6 +34,7 @@ func TestReview5EnqueueKeyAfterRecordExpiry(t *testing.T) {
 	waitJob(t, h.Client, first)
 
 	// The retention passes: the record is removed, the key's marker stays.
+	ferry.SetRebindAfter(t, 0)
 	js, err := jetstream.New(h.NATS())
 	if err != nil {
 		t.Fatal(err)

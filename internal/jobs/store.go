@@ -206,21 +206,21 @@ func conflict(err error) bool {
 
 // Reserve claims the uniqueness key of a job for window: the first caller
 // stores id and gets it back with first set; a later one, within the
-// window, gets the id stored first.
-func (s *Store) Reserve(ctx context.Context, job, key, id string, window time.Duration) (got string, first bool, err error) {
+// window, gets the id stored first and when the key was bound to it.
+func (s *Store) Reserve(ctx context.Context, job, key, id string, window time.Duration) (got string, first bool, bound time.Time, err error) {
 	k := uniqueKey(job, key)
 	_, err = s.kv.Create(ctx, k, []byte(id), jetstream.KeyTTL(window))
 	switch {
 	case err == nil:
-		return id, true, nil
+		return id, true, time.Now(), nil
 	case !errors.Is(err, jetstream.ErrKeyExists):
-		return "", false, err
+		return "", false, time.Time{}, err
 	}
 	e, err := s.kv.Get(ctx, k)
 	if err != nil {
-		return "", false, err // expired between the two calls: the caller retries
+		return "", false, time.Time{}, err // expired between the two calls: the caller retries
 	}
-	return string(e.Value()), false, nil
+	return string(e.Value()), false, e.Created(), nil
 }
 
 // Rebind points the uniqueness key of a job, found pointing at stale (a
@@ -232,7 +232,7 @@ func (s *Store) Rebind(ctx context.Context, job, key, stale, id string, window t
 	e, err := s.kv.Get(ctx, k)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		got, _, err := s.Reserve(ctx, job, key, id, window)
+		got, _, _, err := s.Reserve(ctx, job, key, id, window)
 		return got, err
 	case err != nil:
 		return "", err
