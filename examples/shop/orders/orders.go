@@ -277,6 +277,18 @@ func (o *orders) workflow(ctx ferry.WorkflowContext, in *ordersapi.OrderRequest)
 			_, err := catalogapi.Release.Call(ctx, c, &catalogapi.OrderInput{OrderID: id})
 			return err
 		})
+	if ferry.IsPermanent(err) {
+		// The step failed for good, with no compensation to run; but a
+		// call whose answer was lost may have reserved. Released (a
+		// release of nothing refuses a late reservation), the failed
+		// order holds nothing.
+		if _, rerr := ferry.Step(ctx, "release-stock", func(ctx context.Context) (bool, error) {
+			_, err := catalogapi.Release.Call(ctx, c, &catalogapi.OrderInput{OrderID: id})
+			return true, err
+		}); rerr != nil {
+			return nil, rerr
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
