@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"net/http"
 	"time"
 
@@ -322,6 +323,9 @@ func (o *orders) workflow(ctx ferry.WorkflowContext, in *ordersapi.OrderRequest)
 	}); err != nil {
 		return nil, err
 	}
+	// Retried until it lands, never compensated: a publish whose
+	// acknowledgement was lost may have gone out, and the order is then
+	// invoiced.
 	if _, err := ferry.Step(ctx, "publish-placed", func(ctx context.Context) (bool, error) {
 		// Past the cancel's reach: once published, the order is paid.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -329,7 +333,7 @@ func (o *orders) workflow(ctx ferry.WorkflowContext, in *ordersapi.OrderRequest)
 		_, err := o.placed.Publish(ctx, &ordersapi.OrderPlaced{OrderID: id, SKU: in.SKU, Quantity: in.Quantity, Total: total, Payment: payment},
 			ferry.PublishMessageID("placed-"+id))
 		return true, err
-	}); err != nil {
+	}, ferry.StepMaxAttempts(math.MaxInt32)); err != nil {
 		return nil, err
 	}
 	return &ordersapi.Paid{Total: total, Payment: payment}, nil
