@@ -706,6 +706,7 @@ func (r *jobRunner[In, Out]) setRequeuedOnce(ctx context.Context, known *lastRec
 		if !at.IsZero() {
 			rec.State, rec.RunAt = jobs.Scheduled, at.UTC().Truncate(time.Second).Add(time.Second)
 		}
+		rec.Requeued = rec.Workflow
 		if last != nil {
 			rec.Progress = last
 		}
