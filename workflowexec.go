@@ -279,6 +279,26 @@ func (x *execution) mismatch(key, recorded, name string) error {
 	return x.changed
 }
 
+// unrecorded checks a step the replay found unrecorded at site: a step
+// of its own position that a fan-out ([Parallel]) recorded instead — its
+// first step's key — means the code changed (steps and fan-outs are
+// recorded under keys of different shapes, so the step's own key does not
+// show it).
+func (x *execution) unrecorded(site stepSite) error {
+	if site.key != jobs.StepKey(x.id, site.pos, -1) {
+		return nil // a fan-out's step, or a compensation
+	}
+	key := jobs.StepKey(x.id, site.pos, 0)
+	st, err := x.store.GetStep(x.io, key)
+	switch {
+	case err == nil:
+		return x.mismatch(site.key, st.Name, site.name)
+	case !errors.Is(err, jobs.ErrNotFound):
+		return x.recordingError(site.key, err)
+	}
+	return nil
+}
+
 // note counts a step recorded or replayed.
 func (x *execution) note() {
 	x.mu.Lock()

@@ -146,6 +146,17 @@ func Parallel[T any](ctx WorkflowContext, name string, n int, fn func(ctx contex
 			Detail: fmt.Sprintf("Parallel %s of %d steps: n must be from 0 to %d", name, n, MaxParallel)}
 	}
 	pos, replaying := x.next()
+	if replaying {
+		// A step recorded at the fan-out's position: the code changed.
+		key := jobs.StepKey(x.id, pos, -1)
+		st, err := x.store.GetStep(x.io, key)
+		switch {
+		case err == nil:
+			return nil, x.mismatch(key, st.Name, name)
+		case !errors.Is(err, jobs.ErrNotFound):
+			return nil, x.recordingError(key, err)
+		}
+	}
 	o := stepOptionsOf(opts)
 	results := make([]T, n)
 	errs := make([]error, n)
@@ -224,6 +235,9 @@ func runStep[T any](x *execution, ctx context.Context, site stepSite, o stepOpti
 			return replayed[T](x, site, st)
 		case !errors.Is(err, jobs.ErrNotFound):
 			return zero, x.recordingError(site.key, err)
+		}
+		if err := x.unrecorded(site); err != nil {
+			return zero, err
 		}
 	}
 	x.goLive()
