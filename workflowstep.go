@@ -166,6 +166,17 @@ func Parallel[T any](ctx WorkflowContext, name string, n int, fn func(ctx contex
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
+			defer func() {
+				// A panic outside the step's function (its result's
+				// decoding: an UnmarshalJSON with a bug) fails this
+				// execution, as in the function's own goroutine, instead
+				// of ending the process.
+				if v := recover(); v != nil {
+					x.logger.Error("ferry: workflow step panicked", slog.String("workflow", x.workflow), slog.String("run", x.id),
+						slog.String("step", name+"["+strconv.Itoa(i)+"]"), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+					errs[i] = &retryRun{&Error{Status: http.StatusInternalServerError, cause: fmt.Errorf("panic: %v", v)}}
+				}
+			}()
 			site := stepSite{key: jobs.StepKey(x.id, pos, i), name: name + "[" + strconv.Itoa(i) + "]", pos: pos, replaying: replaying}
 			results[i], errs[i] = runStep(x, ctx, site, o, func(ctx context.Context) (T, error) { return fn(ctx, i) })
 		})
