@@ -129,7 +129,7 @@ func recordOf[Out any](r *jobs.Record) (*JobRecord[Out], error) {
 	if out.Priority == "" {
 		out.Priority = PriorityNormal
 	}
-	if r.State == jobs.Scheduled {
+	if r.State == jobs.Scheduled && !r.Requeued {
 		out.Waiting = r.Waiting
 	}
 	if r.Progress != nil {

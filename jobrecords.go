@@ -145,6 +145,12 @@ func cancelJob(ctx context.Context, c *Client, id, kind string) (*jobs.Record, e
 		if err != nil {
 			return nil, fmt.Errorf("ferry: cancel run %s: the cancel is recorded, but the run was not woken to end: %w", id, err)
 		}
+		if !rec.RunAt.IsZero() {
+			// Its schedule (a start for later, or a wait's wake) is
+			// obsolete: a start's would start it again once its record
+			// is gone.
+			purgeSchedule(ctx, c, rec)
+		}
 	case rec.Workflow && rec.State == jobs.Cancelled:
 		_ = store.Forget(ctx, id)
 	case rec.State == jobs.Running && rec.CancelRequested:
@@ -152,11 +158,16 @@ func cancelJob(ctx context.Context, c *Client, id, kind string) (*jobs.Record, e
 		_ = c.nc.Publish(naming.JobCancelSubject(rec.Job, id), nil)
 	case rec.State == jobs.Cancelled && !rec.RunAt.IsZero():
 		// A scheduled job's message need not wait for its time to be skipped.
-		if js, err := c.jetStream(); err == nil {
-			if s, err := js.Stream(ctx, naming.JobStream(rec.Job)); err == nil {
-				_ = s.Purge(ctx, jetstream.WithPurgeSubject(naming.JobScheduleSubject(rec.Job, id)))
-			}
-		}
+		purgeSchedule(ctx, c, rec)
 	}
 	return rec, nil
+}
+
+// purgeSchedule removes the message schedule of the job rec, if any.
+func purgeSchedule(ctx context.Context, c *Client, rec *jobs.Record) {
+	if js, err := c.jetStream(); err == nil {
+		if s, err := js.Stream(ctx, naming.JobStream(rec.Job)); err == nil {
+			_ = s.Purge(ctx, jetstream.WithPurgeSubject(naming.JobScheduleSubject(rec.Job, rec.ID)))
+		}
+	}
 }

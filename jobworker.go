@@ -499,9 +499,16 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 	switch {
 	case err == nil:
 		result, merr := json.Marshal(out)
+		public := "the job's output does not encode as JSON"
+		if limit := r.maxResult(known.current()); merr == nil && len(result) > limit {
+			// It could never be recorded: a permanent failure, not a
+			// store to wait for.
+			merr = fmt.Errorf("%d bytes, more than its record holds (%d)", len(result), limit)
+			public = fmt.Sprintf("the job's output is %d bytes; its record holds at most %d", len(result), limit)
+		}
 		if merr != nil {
-			reason := "job output: " + merr.Error()
-			r.finish(known, id, jobs.Failed, last, nil, reason)
+			reason := "job output: " + merr.Error() // the dead letter's and the log's; the record's is public
+			r.finish(known, id, jobs.Failed, last, nil, public)
 			return worker.Result{Outcome: worker.DeadLetter, Reason: reason}
 		}
 		if !r.finish(known, id, jobs.Succeeded, last, result, "") {
@@ -539,6 +546,22 @@ func (r *jobRunner[In, Out]) handle(ctx context.Context, d *worker.Delivery) wor
 	}
 	r.requeue(known, id, last, public, false) // runs again after a backoff
 	return worker.Result{Outcome: worker.Retry, Reason: reason}
+}
+
+// maxResult is the largest output the record rec can hold: the broker's
+// maximum payload, less the record's input (a workflow run's) and room
+// for its other fields.
+func (r *jobRunner[In, Out]) maxResult(rec *jobs.Record) int {
+	limit := int64(1 << 20)
+	if c := r.svc.Client(); c != nil && c.nc != nil {
+		if mp := c.nc.MaxPayload(); mp > 0 {
+			limit = mp
+		}
+	}
+	if rec != nil {
+		limit -= int64(len(rec.Input) + len(rec.LastError))
+	}
+	return int(max(limit-8192, 1024))
 }
 
 // begin moves the record to running for this delivery; start is false
@@ -597,10 +620,11 @@ func (r *jobRunner[In, Out]) recordFromMessage(d *worker.Delivery, id string) *j
 // "no responders" for a few seconds).
 const recordWriteBudget = 30 * time.Second
 
-// retryRecordWrite calls write until it succeeds, the record is gone,
-// recordWriteBudget is spent or stop is closed (the replica shuts down:
-// its message goes back to another), backing off from 50ms to 2s. The
-// first call is made whatever stop says, with 10s of its own.
+// retryRecordWrite calls write until it succeeds, the record is gone, the
+// write is larger than the broker takes, recordWriteBudget is spent or
+// stop is closed (the replica shuts down: its message goes back to
+// another), backing off from 50ms to 2s. The first call is made whatever
+// stop says, with 10s of its own.
 func retryRecordWrite(stop <-chan struct{}, write func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), recordWriteBudget)
 	defer cancel()
@@ -609,8 +633,8 @@ func retryRecordWrite(stop <-chan struct{}, write func(context.Context) error) e
 		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 		err := write(wctx)
 		wcancel()
-		if err == nil || errors.Is(err, jobs.ErrNotFound) {
-			return err
+		if err == nil || errors.Is(err, jobs.ErrNotFound) || errors.Is(err, nats.ErrMaxPayload) {
+			return err // done, or never to be done
 		}
 		select {
 		case <-time.After(delay):
@@ -709,6 +733,7 @@ func (r *jobRunner[In, Out]) setRequeuedOnce(ctx context.Context, known *lastRec
 		if !at.IsZero() {
 			rec.State, rec.RunAt = jobs.Scheduled, at.UTC().Truncate(time.Second).Add(time.Second)
 		}
+		rec.Requeued = rec.Workflow
 		if last != nil {
 			rec.Progress = last
 		}

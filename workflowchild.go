@@ -66,6 +66,9 @@ func Await[In, Out any](ctx WorkflowContext, wf Workflow[In, Out], id string) (*
 		case !errors.Is(err, jobs.ErrNotFound):
 			return nil, x.recordingError(site.key, err)
 		}
+		if err := x.unrecorded(site); err != nil {
+			return nil, err
+		}
 	}
 	x.goLive()
 	if ctx.Err() != nil {

@@ -46,6 +46,7 @@ type execution struct {
 	live       bool // a step ran live: a cancel now reaches the function
 	pending    error
 	cancel     context.CancelCauseFunc // the function's context's
+	release    func()                  // releases the function's context once the execution ended
 	suspended  *suspension
 	changed    error
 	comps      []compensation
@@ -76,6 +77,7 @@ func executeRun[In, Out any](ctx context.Context, fn WorkflowFunc[In, Out], in *
 	}
 	x.progress = p
 	wctx := x.start(ctx)
+	defer x.release()
 	out, err := callWorkflow(wctx, fn, in, x)
 	if s := x.suspension(); s != nil {
 		return nil, s
@@ -129,10 +131,13 @@ func callWorkflow[In, Out any](ctx WorkflowContext, fn WorkflowFunc[In, Out], in
 // can give up.
 func (x *execution) start(ctx context.Context) WorkflowContext {
 	fctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	x.release = func() { cancel(nil) }
 	if dl, ok := ctx.Deadline(); ok {
+		// The execution's time; its timer is released with the execution
+		// (release), not when ctx ends: a cancel must wait for the replay.
 		var c2 context.CancelFunc
 		fctx, c2 = context.WithDeadline(fctx, dl)
-		context.AfterFunc(ctx, c2)
+		x.release = func() { c2(); cancel(nil) }
 	}
 	x.cancel = cancel
 	context.AfterFunc(ctx, func() {
@@ -272,6 +277,26 @@ func (x *execution) mismatch(key, recorded, name string) error {
 			cause: errWorkflowChanged}
 	}
 	return x.changed
+}
+
+// unrecorded checks a step the replay found unrecorded at site: a step
+// of its own position that a fan-out ([Parallel]) recorded instead — its
+// first step's key — means the code changed (steps and fan-outs are
+// recorded under keys of different shapes, so the step's own key does not
+// show it).
+func (x *execution) unrecorded(site stepSite) error {
+	if site.key != jobs.StepKey(x.id, site.pos, -1) {
+		return nil // a fan-out's step, or a compensation
+	}
+	key := jobs.StepKey(x.id, site.pos, 0)
+	st, err := x.store.GetStep(x.io, key)
+	switch {
+	case err == nil:
+		return x.mismatch(site.key, st.Name, site.name)
+	case !errors.Is(err, jobs.ErrNotFound):
+		return x.recordingError(site.key, err)
+	}
+	return nil
 }
 
 // note counts a step recorded or replayed.

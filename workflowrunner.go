@@ -68,7 +68,7 @@ func (r *jobRunner[In, Out]) beginRun(ctx context.Context, d *worker.Delivery, i
 				rec.FailedStep, rec.RetryAttempts, rec.Waiting = "", nil, ""
 			}
 			rec.State, rec.Attempts, rec.MaxAttempts, rec.StartedAt = jobs.Running, int(d.Attempt), d.MaxAttempts, time.Now().UTC()
-			rec.FinishedAt, rec.Result, rec.WakePending = time.Time{}, nil, false
+			rec.FinishedAt, rec.Result, rec.WakePending, rec.Requeued = time.Time{}, nil, false, false
 			return 0, nil
 		})
 		if errors.Is(err, jobs.ErrNotFound) {
@@ -142,7 +142,7 @@ func (r *jobRunner[In, Out]) suspendRun(known *lastRecord, d *worker.Delivery, x
 		}
 		rec.Wake++
 		rec.Waiting, rec.WaitStep, rec.RetryAttempts, rec.RunAt = s.waiting, s.pos, s.retries, s.at.UTC()
-		rec.State = jobs.Scheduled
+		rec.State, rec.Requeued = jobs.Scheduled, false
 		retry := strings.HasPrefix(s.waiting, "retry ")
 		switch {
 		case retry:
@@ -205,14 +205,14 @@ func (r *jobRunner[In, Out]) endRun(known *lastRecord) {
 // wakeRun wakes the run with id if it waits for waiting ("" for any
 // wait): its wake number moves on and a message carrying it is published.
 // A run executing is marked to execute again when it suspends; a run
-// queued or waiting for something else is left alone (it finds what came
-// when it gets there).
+// queued, waiting for something else or for the retry of a failed
+// execution is left alone (it finds what came when it gets there).
 func wakeRun(ctx context.Context, c *Client, store *jobs.Store, id, waiting string) error {
 	publish := false
 	rec, err := store.Update(ctx, id, func(rec *jobs.Record) (time.Duration, error) {
 		publish = false
 		switch {
-		case rec.State.Final():
+		case rec.State.Final(), rec.Requeued && rec.State != jobs.Running:
 			return 0, jobs.ErrNoChange
 		case rec.State == jobs.Running:
 			if rec.WakePending {

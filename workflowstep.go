@@ -146,6 +146,17 @@ func Parallel[T any](ctx WorkflowContext, name string, n int, fn func(ctx contex
 			Detail: fmt.Sprintf("Parallel %s of %d steps: n must be from 0 to %d", name, n, MaxParallel)}
 	}
 	pos, replaying := x.next()
+	if replaying {
+		// A step recorded at the fan-out's position: the code changed.
+		key := jobs.StepKey(x.id, pos, -1)
+		st, err := x.store.GetStep(x.io, key)
+		switch {
+		case err == nil:
+			return nil, x.mismatch(key, st.Name, name)
+		case !errors.Is(err, jobs.ErrNotFound):
+			return nil, x.recordingError(key, err)
+		}
+	}
 	o := stepOptionsOf(opts)
 	results := make([]T, n)
 	errs := make([]error, n)
@@ -155,6 +166,17 @@ func Parallel[T any](ctx WorkflowContext, name string, n int, fn func(ctx contex
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
+			defer func() {
+				// A panic outside the step's function (its result's
+				// decoding: an UnmarshalJSON with a bug) fails this
+				// execution, as in the function's own goroutine, instead
+				// of ending the process.
+				if v := recover(); v != nil {
+					x.logger.Error("ferry: workflow step panicked", slog.String("workflow", x.workflow), slog.String("run", x.id),
+						slog.String("step", name+"["+strconv.Itoa(i)+"]"), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+					errs[i] = &retryRun{&Error{Status: http.StatusInternalServerError, cause: fmt.Errorf("panic: %v", v)}}
+				}
+			}()
 			site := stepSite{key: jobs.StepKey(x.id, pos, i), name: name + "[" + strconv.Itoa(i) + "]", pos: pos, replaying: replaying}
 			results[i], errs[i] = runStep(x, ctx, site, o, func(ctx context.Context) (T, error) { return fn(ctx, i) })
 		})
@@ -224,6 +246,9 @@ func runStep[T any](x *execution, ctx context.Context, site stepSite, o stepOpti
 			return replayed[T](x, site, st)
 		case !errors.Is(err, jobs.ErrNotFound):
 			return zero, x.recordingError(site.key, err)
+		}
+		if err := x.unrecorded(site); err != nil {
+			return zero, err
 		}
 	}
 	x.goLive()

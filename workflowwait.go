@@ -62,6 +62,9 @@ func replayWait(x *execution, site stepSite) (bool, error) {
 	st, err := x.store.GetStep(x.io, site.key)
 	switch {
 	case errors.Is(err, jobs.ErrNotFound):
+		if err := x.unrecorded(site); err != nil {
+			return false, err
+		}
 		x.goLive()
 		return false, nil
 	case err != nil:
@@ -115,6 +118,9 @@ func Receive[T any](ctx WorkflowContext, name string, timeout time.Duration) (T,
 			return receivedValue[T](x, site, st)
 		case !errors.Is(err, jobs.ErrNotFound):
 			return zero, x.recordingError(site.key, err)
+		}
+		if err := x.unrecorded(site); err != nil {
+			return zero, err
 		}
 	}
 	x.goLive()

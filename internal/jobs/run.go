@@ -33,6 +33,10 @@ type Run struct {
 	// WakePending is set by a wake that found the run executing: when the
 	// execution suspends, it runs again at once instead.
 	WakePending bool `json:"wake_pending,omitempty"`
+	// Requeued is set while the run waits for the retry of an execution
+	// that failed, not in a wait of its own: Waiting names its last wait,
+	// which a wake of that name must not cut short.
+	Requeued bool `json:"requeued,omitempty"`
 	// Parent is the run that started this one as its child: it is woken
 	// when this run ends.
 	Parent string `json:"parent,omitempty"`

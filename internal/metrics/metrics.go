@@ -127,7 +127,7 @@ func New(cfg Config) *Metrics {
 		}, []string{LabelService, LabelJob}),
 		steps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ferry_workflow_steps_total",
-			Help: "Attempts of workflow steps run (not replayed), by workflow, step and result (handled: the step completed; retried: the attempt failed).",
+			Help: "Attempts of workflow steps run (not replayed), by workflow, step (a fan-out's steps as NAME[*]) and result (handled: the step completed; retried: the attempt failed).",
 		}, []string{LabelService, LabelWorkflow, LabelStep, LabelResult}),
 		stepDurations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "ferry_workflow_step_duration_seconds",

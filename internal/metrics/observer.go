@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,7 +48,7 @@ type stepSeries struct {
 
 // endStep counts one attempt of a workflow step and times it.
 func (ob *observer) endStep(o *telemetry.Outcome) {
-	k := stepKey{o.Name, o.Route}
+	k := stepKey{o.Name, stepLabel(o.Route)}
 	s, ok := ob.steps.get(k)
 	if !ok {
 		s = ob.steps.add(k, func() *stepSeries {
@@ -64,6 +65,19 @@ func (ob *observer) endStep(o *telemetry.Outcome) {
 		s.retried.Inc()
 	}
 	s.duration.Observe(o.Duration.Seconds())
+}
+
+// stepLabel is a step's label: its name, the steps of a fan-out
+// ("NAME[i]", up to 10,000 of them) sharing one, "NAME[*]".
+func stepLabel(step string) string {
+	if !strings.HasSuffix(step, "]") {
+		return step
+	}
+	open := strings.LastIndexByte(step, '[')
+	if open < 0 || open == len(step)-2 || strings.Trim(step[open+1:len(step)-1], "0123456789") != "" {
+		return step
+	}
+	return step[:open] + "[*]"
 }
 
 var _ telemetry.Observer = (*observer)(nil)

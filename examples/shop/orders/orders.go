@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"net/http"
 	"time"
 
@@ -277,6 +278,18 @@ func (o *orders) workflow(ctx ferry.WorkflowContext, in *ordersapi.OrderRequest)
 			_, err := catalogapi.Release.Call(ctx, c, &catalogapi.OrderInput{OrderID: id})
 			return err
 		})
+	if ferry.IsPermanent(err) {
+		// The step failed for good, with no compensation to run; but a
+		// call whose answer was lost may have reserved. Released (a
+		// release of nothing refuses a late reservation), the failed
+		// order holds nothing.
+		if _, rerr := ferry.Step(ctx, "release-stock", func(ctx context.Context) (bool, error) {
+			_, err := catalogapi.Release.Call(ctx, c, &catalogapi.OrderInput{OrderID: id})
+			return true, err
+		}); rerr != nil {
+			return nil, rerr
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -310,6 +323,9 @@ func (o *orders) workflow(ctx ferry.WorkflowContext, in *ordersapi.OrderRequest)
 	}); err != nil {
 		return nil, err
 	}
+	// Retried until it lands, never compensated: a publish whose
+	// acknowledgement was lost may have gone out, and the order is then
+	// invoiced.
 	if _, err := ferry.Step(ctx, "publish-placed", func(ctx context.Context) (bool, error) {
 		// Past the cancel's reach: once published, the order is paid.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -317,7 +333,7 @@ func (o *orders) workflow(ctx ferry.WorkflowContext, in *ordersapi.OrderRequest)
 		_, err := o.placed.Publish(ctx, &ordersapi.OrderPlaced{OrderID: id, SKU: in.SKU, Quantity: in.Quantity, Total: total, Payment: payment},
 			ferry.PublishMessageID("placed-"+id))
 		return true, err
-	}); err != nil {
+	}, ferry.StepMaxAttempts(math.MaxInt32)); err != nil {
 		return nil, err
 	}
 	return &ordersapi.Paid{Total: total, Payment: payment}, nil
