@@ -270,26 +270,21 @@ func (o *orders) run(ctx context.Context, in *ordersapi.OrderIDInput) (*ordersap
 // run again after a crash reserves, charges and sells once.
 func (o *orders) workflow(ctx ferry.WorkflowContext, in *ordersapi.OrderRequest) (*ordersapi.Paid, error) {
 	id, c := ctx.RunID(), o.svc.Client()
-	reservation, err := ferry.StepWithCompensation(ctx, "reserve-stock",
-		func(ctx context.Context) (*catalogapi.Reservation, error) {
-			return decided(catalogapi.Reserve.Call(ctx, c, &catalogapi.ReserveInput{OrderID: id, SKU: in.SKU, Quantity: in.Quantity}))
-		},
-		func(ctx context.Context, _ *catalogapi.Reservation) error {
+	// The release is registered before the reservation is asked for:
+	// a reservation whose answer was lost may have reserved, and a run
+	// that fails or is cancelled then releases it too (a release of
+	// nothing refuses a late reservation). A failed order holds nothing.
+	if _, err := ferry.StepWithCompensation(ctx, "hold-stock",
+		func(context.Context) (bool, error) { return true, nil },
+		func(ctx context.Context, _ bool) error {
 			_, err := catalogapi.Release.Call(ctx, c, &catalogapi.OrderInput{OrderID: id})
 			return err
-		})
-	if ferry.IsPermanent(err) {
-		// The step failed for good, with no compensation to run; but a
-		// call whose answer was lost may have reserved. Released (a
-		// release of nothing refuses a late reservation), the failed
-		// order holds nothing.
-		if _, rerr := ferry.Step(ctx, "release-stock", func(ctx context.Context) (bool, error) {
-			_, err := catalogapi.Release.Call(ctx, c, &catalogapi.OrderInput{OrderID: id})
-			return true, err
-		}); rerr != nil {
-			return nil, rerr
-		}
+		}); err != nil {
+		return nil, err
 	}
+	reservation, err := ferry.Step(ctx, "reserve-stock", func(ctx context.Context) (*catalogapi.Reservation, error) {
+		return decided(catalogapi.Reserve.Call(ctx, c, &catalogapi.ReserveInput{OrderID: id, SKU: in.SKU, Quantity: in.Quantity}))
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -78,4 +78,11 @@ func TestReview14FailedReserveHoldsNothing(t *testing.T) {
 	if final.State != ordersapi.StateInvoiced && (mug.Reserved != 0 || mug.Stock != 10) {
 		t.Fatalf("order %s ended %s (%q) holding stock: %+v", final.OrderID, final.State, final.Reason, mug)
 	}
+	// Its run was compensated, so it is not kept for an operator to
+	// resume: it expires with the others (a failed run that compensated
+	// nothing would be kept until resumed or discarded).
+	var fe *ferry.Error
+	if err := ordersapi.PlaceOrder.Resume(ctx, h.Client, order.OrderID); !errors.As(err, &fe) || fe.Code != "not_resumable" {
+		t.Fatalf("the failed order's run can be resumed (%v): it would be kept for good", err)
+	}
 }
