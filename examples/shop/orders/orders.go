@@ -197,6 +197,9 @@ func (o *orders) get(ctx context.Context, id string) (*ordersapi.Order, error) {
 	if order.State == ordersapi.StateInvoiced {
 		return order, nil
 	}
+	if order.State != ordersapi.StatePlaced {
+		return order, nil // paid: its run may end cancelled, the order does not
+	}
 	run, err := ordersapi.PlaceOrder.Get(ctx, o.svc.Client(), id)
 	if err != nil {
 		return nil, err
@@ -248,7 +251,46 @@ func (o *orders) stop(ctx context.Context, id string) error {
 	if run.State == ferry.JobSucceeded {
 		return nil
 	}
-	_, err = catalogapi.Release.Call(ctx, c, &catalogapi.OrderInput{OrderID: id})
+	return o.release(ctx, id)
+}
+
+// release releases an order's units, unless it is paid: a run cancelled
+// after its order was paid (a cancel that saw it placed a moment before,
+// or an operator's) keeps the sale, and publishes order-placed — which it
+// may not have got to — so that the order is invoiced.
+func (o *orders) release(ctx context.Context, id string) error {
+	order, _, err := o.read(ctx, id)
+	if err != nil {
+		return err
+	}
+	if order != nil && order.State == ordersapi.StatePaid {
+		return o.publishPlaced(ctx, order)
+	}
+	if order != nil && order.State == ordersapi.StateInvoiced {
+		return nil
+	}
+	_, err = catalogapi.Release.Call(ctx, o.svc.Client(), &catalogapi.OrderInput{OrderID: id})
+	return err
+}
+
+// paid reports whether the order is stored paid (or invoiced).
+func (o *orders) paid(ctx context.Context, id string) (bool, error) {
+	order, _, err := o.read(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	return order != nil && (order.State == ordersapi.StatePaid || order.State == ordersapi.StateInvoiced), nil
+}
+
+// publishPlaced publishes a paid order's order-placed, with the order's
+// ID as its message ID (the broker keeps one of two copies; the worker
+// invoices an order once).
+func (o *orders) publishPlaced(ctx context.Context, order *ordersapi.Order) error {
+	// Past the cancel's reach: once published, the order is paid.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_, err := o.placed.Publish(ctx, &ordersapi.OrderPlaced{OrderID: order.OrderID, SKU: order.SKU, Quantity: order.Quantity, Total: order.Total, Payment: order.Payment},
+		ferry.PublishMessageID("placed-"+order.OrderID))
 	return err
 }
 
@@ -274,12 +316,10 @@ func (o *orders) workflow(ctx ferry.WorkflowContext, in *ordersapi.OrderRequest)
 	// a reservation whose answer was lost may have reserved, and a run
 	// that fails or is cancelled then releases it too (a release of
 	// nothing refuses a late reservation). A failed order holds nothing.
+	// A run cancelled once its order is paid keeps the sale (release).
 	if _, err := ferry.StepWithCompensation(ctx, "hold-stock",
 		func(context.Context) (bool, error) { return true, nil },
-		func(ctx context.Context, _ bool) error {
-			_, err := catalogapi.Release.Call(ctx, c, &catalogapi.OrderInput{OrderID: id})
-			return err
-		}); err != nil {
+		func(ctx context.Context, _ bool) error { return o.release(ctx, id) }); err != nil {
 		return nil, err
 	}
 	reservation, err := ferry.Step(ctx, "reserve-stock", func(ctx context.Context) (*catalogapi.Reservation, error) {
@@ -292,6 +332,9 @@ func (o *orders) workflow(ctx ferry.WorkflowContext, in *ordersapi.OrderRequest)
 	payment, err := ferry.StepWithCompensation(ctx, "take-payment",
 		func(ctx context.Context) (string, error) { return o.pay(ctx, ferry.StepKey(ctx), id, total) },
 		func(ctx context.Context, payment string) error {
+			if paid, err := o.paid(ctx, id); err != nil || paid {
+				return err // a paid order keeps its payment
+			}
 			ferry.Logger(ctx).Info("orders: payment refunded", "order", id, "payment", payment, "total", total)
 			return nil
 		})
@@ -322,12 +365,7 @@ func (o *orders) workflow(ctx ferry.WorkflowContext, in *ordersapi.OrderRequest)
 	// acknowledgement was lost may have gone out, and the order is then
 	// invoiced.
 	if _, err := ferry.Step(ctx, "publish-placed", func(ctx context.Context) (bool, error) {
-		// Past the cancel's reach: once published, the order is paid.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		_, err := o.placed.Publish(ctx, &ordersapi.OrderPlaced{OrderID: id, SKU: in.SKU, Quantity: in.Quantity, Total: total, Payment: payment},
-			ferry.PublishMessageID("placed-"+id))
-		return true, err
+		return true, o.publishPlaced(ctx, &ordersapi.Order{OrderID: id, SKU: in.SKU, Quantity: in.Quantity, Total: total, Payment: payment})
 	}, ferry.StepMaxAttempts(math.MaxInt32)); err != nil {
 		return nil, err
 	}
