@@ -1,6 +1,7 @@
 package ferry
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -63,6 +64,12 @@ func (r *jobRunner[In, Out]) beginRun(ctx context.Context, d *worker.Delivery, i
 			}
 			start = true
 			rec.Exec = seq
+			if data := d.Msg.Data(); len(data) > 0 && json.Valid(data) && !bytes.Equal(rec.Input, data) {
+				// The message is the run: a keyed start retried with another
+				// input wrote its own in the record, its message dropped as
+				// a duplicate of this one. Every execution decodes this input.
+				rec.Input = data
+			}
 			if resumed {
 				// The step that failed the run runs again, its attempts afresh.
 				rec.FailedStep, rec.RetryAttempts, rec.Waiting = "", nil, ""
