@@ -127,7 +127,7 @@ func TestOrderEndsInvoiced(t *testing.T) {
 		t.Errorf("mug after one order of 2: %+v", mug)
 	}
 	var run ordersapi.Run
-	if status, _, body := do(t, "GET", base+"/orders/"+placed.OrderID+"/run", testKey, "", "", &run); status != 200 || run.Run.State != ferry.JobSucceeded || run.Run.Steps != 5 {
+	if status, _, body := do(t, "GET", base+"/orders/"+placed.OrderID+"/run", testKey, "", "", &run); status != 200 || run.Run.State != ferry.JobSucceeded || run.Run.Steps != 6 {
 		t.Errorf("GET …/run: %d %s", status, body)
 	}
 	// The events of an ended order: its state now, and the stream ends.
