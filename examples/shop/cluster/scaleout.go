@@ -111,7 +111,7 @@ func scaleOut(ctx context.Context, s settings, out io.Writer) (err error) {
 	if s.kill {
 		f.report(out, report)
 	}
-	bad, err := load.Check(ctx, client, report.Orders)
+	bad, err := checkStores(ctx, client, report.Orders, out)
 	if err != nil {
 		return fmt.Errorf("check the stores: %w", err)
 	}
@@ -203,5 +203,27 @@ func (f *faults) report(out io.Writer, r *load.Report) {
 	default:
 		fmt.Fprintf(out, "disruption: %s from the kills until invoicing ran at half its earlier rate again; longest pause between two invoices %s\n",
 			disrupted.Round(100*time.Millisecond), gap.Round(time.Millisecond))
+	}
+}
+
+// checkPatience is how long the check of the stores is tried again while
+// the cluster refuses a read (a stream or bucket whose leader the restarted
+// node was, still being elected, answers no responders or times out).
+const checkPatience = 30 * time.Second
+
+// checkStores runs load.Check, again while it fails to read (it only
+// reads, so running it again is safe) for up to checkPatience.
+func checkStores(ctx context.Context, client *ferry.Client, orders []string, out io.Writer) ([]string, error) {
+	deadline := time.Now().Add(checkPatience)
+	for {
+		bad, err := load.Check(ctx, client, orders)
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return bad, err
+		}
+		fmt.Fprintf(out, "check the stores: %v; again in 1s\n", err)
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+		}
 	}
 }
