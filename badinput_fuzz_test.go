@@ -115,6 +115,7 @@ func FuzzDeadLetter(f *testing.F) {
 	f.Add("report", "reports", naming.JobDeadLetterConsumer, "", "-1", "never", "Ferry-Job-Attempts", "9", []byte(nil))
 	f.Add("a.*", "b c", "d.>", "x", "18446744073709551616", "", "Nats-Msg-Id", "forged", []byte{0xff})
 	f.Add("ferry-x", "s", "c", strings.Repeat("i", 500), "1", "", "Ferry-Dlq-Topic", "other", []byte(`[`))
+	f.Add("order-placed", "shipping", "ship", "m-1", "3", "0000-01-01T0:00:00+24:00", "", "", []byte(`{}`))
 	f.Fuzz(func(t *testing.T, topic, service, consumer, msgID, deliveries, when, extraKey, extraValue string, data []byte) {
 		h := nats.Header{}
 		for k, v := range map[string]string{
@@ -132,6 +133,9 @@ func FuzzDeadLetter(f *testing.F) {
 		dl := deadLetterFrom(7, h, data)
 		if dl.Sequence != 7 || dl.Topic != h.Get(naming.HeaderDLQTopic) || string(dl.Data) != string(data) {
 			t.Fatalf("dead letter read as %+v", dl)
+		}
+		if _, err := json.Marshal(dl.Time); err != nil {
+			t.Fatalf("the dead letter's time %q cannot be answered: %v", when, err)
 		}
 
 		msg, target, res, err := replayMessage(7, h, data)

@@ -127,7 +127,7 @@ func deadLetterFrom(seq uint64, h nats.Header, data []byte) DeadLetter {
 	}
 	dl.Deliveries, _ = strconv.ParseUint(h.Get(naming.HeaderDLQDeliveries), 10, 64)
 	dl.StreamSequence, _ = strconv.ParseUint(h.Get(naming.HeaderDLQSequence), 10, 64)
-	dl.Time, _ = time.Parse(time.RFC3339Nano, h.Get(naming.HeaderDLQTime))
+	dl.Time, _ = headerTime(time.RFC3339Nano, h.Get(naming.HeaderDLQTime))
 	return dl
 }
 

@@ -603,13 +603,13 @@ func (r *jobRunner[In, Out]) begin(ctx context.Context, d *worker.Delivery, id s
 // one, made from what its message carries.
 func (r *jobRunner[In, Out]) recordFromMessage(d *worker.Delivery, id string) *jobs.Record {
 	h := d.Msg.Headers()
-	enqueued, err := time.Parse(time.RFC3339Nano, h.Get(naming.HeaderJobEnqueued))
-	if err != nil {
+	enqueued, ok := headerTime(time.RFC3339Nano, h.Get(naming.HeaderJobEnqueued))
+	if !ok {
 		enqueued = d.Meta.Timestamp.UTC()
 	}
 	rec := &jobs.Record{ID: id, Job: r.job.Name, State: jobs.Queued, MaxAttempts: d.MaxAttempts, Key: h.Get(naming.HeaderJobKey),
 		RequestID: h.Get(HeaderRequestID), EnqueuedAt: enqueued, Priority: h.Get(naming.HeaderJobPriority), Schedule: h.Get(naming.HeaderJobSchedule)}
-	if at, err := time.Parse(time.RFC3339, h.Get(naming.HeaderJobRunAt)); err == nil {
+	if at, ok := headerTime(time.RFC3339, h.Get(naming.HeaderJobRunAt)); ok {
 		rec.RunAt = at
 	}
 	return rec
