@@ -62,7 +62,7 @@ func TestReview9ResumeKeepsHandledFailures(t *testing.T) {
 		rec, err := wf.Wait(wctx, h.Client, id)
 		if err != nil || rec.State != ferry.JobSucceeded {
 			last, _ := wf.Get(ctx, h.Client, id)
-			t.Fatalf("the resumed run did not succeed (%v): state %s, waiting %q — its receive, which had timed out, waits again", err, last.State, last.Waiting)
+			t.Fatalf("the resumed run did not succeed (%v): state %s, waiting %q, last error %q, attempts %d — its receive, which had timed out, waits again", err, last.State, last.Waiting, last.LastError, last.Attempts)
 		}
 	})
 	t.Run("handled step failure", func(t *testing.T) {
