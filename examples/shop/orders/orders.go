@@ -259,27 +259,27 @@ func (o *orders) stop(ctx context.Context, id string) error {
 // or an operator's) keeps the sale, and publishes order-placed — which it
 // may not have got to — so that the order is invoiced.
 func (o *orders) release(ctx context.Context, id string) error {
-	order, _, err := o.read(ctx, id)
-	if err != nil {
+	order, err := o.paidOrder(ctx, id)
+	switch {
+	case err != nil:
 		return err
-	}
-	if order != nil && order.State == ordersapi.StatePaid {
+	case order != nil && order.State == ordersapi.StatePaid:
 		return o.publishPlaced(ctx, order)
-	}
-	if order != nil && order.State == ordersapi.StateInvoiced {
-		return nil
+	case order != nil:
+		return nil // invoiced
 	}
 	_, err = catalogapi.Release.Call(ctx, o.svc.Client(), &catalogapi.OrderInput{OrderID: id})
 	return err
 }
 
-// paid reports whether the order is stored paid (or invoiced).
-func (o *orders) paid(ctx context.Context, id string) (bool, error) {
+// paidOrder returns the order if it is stored paid or invoiced, nil
+// otherwise.
+func (o *orders) paidOrder(ctx context.Context, id string) (*ordersapi.Order, error) {
 	order, _, err := o.read(ctx, id)
-	if err != nil {
-		return false, err
+	if err != nil || order == nil || order.State != ordersapi.StatePaid && order.State != ordersapi.StateInvoiced {
+		return nil, err
 	}
-	return order != nil && (order.State == ordersapi.StatePaid || order.State == ordersapi.StateInvoiced), nil
+	return order, nil
 }
 
 // publishPlaced publishes a paid order's order-placed, with the order's
@@ -332,7 +332,7 @@ func (o *orders) workflow(ctx ferry.WorkflowContext, in *ordersapi.OrderRequest)
 	payment, err := ferry.StepWithCompensation(ctx, "take-payment",
 		func(ctx context.Context) (string, error) { return o.pay(ctx, ferry.StepKey(ctx), id, total) },
 		func(ctx context.Context, payment string) error {
-			if paid, err := o.paid(ctx, id); err != nil || paid {
+			if paid, err := o.paidOrder(ctx, id); err != nil || paid != nil {
 				return err // a paid order keeps its payment
 			}
 			ferry.Logger(ctx).Info("orders: payment refunded", "order", id, "payment", payment, "total", total)
